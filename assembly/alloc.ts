@@ -1,0 +1,149 @@
+// The block allocator: lock-free, size-classed, over the shared memory.
+//
+// Blocks come from a bump pointer (header `top`), growing the memory as
+// needed up to the map's byte limit, and go back to one Treiber stack per
+// size class. Blocks are never split or merged, so a block's address always
+// starts a block of the same class: freeing needs only the size, which every
+// block can tell from its own fields (blockSize).
+//
+// Classes: 16..64 bytes by steps of 8 (classes 0..6), then four per doubling
+// (p * 5/4, 6/4, 7/4, 8/4), so a block wastes at most 25% of its size.
+//
+// ABA: a head word is `offset | tag << 32`; every successful push or pop
+// bumps the tag, so a pop that read a stale `next` fails its CAS. Reading
+// `next` of a block another thread just popped is a benign race: the value is
+// only used if the head (and its tag) did not change.
+//
+// A thread that dies between two steps leaks at most the block or the span it
+// was carving: memory, never the structure (every step is one CAS).
+
+import {
+  H_LIMIT, H_TOP, HEAP_START, KIND_SCRATCH, KIND_TABLE, KIND_TOMB, NUM_CLASSES,
+  blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeHead, hdrCas, hdrLoad,
+  hdrStore, setBlockLink, tableCap, tableSize,
+} from "./layout";
+
+/** Classes up to this size are carved SPAN_BYTES at a time (fewer top CASes). */
+const SMALL_MAX: usize = 1024;
+const SPAN_BYTES: usize = 16384;
+const PAGE: usize = 65536;
+
+@inline export function classOf(size: usize): i32 {
+  if (size <= 64) return size <= 16 ? 0 : <i32>((size + 7) >> 3) - 2;
+  const p = 31 - <i32>clz<u32>(<u32>size - 1); // 2^p < size <= 2^(p+1)
+  const sub = <i32>(((<u32>size - 1) >> <u32>(p - 2)) & 3);
+  return 7 + ((p - 6) << 2) + sub;
+}
+
+@inline export function classSize(cls: i32): usize {
+  if (cls <= 6) return 16 + (<usize>cls << 3);
+  const q = cls - 7;
+  const p = 6 + (q >> 2);
+  return (<usize>1 << <usize>p) + (<usize>((q & 3) + 1) << <usize>(p - 2));
+}
+
+/** Bytes of block `b`, computed from its own header (see layout.ts). */
+export function blockSize(b: usize): usize {
+  const kind = blockKind(b);
+  if (kind == KIND_TABLE) return tableSize(tableCap(b));
+  if (kind == KIND_SCRATCH) return <usize>entryValueLen(b);
+  if (kind == KIND_TOMB) return entrySize(<usize>entryKeyLen(b), 0);
+  return entrySize(<usize>entryKeyLen(b), <usize>entryValueLen(b));
+}
+
+@inline function headOffset(w: u64): usize {
+  return <usize>(<u32>w);
+}
+@inline function headNext(w: u64, off: usize): u64 {
+  return ((w + (<u64>1 << 32)) & 0xffffffff00000000) | <u64>off;
+}
+
+function pushChain(cls: i32, first: usize, last: usize): void {
+  const h = freeHead(cls);
+  let w = atomic.load<u64>(h);
+  while (true) {
+    setBlockLink(last, <u32>headOffset(w));
+    // Order: publishes the links written above (and the block's last use by
+    // its previous owner) to the thread that pops it.
+    const seen = atomic.cmpxchg<u64>(h, w, headNext(w, first));
+    if (seen == w) return;
+    w = seen;
+  }
+}
+
+function pop(cls: i32): usize {
+  const h = freeHead(cls);
+  let w = atomic.load<u64>(h);
+  while (true) {
+    const off = headOffset(w);
+    if (off == 0) return 0;
+    // Safety: off came from a head word, so it is a block inside memory; if
+    // it was popped meanwhile, `next` may be garbage but the CAS then fails.
+    const next = <usize>blockLink(off);
+    const seen = atomic.cmpxchg<u64>(h, w, headNext(w, next));
+    if (seen == w) return off;
+    w = seen;
+  }
+}
+
+/** Takes `size` fresh bytes from the bump pointer; 0 past the limit. */
+function bump(size: usize): usize {
+  let top = <usize>hdrLoad(H_TOP);
+  while (true) {
+    const end = top + size;
+    if (end > <usize>hdrLoad(H_LIMIT) || end < top) return 0;
+    // Grow first, so that a block is never handed out beyond memory. Two
+    // threads may both grow; the extra pages are used by later blocks.
+    const have = <usize>memory.size() * PAGE;
+    if (end > have) {
+      const pages = <i32>((end - have + PAGE - 1) / PAGE);
+      if (memory.grow(pages) < 0 && end > <usize>memory.size() * PAGE) return 0;
+    }
+    const seen = <usize>hdrCas(H_TOP, <u32>top, <u32>end);
+    if (seen == top) return top;
+    top = seen;
+  }
+}
+
+/** A block of at least `size` bytes (8-aligned, contents undefined); 0 if full. */
+export function alloc(size: usize): usize {
+  const cls = classOf(size);
+  if (cls >= NUM_CLASSES) return 0;
+  const b = pop(cls);
+  if (b != 0) return b;
+  const csize = classSize(cls);
+  if (csize > SMALL_MAX) return bump(csize);
+  // Carve a span: keep the first block, chain the rest privately, then
+  // publish them with one CAS.
+  const n = SPAN_BYTES / csize;
+  const span = bump(n * csize);
+  if (span == 0) return bump(csize);
+  if (n > 1) {
+    for (let i: usize = 1; i < n - 1; i++) setBlockLink(span + i * csize, <u32>(span + (i + 1) * csize));
+    pushChain(cls, span + csize, span + (n - 1) * csize);
+  }
+  return span;
+}
+
+/** Returns a block that no thread can reach any more (see epoch.ts). */
+export function free(b: usize): void {
+  pushChain(classOf(blockSize(b)), b, b);
+}
+
+/** Returns a block of known size (used for blocks never published). */
+export function freeSized(b: usize, size: usize): void {
+  pushChain(classOf(size), b, b);
+}
+
+/** Prepares an empty heap: called once by init() on zeroed memory. */
+export function allocInit(limit: usize): void {
+  for (let c = 0; c < NUM_CLASSES; c++) atomic.store<u64>(freeHead(c), 0);
+  hdrStore(H_TOP, <u32>HEAP_START);
+  hdrStore(H_LIMIT, <u32>limit);
+}
+
+/** Bytes handed out by the bump pointer so far (high-water mark). */
+export function heapTop(): usize {
+  return <usize>hdrLoad(H_TOP);
+}
+

@@ -1,0 +1,239 @@
+// Threads and epoch-based reclamation.
+//
+// Each attached thread owns one thread slot (layout.ts), claimed by a CAS of
+// its owner word from 0 to the host's id for that thread. The slot index and
+// address are kept in this instance's Wasm globals, which are thread-local.
+//
+// Reclamation: a block unlinked from the map may still be read by threads
+// that found it before it was unlinked. The unlinking thread "retires" it
+// into one of three bags of its slot (by epoch % 3). Every operation
+// announces the global epoch it runs in; the global epoch advances only when
+// every thread inside an operation has announced the current one. A block
+// retired in epoch e is freed once the global epoch reaches e + 2: by then
+// every thread that could have seen it has left its operation.
+//
+// A thread that dies inside an operation pins the global epoch: nothing more
+// is freed (memory, never correctness or liveness) until the host, seeing the
+// worker exit, calls releaseOwner(id): its bags are taken over by the caller,
+// its scratch is freed, and its slot becomes free again.
+
+import { alloc, free } from "./alloc";
+import {
+  ANNOUNCE_ACTIVE, B_INFO, E_VALUE_LEN, H_EPOCH, H_THREAD_HIGH, KIND_SCRATCH, MAX_THREADS,
+  T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
+  blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
+} from "./layout";
+
+/** Try to advance the global epoch after this many retirements. */
+const RETIRE_BATCH: u32 = 32;
+
+/** This instance's thread slot index (-1: not attached), and its address. */
+export let tid: i32 = -1;
+export let me: usize = 0;
+/** The epoch this thread announced on entering the current operation. */
+export let myEpoch: u32 = 0;
+/** Nesting depth of enter(): a pending output keeps the thread inside. */
+let depth: i32 = 0;
+
+@inline function tLoad(t: usize, f: usize): u32 {
+  return atomic.load<u32>(t + f);
+}
+@inline function tStore(t: usize, f: usize, v: u32): void {
+  atomic.store<u32>(t + f, v);
+}
+
+/** Claims a free thread slot for `owner` (non-zero). Returns the index or -1. */
+export function claimSlot(owner: u32): i32 {
+  for (let i = 0; i < MAX_THREADS; i++) {
+    const t = threadSlot(i);
+    if (tLoad(t, T_OWNER) != 0) continue;
+    // Order: the CAS makes this thread the only writer of the slot's other
+    // words until it lets the slot go (owner back to 0, written last).
+    if (atomic.cmpxchg<u32>(t + T_OWNER, 0, owner) != 0) continue;
+    tStore(t, T_ANNOUNCE, 0);
+    tStore(t, T_SCRATCH, 0);
+    tStore(t, T_SCRATCH_SIZE, 0);
+    for (let b: usize = 0; b < 3; b++) {
+      tStore(t, T_BAG_HEAD + (b << 2), 0);
+      tStore(t, T_BAG_EPOCH + (b << 2), 0);
+    }
+    tStore(t, T_RETIRED, 0);
+    let high = hdrLoad(H_THREAD_HIGH);
+    while (<u32>(i + 1) > high) {
+      const seen = hdrCas(H_THREAD_HIGH, high, <u32>(i + 1));
+      if (seen == high) break;
+      high = seen;
+    }
+    tid = i;
+    me = t;
+    return i;
+  }
+  return -1;
+}
+
+/** Enters an operation: announce the epoch, then free what is old enough. */
+export function enter(): void {
+  if (depth++ > 0) return;
+  let e = hdrLoad(H_EPOCH);
+  while (true) {
+    // Order: the announcement must be visible before this thread reads any
+    // slot; re-reading the epoch after it closes the window in which the
+    // epoch could advance twice past a stale announcement.
+    tStore(me, T_ANNOUNCE, (e << 1) | ANNOUNCE_ACTIVE);
+    const again = hdrLoad(H_EPOCH);
+    if (again == e) break;
+    e = again;
+  }
+  if (e != myEpoch) {
+    myEpoch = e;
+    freeOldBags(e);
+  }
+}
+
+/** Leaves an operation (no more reads of map memory until the next enter). */
+export function leave(): void {
+  if (--depth > 0) return;
+  depth = 0;
+  tStore(me, T_ANNOUNCE, 0);
+}
+
+function freeOldBags(e: u32): void {
+  for (let b: usize = 0; b < 3; b++) {
+    const head = tLoad(me, T_BAG_HEAD + (b << 2));
+    if (head == 0) continue;
+    // Safety: bag epochs are <= the current epoch; e - epoch >= 2 means every
+    // thread that could have seen these blocks has left its operation.
+    if (e - tLoad(me, T_BAG_EPOCH + (b << 2)) < 2) continue;
+    tStore(me, T_BAG_HEAD + (b << 2), 0);
+    freeList(<usize>head);
+  }
+}
+
+function freeList(head: usize): void {
+  let b = head;
+  while (b != 0) {
+    const next = <usize>blockLink(b);
+    free(b);
+    b = next;
+  }
+}
+
+/** Retires block `b`, just unlinked by this thread (inside an operation). */
+export function retire(b: usize): void {
+  const e = myEpoch;
+  const slot = <usize>(e % 3) << 2;
+  let head = tLoad(me, T_BAG_HEAD + slot);
+  if (head != 0 && tLoad(me, T_BAG_EPOCH + slot) != e) {
+    // The bag holds blocks from epoch e - 3 or older (it is reused every
+    // third epoch), all safe to free now.
+    tStore(me, T_BAG_HEAD + slot, 0);
+    freeList(<usize>head);
+    head = 0;
+  }
+  setBlockLink(b, head);
+  tStore(me, T_BAG_HEAD + slot, <u32>b);
+  tStore(me, T_BAG_EPOCH + slot, e);
+  const n = tLoad(me, T_RETIRED) + 1;
+  if (n >= RETIRE_BATCH) {
+    tStore(me, T_RETIRED, 0);
+    tryAdvance();
+  } else {
+    tStore(me, T_RETIRED, n);
+  }
+}
+
+/** Advances the global epoch if every thread inside an operation is current. */
+export function tryAdvance(): bool {
+  const e = hdrLoad(H_EPOCH);
+  const high = <i32>hdrLoad(H_THREAD_HIGH);
+  for (let i = 0; i < high; i++) {
+    const a = tLoad(threadSlot(i), T_ANNOUNCE);
+    if ((a & ANNOUNCE_ACTIVE) != 0 && (a >> 1) != e) return false;
+  }
+  return hdrCas(H_EPOCH, e, e + 1) == e;
+}
+
+/**
+ * Frees what this thread can: advances the epoch as far as it will go (at
+ * most two steps matter) and frees old bags. Called when an allocation fails,
+ * inside an operation; this thread's own announcement is refreshed.
+ */
+export function reclaim(): void {
+  for (let k = 0; k < 3; k++) {
+    tryAdvance();
+    const e = hdrLoad(H_EPOCH);
+    tStore(me, T_ANNOUNCE, (e << 1) | ANNOUNCE_ACTIVE);
+    if (hdrLoad(H_EPOCH) != e) continue;
+    myEpoch = e;
+    freeOldBags(e);
+  }
+}
+
+/** This thread's scratch buffer, at least `size` bytes (0 if memory is full). */
+export function ensureScratch(size: usize): usize {
+  const cur = <usize>tLoad(me, T_SCRATCH);
+  if (cur != 0 && <usize>tLoad(me, T_SCRATCH_SIZE) >= size) return cur;
+  const n = (size + 4095) & ~<usize>4095;
+  const b = alloc(n);
+  if (b == 0) return 0;
+  store<u32>(b + B_INFO, KIND_SCRATCH);
+  store<u32>(b + E_VALUE_LEN, <u32>n);
+  if (cur != 0) free(cur); // private to this thread: no epoch needed
+  tStore(me, T_SCRATCH, <u32>b);
+  tStore(me, T_SCRATCH_SIZE, <u32>n);
+  return b;
+}
+
+/** Releases this thread's own slot (close()). */
+export function releaseSelf(): void {
+  if (tid < 0) return;
+  const t = me;
+  enter();
+  const scratch = <usize>tLoad(t, T_SCRATCH);
+  tStore(t, T_SCRATCH, 0);
+  if (scratch != 0) free(scratch);
+  // Retired blocks may be freed only once no other thread can read them:
+  // advance the epoch as far as the others allow and free what is old
+  // enough. What is still too young when others pin the epoch stays
+  // unreclaimed (at most two epochs' worth of this thread's retirements).
+  reclaim();
+  leave();
+  tStore(t, T_ANNOUNCE, 0);
+  // Order: last write; after it the slot may be claimed by another thread.
+  atomic.store<u32>(t + T_OWNER, 0);
+  tid = -1;
+  me = 0;
+}
+
+/**
+ * Releases every slot held by `owner` (a dead thread), except the caller's.
+ * Must be called inside an operation (the caller takes over their bags).
+ * Returns how many slots were released.
+ */
+export function releaseOwner(owner: u32): i32 {
+  let n = 0;
+  const high = <i32>hdrLoad(H_THREAD_HIGH);
+  for (let i = 0; i < high; i++) {
+    if (i == tid) continue;
+    const t = threadSlot(i);
+    if (tLoad(t, T_OWNER) != owner) continue;
+    for (let b: usize = 0; b < 3; b++) {
+      const head = <usize>tLoad(t, T_BAG_HEAD + (b << 2));
+      tStore(t, T_BAG_HEAD + (b << 2), 0);
+      let x = head;
+      while (x != 0) {
+        const next = <usize>blockLink(x);
+        retire(x); // in this thread's current epoch: conservative
+        x = next;
+      }
+    }
+    const scratch = <usize>tLoad(t, T_SCRATCH);
+    tStore(t, T_SCRATCH, 0);
+    if (scratch != 0) free(scratch);
+    tStore(t, T_ANNOUNCE, 0);
+    atomic.store<u32>(t + T_OWNER, 0);
+    n++;
+  }
+  return n;
+}
+

@@ -1,0 +1,297 @@
+// wasmap core: a concurrent hash map in one shared WebAssembly memory.
+//
+// Overview
+// ========
+//
+// Goals. Any number of threads, each with its own instance of this module
+// over the same shared memory, read and write one map. Reads never wait and
+// never write shared memory (except their own thread slot). Writers to
+// different keys never wait for each other. Nothing a thread does is ever
+// half-visible, so a thread killed at any instant (worker.terminate()) blocks
+// no one and corrupts nothing. The core never blocks (no atomic.wait): it runs
+// where waiting is forbidden (a browser's main thread, edge runtimes). Every
+// failure is a status code returned to the host, never a trap.
+//
+// No AssemblyScript runtime is used: no `new`, no managed objects, no static
+// data (the build checks that the module has no data segment and no start
+// function). Wasm globals are per instance, which makes them thread-local:
+// they hold only this thread's slot, scratch results and the hash seed.
+//
+// Layout (layout.ts): a header, free-list heads, thread slots, then the heap
+// of blocks: entries and tables.
+//
+// Entries are immutable once published: a write allocates a new entry, fills
+// it privately, then publishes it with ONE CAS of a 64-bit slot word holding
+// (hash, entry address). The only in-place writes are a counter's 64-bit word
+// (atomic CAS; see sealing below) and, in later issues, atomic words for
+// access time and expiry.
+//
+// Slot states (layout.ts) and who moves them:
+//   EMPTY -> LIVE            insert: any writer, CAS
+//   LIVE -> LIVE             set/swap/compareAndSwap: any writer, CAS
+//   LIVE -> DELETED          delete: CAS to a key-only tombstone entry (the
+//                            key keeps its slot, see below)
+//   DELETED -> LIVE          set of the same key: CAS
+//   any -> FROZEN            migration: any helper, CAS (sets bit 0)
+//   FROZEN -> MOVED          after copying the live entry to the next table
+// A key has at most one slot per table, fixed from its first insert until the
+// table is dropped: new keys take only EMPTY slots, tombstones keep the key.
+// This is what makes concurrent inserts of one key safe (they race for the
+// same first EMPTY slot) and what keeps a stale migration helper from
+// resurrecting a deleted key (the new table remembers the key's tombstone).
+//
+// Counters: `increment` adds with a CAS on the entry's counter word. A writer
+// that replaces or deletes a counter entry first SEALS the word (flips bit
+// 62), so no increment lands on an entry after it is replaced, and the value
+// read by swap/getAndDelete is final. An increment that meets a sealed word
+// publishes a fresh counter entry in its place; a sealer that dies is thus
+// helped, never waited for.
+//
+// Growth (map.ts): when a table is 3/4 used, a writer allocates a new table
+// sized for the live entries (half full at most) and publishes it in the old
+// table's `next`. Every write then moves one chunk of 64 slots (freeze, copy
+// the entry pointer into `next`, mark MOVED); the entry itself is shared, not
+// copied. Writers that meet a frozen slot finish moving it and go on in
+// `next`; new keys are inserted in `next` after the old chain's EMPTY end is
+// frozen, so a reader of the old table never stops short of them. When every
+// slot is moved, the root switches to `next` and the old table is retired.
+// No thread ever waits for a migration; claims wrap around, so chunks left by
+// a dead helper are redone. Deleted keys are not copied: migration is also
+// how tombstones are dropped (a table full of tombstones migrates to a table
+// of the same size).
+//
+// What a reader may observe: the value of the slot word it loaded, which was
+// the key's current value at that instant (the linearization point of a
+// read). A FROZEN slot still holds the current value; a MOVED one sends the
+// reader to `next`. Entries are immutable, so no value is ever torn.
+//
+// Reclamation (epoch.ts): blocks unlinked by a CAS are retired and freed two
+// global epochs later, when no thread can still be reading them. A thread
+// dying inside an operation pins the epoch: memory is no longer freed until
+// the host releases the dead thread (its worker's exit event); correctness
+// and progress are unaffected.
+//
+// Thread death at any instant: every state change is one CAS, and every
+// intermediate state (frozen slot, sealed counter, claimed chunk) is finished
+// by whichever thread meets it next. Counts (size, used, moved) are added in
+// straight-line code right after the CAS they account for: engines deliver
+// worker termination only at function entries and loop headers, so a count
+// is never lost to a kill. What a dead thread can leak: the block it was
+// filling, its scratch buffer and its retired blocks, until released.
+//
+// Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
+
+import { allocInit, freeSized, heapTop } from "./alloc";
+import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, tid } from "./epoch";
+import {
+  ENTRY_KEY, H_EPOCH, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
+  H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
+  MAX_THREADS, NUM_CLASSES, TABLE_SLOTS, THREAD_SIZE, entrySize, hdrLoad, hdrStore,
+} from "./layout";
+import {
+  MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
+  ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearAll, copyOut,
+  counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
+  makeTomb, makeValueEntry, pending, takePending as takePendingOut, update,
+} from "./map";
+
+let status: i32 = 0;
+
+/** Formats a zeroed memory as an empty map. Returns 0 or a status. */
+export function init(limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: u32): i32 {
+  if (hdrLoad(H_MAGIC) != 0) return ST_BAD_MEMORY;
+  hdrStore(H_VERSION, LAYOUT_VERSION);
+  hdrStore(H_SEED, seed);
+  hdrStore(H_EPOCH, 0);
+  hdrStore(H_THREAD_HIGH, 0);
+  hdrStore(H_MAX_KEY, maxKey);
+  hdrStore(H_MAX_VALUE, maxValue);
+  hdrStore(H_MIN_CAP, minCap);
+  allocInit(limit);
+  if (!createRoot(minCap)) return ST_CAPACITY;
+  // Order: last; attach() refuses a memory without it.
+  hdrStore(H_MAGIC, MAGIC);
+  return 0;
+}
+
+/** Checks the memory and claims a thread slot for `owner` (non-zero host id).
+ *  Returns the slot index, or a status. */
+export function attach(owner: u32, scratchBytes: u32): i32 {
+  if (tid >= 0) return tid;
+  if (hdrLoad(H_MAGIC) != MAGIC) return ST_BAD_MEMORY;
+  if (hdrLoad(H_VERSION) != LAYOUT_VERSION) return ST_BAD_MEMORY;
+  loadSeed();
+  const i = claimSlot(owner);
+  if (i < 0) return ST_CAPACITY;
+  if (ensureScratch(<usize>scratchBytes) == 0) {
+    releaseSelf();
+    return ST_CAPACITY;
+  }
+  return i;
+}
+
+export function detach(): void {
+  releaseSelf();
+}
+
+/** This thread's scratch buffer, grown to at least `size` bytes (0: full). */
+export function scratch(size: u32): u32 {
+  if (tid < 0) return 0;
+  return <u32>ensureScratch(<usize>size);
+}
+
+/** Releases the slots of a dead thread; returns how many. */
+export function release(owner: u32): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  enter();
+  const n = releaseOwner(owner);
+  leave();
+  return n;
+}
+
+@inline function finish(r: i32): i32 {
+  // A value that did not fit stays pending: stay inside the operation so its
+  // entry cannot be freed before takePending copies it.
+  if (pending == 0) leave();
+  return r;
+}
+
+/** get: (len << 3) | kind of the value (copied to out if len <= ocap), or
+ *  ST_NOT_FOUND. */
+export function get(kp: u32, kl: u32, out: u32, ocap: u32): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  enter();
+  const e = find(kp, kl, hashKey(kp, kl));
+  if (e == 0) {
+    leave();
+    return ST_NOT_FOUND;
+  }
+  return finish(copyOut(e, out, ocap));
+}
+
+export function has(kp: u32, kl: u32): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  enter();
+  const e = find(kp, kl, hashKey(kp, kl));
+  leave();
+  return e != 0 ? 1 : 0;
+}
+
+/** Copies the pending output to `out` and leaves the operation. */
+export function takePending(out: u32): void {
+  if (pending == 0) return;
+  takePendingOut(out);
+  leave();
+}
+
+/**
+ * Every write but increment. `mode` is one of map.ts's MODE_*; (vp, vl,
+ * vkind) is the new value, (ep, el, ekind) the expected one, `out` receives
+ * a previous or present value. Returns map.ts's update() result.
+ */
+export function write(
+  mode: i32, kp: u32, kl: u32, vp: u32, vl: u32, vkind: u32,
+  ep: u32, el: u32, ekind: u32, out: u32, ocap: u32,
+): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  enter();
+  const deleting = mode >= MODE_DELETE;
+  let n: usize = 0;
+  let nsize: usize = 0;
+  if (deleting) {
+    n = makeTomb(kp, kl); // 0 when memory is full: the old entry stays as tombstone
+    nsize = entrySize(kl, 0);
+  } else {
+    n = makeValueEntry(vkind, kp, kl, vp, vl);
+    if (n == 0) {
+      leave();
+      return ST_CAPACITY;
+    }
+    nsize = entrySize(kl, vl);
+  }
+  const r = update(mode, hashKey(kp, kl), kp, kl, n, ep, el, ekind, out, ocap);
+  let consumed: bool;
+  if (mode == MODE_SWAP) consumed = r >= 0 || r == ST_NOT_FOUND;
+  else if (mode == MODE_GET_AND_DELETE) consumed = r >= 0;
+  else consumed = r == R_DONE;
+  if (!consumed && n != 0) freeSized(n, nsize); // never published
+  return finish(r);
+}
+
+export function set(kp: u32, kl: u32, vp: u32, vl: u32, vkind: u32): i32 {
+  return write(MODE_SET, kp, kl, vp, vl, vkind, 0, 0, 0, 0, 0);
+}
+
+/** Adds `delta` to the counter at the key; returns the new value, or NaN
+ *  with the status in lastStatus(). */
+export function increment(kp: u32, kl: u32, delta: f64): f64 {
+  if (tid < 0) {
+    status = ST_NOT_ATTACHED;
+    return NaN;
+  }
+  enter();
+  const r = incrementCounter(kp, kl, hashKey(kp, kl), <i64>delta);
+  leave();
+  if (r < 0) {
+    status = r;
+    return NaN;
+  }
+  return <f64>counterResult;
+}
+
+export function lastStatus(): i32 {
+  return status;
+}
+
+export function size(): f64 {
+  return <f64>liveCount();
+}
+
+export function clear(): void {
+  if (tid < 0) return;
+  enter();
+  clearAll();
+  leave();
+}
+
+/** Bytes the allocator has taken from memory so far (its high-water mark). */
+export function memoryUsed(): f64 {
+  return <f64>heapTop();
+}
+
+export function maxKeyBytes(): u32 {
+  return hdrLoad(H_MAX_KEY);
+}
+export function maxValueBytes(): u32 {
+  return hdrLoad(H_MAX_VALUE);
+}
+export function threadIndex(): i32 {
+  return tid;
+}
+export function threadSlotAddress(): u32 {
+  return <u32>me;
+}
+
+/** Layout facts for the host's layout test (index -> value). */
+export function layout(i: i32): u32 {
+  switch (i) {
+    case 0: return MAGIC;
+    case 1: return LAYOUT_VERSION;
+    case 2: return <u32>HEADER;
+    case 3: return <u32>HEAP_START;
+    case 4: return <u32>ENTRY_KEY;
+    case 5: return <u32>TABLE_SLOTS;
+    case 6: return <u32>THREAD_SIZE;
+    case 7: return <u32>MAX_THREADS;
+    case 8: return <u32>NUM_CLASSES;
+    case 9: return KIND_STRING;
+    case 10: return KIND_BYTES;
+    case 11: return KIND_COUNTER;
+    case 12: return MODE_SET;
+    case 13: return MODE_SWAP;
+    case 14: return MODE_GET_OR_SET;
+  }
+  return 0;
+}
+
+

@@ -1,0 +1,300 @@
+// The memory layout of a wasmap map: the only file that knows offsets.
+//
+// Every structure lives in one shared linear memory. Nothing here is a
+// managed AssemblyScript object: addresses are plain `usize` offsets, and the
+// tiny `@inline` accessors below are the only places that add to them.
+//
+//   0                 64                 HEAP_START
+//   +-----------------+------------------+--------------------------------->
+//   | null guard      | header | free-list heads | thread slots | heap ...
+//   +-----------------+------------------+--------------------------------->
+//
+// Header (at HEADER), one line of read-mostly fields, then hot counters each
+// on its own 64-byte line so that they do not share a cache line:
+//
+//   +0  u32 magic          MAGIC; written last by init()
+//   +4  u32 version        LAYOUT_VERSION
+//   +8  u32 seed           hash seed chosen by the host (crypto random)
+//   +12 u32 limit          bytes the map may use in all (maxMemoryBytes)
+//   +16 u32 root           the current table (see Table below)
+//   +20 u32 epoch          global reclamation epoch (epoch.ts)
+//   +24 u32 top            bump pointer: first byte never handed out
+//   +28 u32 threadHigh     1 + highest thread slot ever claimed
+//   +32 u32 maxKeyBytes    validated by every host thread
+//   +36 u32 maxValueBytes
+//   +40 u32 minCapacity    smallest table, in slots
+//   +64 i64 size           live entries                      (own line)
+//   +128 u64 stats[...]    reserved for striped metrics       (later issue)
+//
+// Free-list heads (at FREE_HEADS): NUM_CLASSES words of u64 `offset | tag<<32`,
+// one Treiber stack per size class (alloc.ts).
+//
+// Thread slots (at THREADS): MAX_THREADS records of THREAD_SIZE bytes, one
+// cache line each, claimed by a CAS of their owner word (epoch.ts):
+//
+//   +0  u32 owner          host id of the thread; 0 = free
+//   +4  u32 announce       0 = outside the map; (epoch << 1) | 1 = inside
+//   +8  u32 scratch        the thread's private I/O buffer (block address)
+//   +12 u32 scratchSize
+//   +16 u32 bagHead[3]     retired blocks by epoch % 3 (intrusive lists)
+//   +28 u32 bagEpoch[3]
+//   +40 u32 retiredSince   retirements since the last advance attempt
+//
+// Blocks (alloc.ts) carry no allocator header: every block starts with the
+// same two words, and its size is computed from its own fields (blockSize).
+//
+// Entry (immutable once published, except the counter word and, in later
+// issues, the access/expiry words that are written with atomics):
+//
+//   +0  u32 link           retire/free-list link; written only once the
+//                          entry is unreachable, never read by readers
+//   +4  u32 info           kind (low 8 bits); bits 8..31 reserved (namespace)
+//   +8  u32 keyLen
+//   +12 u32 valueLen
+//   +16 u64 rev            reserved: modification revision (later issue)
+//   +24 u64 expires        reserved: absolute expiry in ms, 0 = never (TTL)
+//   +32 key bytes, padded to 8, then value bytes, padded to 8
+//
+// Table (a block of TABLE_SLOTS + cap * 8 bytes):
+//
+//   +0  u32 link           as for entries
+//   +4  u32 info           KIND_TABLE
+//   +8  u32 cap            slots, a power of two
+//   +12 u32 next           table being migrated to; 0 = none
+//   +16 u32 used           non-empty slots (drives growth; a heuristic)
+//   +20 u32 claim          next migration chunk to claim (grows past nChunks)
+//   +24 u32 moved          slots moved to `next`; == cap means done
+//   +64 u64 slots[cap]
+//
+// Slot word (u64): high 32 bits = key hash, low 32 bits = entry address with
+// flag bits in its low 3 bits (entries are 8-aligned, so these are free):
+//
+//   0                      EMPTY: never used in this table
+//   (h, E)                 LIVE: entry E holds the key's current value
+//   (h, K | DEL)           DELETED: K (a key-only tombstone entry, or the
+//                          old entry itself) keeps the key's identity
+//   (h, x | FROZEN)        FROZEN: migration owns it; no more writes here
+//   (0, FROZEN)            FROZEN_EMPTY
+//   (h, MOVED)             MOVED: its content is in `next`; key identity
+//                          is gone (only the hash stays)
+//   (0, MOVED_EMPTY)       MOVED_EMPTY: was empty; ends every probe chain
+
+// ---------------------------------------------------------------------------
+// Header
+
+export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
+/** Bumped whenever any offset or protocol in this file changes. */
+export const LAYOUT_VERSION: u32 = 1;
+
+/** Addresses below this are never handed out: 0 means "no block". */
+export const HEADER: usize = 64;
+export const H_MAGIC: usize = 0;
+export const H_VERSION: usize = H_MAGIC + 4;
+export const H_SEED: usize = H_VERSION + 4;
+export const H_LIMIT: usize = H_SEED + 4;
+export const H_ROOT: usize = H_LIMIT + 4;
+export const H_EPOCH: usize = H_ROOT + 4;
+export const H_TOP: usize = H_EPOCH + 4;
+export const H_THREAD_HIGH: usize = H_TOP + 4;
+export const H_MAX_KEY: usize = H_THREAD_HIGH + 4;
+export const H_MAX_VALUE: usize = H_MAX_KEY + 4;
+export const H_MIN_CAP: usize = H_MAX_VALUE + 4;
+/** Live entry count; on its own cache line (written by every insert/delete). */
+export const H_SIZE: usize = 64;
+/** Reserved for striped statistics (metrics issue). */
+export const H_STATS: usize = H_SIZE + 64;
+export const HEADER_SIZE: usize = 256;
+
+@inline export function hdrLoad(field: usize): u32 {
+  // Safety: HEADER + field < FREE_HEADS, inside the first page.
+  return atomic.load<u32>(HEADER + field);
+}
+@inline export function hdrStore(field: usize, v: u32): void {
+  atomic.store<u32>(HEADER + field, v);
+}
+@inline export function hdrCas(field: usize, old: u32, v: u32): u32 {
+  return atomic.cmpxchg<u32>(HEADER + field, old, v);
+}
+@inline export function hdrAdd(field: usize, v: u32): u32 {
+  return atomic.add<u32>(HEADER + field, v);
+}
+@inline export function sizeAdd(d: i64): void {
+  // Safety: H_SIZE is 8-aligned inside the header.
+  atomic.add<i64>(HEADER + H_SIZE, d);
+}
+@inline export function sizeLoad(): i64 {
+  return atomic.load<i64>(HEADER + H_SIZE);
+}
+
+// ---------------------------------------------------------------------------
+// Free lists
+
+/** 7 classes of 16..64 B by 8, then 4 per doubling up to 2^31: see alloc.ts. */
+export const NUM_CLASSES: i32 = 112;
+export const FREE_HEADS: usize = HEADER + HEADER_SIZE;
+
+@inline export function freeHead(cls: i32): usize {
+  // Safety: cls < NUM_CLASSES (classOf caps it), 8-aligned.
+  return FREE_HEADS + (<usize>cls << 3);
+}
+
+// ---------------------------------------------------------------------------
+// Thread slots
+
+/** Threads that may attach at once; a slot is one cache line. */
+export const MAX_THREADS: i32 = 256;
+export const THREAD_SIZE: usize = 64;
+export const THREADS: usize = FREE_HEADS + (<usize>NUM_CLASSES << 3);
+export const T_OWNER: usize = 0;
+export const T_ANNOUNCE: usize = T_OWNER + 4;
+export const T_SCRATCH: usize = T_ANNOUNCE + 4;
+export const T_SCRATCH_SIZE: usize = T_SCRATCH + 4;
+export const T_BAG_HEAD: usize = T_SCRATCH_SIZE + 4; // 3 x u32
+export const T_BAG_EPOCH: usize = T_BAG_HEAD + 12; // 3 x u32
+export const T_RETIRED: usize = T_BAG_EPOCH + 12;
+/** Announce word: bit 0 says "inside an operation", the rest is the epoch. */
+export const ANNOUNCE_ACTIVE: u32 = 1;
+
+@inline export function threadSlot(i: i32): usize {
+  // Safety: 0 <= i < MAX_THREADS, checked by every caller's loop bound.
+  return THREADS + <usize>i * THREAD_SIZE;
+}
+
+/** First address the allocator may hand out (64-aligned). */
+export const HEAP_START: usize = (THREADS + <usize>MAX_THREADS * THREAD_SIZE + 63) & ~<usize>63;
+
+// ---------------------------------------------------------------------------
+// Blocks, entries, tables
+
+export const KIND_STRING: u32 = 1;
+export const KIND_BYTES: u32 = 2;
+export const KIND_COUNTER: u32 = 3;
+/** A key-only entry that keeps a deleted key's identity in its slot. */
+export const KIND_TOMB: u32 = 4;
+export const KIND_TABLE: u32 = 5;
+/** A thread's private I/O buffer; size in the valueLen word. */
+export const KIND_SCRATCH: u32 = 6;
+export const KIND_MASK: u32 = 0xff;
+
+export const B_LINK: usize = 0;
+export const B_INFO: usize = B_LINK + 4;
+
+export const E_KEY_LEN: usize = B_INFO + 4;
+export const E_VALUE_LEN: usize = E_KEY_LEN + 4;
+export const E_REV: usize = E_VALUE_LEN + 4;
+export const E_EXPIRES: usize = E_REV + 8;
+export const ENTRY_KEY: usize = E_EXPIRES + 8; // 32: header of an entry
+
+@inline export function align8(n: usize): usize {
+  return (n + 7) & ~<usize>7;
+}
+@inline export function blockLink(b: usize): u32 {
+  return atomic.load<u32>(b + B_LINK);
+}
+@inline export function setBlockLink(b: usize, next: u32): void {
+  // Order: made visible to another thread only by the CAS that publishes
+  // the list it belongs to (free-list push, or handing over a dead thread's
+  // bags).
+  atomic.store<u32>(b + B_LINK, next);
+}
+@inline export function blockKind(b: usize): u32 {
+  return load<u32>(b + B_INFO) & KIND_MASK;
+}
+@inline export function entryKeyLen(e: usize): u32 {
+  return load<u32>(e + E_KEY_LEN);
+}
+@inline export function entryValueLen(e: usize): u32 {
+  return load<u32>(e + E_VALUE_LEN);
+}
+@inline export function entryKey(e: usize): usize {
+  return e + ENTRY_KEY;
+}
+@inline export function entryValue(e: usize): usize {
+  // Safety: the key area is padded to 8, so the value (and a counter's
+  // 8-byte word) is 8-aligned for atomics.
+  return e + ENTRY_KEY + align8(<usize>entryKeyLen(e));
+}
+@inline export function entrySize(keyLen: usize, valueLen: usize): usize {
+  return ENTRY_KEY + align8(keyLen) + align8(valueLen);
+}
+/** Writes a private (unpublished) entry's header; the caller fills bytes. */
+@inline export function entryInit(e: usize, kind: u32, keyLen: u32, valueLen: u32): void {
+  store<u32>(e + B_LINK, 0);
+  store<u32>(e + B_INFO, kind);
+  store<u32>(e + E_KEY_LEN, keyLen);
+  store<u32>(e + E_VALUE_LEN, valueLen);
+  store<u64>(e + E_REV, 0);
+  store<u64>(e + E_EXPIRES, 0);
+}
+
+// Counter word: a signed 64-bit value kept within +-(2^53 - 1), so that bits
+// 62 and 63 are always equal. A replacing writer SEALS the word by flipping
+// bit 62 (keeping the value recoverable); increments refuse a sealed word.
+export const COUNTER_SEAL: u64 = 1 << 62;
+@inline export function counterLoad(e: usize): u64 {
+  return atomic.load<u64>(entryValue(e));
+}
+@inline export function counterCas(e: usize, old: u64, v: u64): u64 {
+  return atomic.cmpxchg<u64>(entryValue(e), old, v);
+}
+@inline export function counterSealed(w: u64): bool {
+  return (((w >> 62) ^ (w >> 63)) & 1) != 0;
+}
+
+export const TB_CAP: usize = B_INFO + 4;
+export const TB_NEXT: usize = TB_CAP + 4;
+export const TB_USED: usize = TB_NEXT + 4;
+export const TB_CLAIM: usize = TB_USED + 4;
+export const TB_MOVED: usize = TB_CLAIM + 4;
+export const TABLE_SLOTS: usize = 64;
+
+@inline export function tableSize(cap: u32): usize {
+  return TABLE_SLOTS + (<usize>cap << 3);
+}
+@inline export function tableCap(t: usize): u32 {
+  return load<u32>(t + TB_CAP); // immutable once the table is published
+}
+@inline export function tableNext(t: usize): u32 {
+  return atomic.load<u32>(t + TB_NEXT);
+}
+@inline export function tableField(t: usize, f: usize): u32 {
+  return atomic.load<u32>(t + f);
+}
+@inline export function tableAdd(t: usize, f: usize, v: u32): u32 {
+  return atomic.add<u32>(t + f, v);
+}
+@inline export function tableCas(t: usize, f: usize, old: u32, v: u32): u32 {
+  return atomic.cmpxchg<u32>(t + f, old, v);
+}
+@inline export function slotAddr(t: usize, i: u32): usize {
+  // Safety: i = index & (cap - 1) < cap at every call site.
+  return t + TABLE_SLOTS + (<usize>i << 3);
+}
+@inline export function slotLoad(s: usize): u64 {
+  return atomic.load<u64>(s);
+}
+@inline export function slotCas(s: usize, old: u64, v: u64): u64 {
+  return atomic.cmpxchg<u64>(s, old, v);
+}
+
+export const SLOT_EMPTY: u64 = 0;
+export const SLOT_FROZEN: u32 = 1;
+export const SLOT_DEL: u32 = 2;
+/** Low word of a moved slot (its hash stays in the high word). */
+export const SLOT_MOVED: u32 = 4;
+/** Low word of a slot that was empty when it was moved: ends every chain. */
+export const SLOT_MOVED_EMPTY: u32 = 6;
+export const SLOT_FLAGS: u32 = 7;
+
+@inline export function slotWord(hash: u32, lo: u32): u64 {
+  return (<u64>hash << 32) | <u64>lo;
+}
+@inline export function slotHash(w: u64): u32 {
+  return <u32>(w >> 32);
+}
+@inline export function slotLo(w: u64): u32 {
+  return <u32>w;
+}
+@inline export function slotEntry(w: u64): usize {
+  return <usize>(<u32>w & ~SLOT_FLAGS);
+}

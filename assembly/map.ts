@@ -1,0 +1,634 @@
+// The hash table: lookup, the write protocol, and incremental migration.
+// Read index.ts's Overview first; layout.ts has the slot states.
+
+import { alloc, freeSized } from "./alloc";
+import { reclaim, retire } from "./epoch";
+import {
+  COUNTER_SEAL, H_MIN_CAP, H_ROOT, H_SEED, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
+  SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_SLOTS, TB_CAP, TB_CLAIM, TB_MOVED,
+  TB_NEXT, TB_USED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
+  entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
+  sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
+  tableAdd, tableCap, tableCas, tableField, tableNext, tableSize,
+} from "./layout";
+
+// Status codes returned to the host (negative; >= 0 is a result).
+export const ST_NOT_FOUND: i32 = -1;
+export const ST_CAPACITY: i32 = -2;
+export const ST_NOT_COUNTER: i32 = -3;
+export const ST_OVERFLOW: i32 = -4;
+export const ST_CONTENTION: i32 = -5;
+export const ST_NOT_ATTACHED: i32 = -6;
+export const ST_BAD_MEMORY: i32 = -7;
+
+/** Slots a helper moves per claim: small enough to keep a write's latency low. */
+const CHUNK: u32 = 64;
+/** A table starts migrating at 3/4 of its slots used (live + deleted)... */
+@inline function growAt(cap: u32): u32 { return (cap >> 1) + (cap >> 2); }
+/** ...and refuses inserts at 7/8 if it could not (probe chains stay short). */
+@inline function fullAt(cap: u32): u32 { return cap - (cap >> 3); }
+/** Retries of one operation that lost CAS races before reporting contention. */
+const MAX_RETRIES: i32 = 1 << 20;
+/** Counters stay within the JS safe-integer range (2^53 - 1). */
+const MAX_SAFE: i64 = 9007199254740991;
+
+/** The hash seed, copied from the header at attach (it never changes). */
+let seed: u64 = 0;
+/** Set by an output that did not fit: the host fetches it with takePending. */
+export let pending: usize = 0;
+
+export function loadSeed(): void {
+  seed = <u64>hdrLoad(H_SEED) * 0x9e3779b97f4a7c15;
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+
+@inline function mix(h: u64): u64 {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccd;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53;
+  h ^= h >> 33;
+  return h;
+}
+
+/** 32-bit hash of the key bytes at kp (the buffer has 8 bytes of slack). */
+export function hashKey(kp: usize, kl: usize): u32 {
+  let h = seed ^ (<u64>kl * 0x2545f4914f6cdd1d);
+  let i: usize = 0;
+  while (i + 8 <= kl) {
+    h = (h ^ load<u64>(kp + i)) * 0xbf58476d1ce4e5b9;
+    h ^= h >> 31;
+    i += 8;
+  }
+  if (i < kl) {
+    // Safety: key buffers (scratch, entry key areas) are padded to 8.
+    const tail = load<u64>(kp + i) & ((<u64>1 << (<u64>(kl - i) << 3)) - 1);
+    h = (h ^ tail) * 0xbf58476d1ce4e5b9;
+  }
+  h = mix(h);
+  return <u32>(h ^ (h >> 32));
+}
+
+/** Equal bytes (both buffers padded to 8). */
+function bytesEqual(a: usize, b: usize, n: usize): bool {
+  let i: usize = 0;
+  while (i + 8 <= n) {
+    if (load<u64>(a + i) != load<u64>(b + i)) return false;
+    i += 8;
+  }
+  if (i < n) {
+    const m = (<u64>1 << (<u64>(n - i) << 3)) - 1;
+    if ((load<u64>(a + i) ^ load<u64>(b + i)) & m) return false;
+  }
+  return true;
+}
+
+@inline function keyEquals(e: usize, kp: usize, kl: usize): bool {
+  return <usize>entryKeyLen(e) == kl && bytesEqual(entryKey(e), kp, kl);
+}
+
+// ---------------------------------------------------------------------------
+// Entries
+
+/** Allocates inside an operation, reclaiming once if memory is full. Only at
+ *  points where this thread holds no reference into the map. */
+function allocFresh(size: usize): usize {
+  let b = alloc(size);
+  if (b == 0) {
+    reclaim();
+    b = alloc(size);
+  }
+  return b;
+}
+
+function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, fresh: bool): usize {
+  const size = entrySize(kl, vl);
+  const e = fresh ? allocFresh(size) : alloc(size);
+  if (e == 0) return 0;
+  entryInit(e, kind, <u32>kl, <u32>vl);
+  memory.copy(entryKey(e), kp, kl);
+  if (vl != 0) memory.copy(entryValue(e), vp, vl);
+  return e;
+}
+
+function makeCounter(kp: usize, kl: usize, v: i64): usize {
+  const e = alloc(entrySize(kl, 8));
+  if (e == 0) return 0;
+  entryInit(e, KIND_COUNTER, <u32>kl, 8);
+  memory.copy(entryKey(e), kp, kl);
+  store<i64>(entryValue(e), v);
+  return e;
+}
+
+@inline function unsealed(w: u64): i64 {
+  return counterSealed(w) ? <i64>(w ^ COUNTER_SEAL) : <i64>w;
+}
+
+/** Size of the output of entry e, as the host decodes it: (len << 3) | kind. */
+@inline function outCode(e: usize): i32 {
+  const kind = blockKind(e);
+  return <i32>((entryValueLen(e) << 3) | kind);
+}
+
+/** Copies e's value to out; if it does not fit, leaves it pending (the
+ *  caller then stays inside the operation until takePending). */
+export function copyOut(e: usize, out: usize, cap: usize): i32 {
+  const code = outCode(e);
+  const len = <usize>entryValueLen(e);
+  if (blockKind(e) == KIND_COUNTER) {
+    store<i64>(out, unsealed(counterLoad(e)));
+    return code;
+  }
+  if (len > cap) {
+    pending = e;
+    return code;
+  }
+  memory.copy(out, entryValue(e), len);
+  return code;
+}
+
+export function takePending(out: usize): void {
+  const e = pending;
+  pending = 0;
+  if (e != 0) memory.copy(out, entryValue(e), <usize>entryValueLen(e));
+}
+
+/** Compares e's value with an expected (kind, bytes); counters compare the
+ *  given 8-byte word `cw` (their value as last loaded). */
+function valueEquals(e: usize, cw: u64, ep: usize, el: usize, ekind: u32): bool {
+  const kind = blockKind(e);
+  if (kind != ekind) return false;
+  if (kind == KIND_COUNTER) return unsealed(cw) == load<i64>(ep);
+  return <usize>entryValueLen(e) == el && bytesEqual(entryValue(e), ep, el);
+}
+
+// ---------------------------------------------------------------------------
+// Tables and migration
+
+function newTable(cap: u32): usize {
+  const t = alloc(tableSize(cap));
+  if (t == 0) return 0;
+  store<u32>(t + B_LINK, 0);
+  store<u32>(t + B_INFO, KIND_TABLE);
+  store<u32>(t + TB_CAP, cap);
+  store<u32>(t + TB_NEXT, 0);
+  store<u32>(t + TB_USED, 0);
+  store<u32>(t + TB_CLAIM, 0);
+  store<u32>(t + TB_MOVED, 0);
+  memory.fill(t + TABLE_SLOTS, 0, <usize>cap << 3);
+  return t;
+}
+
+export function createRoot(cap: u32): bool {
+  const t = newTable(cap);
+  if (t == 0) return false;
+  hdrStore(H_ROOT, <u32>t);
+  return true;
+}
+
+@inline function root(): usize {
+  return <usize>hdrLoad(H_ROOT);
+}
+
+/** Starts migrating the root table `t` into a new table sized for the live
+ *  entries (at most half full afterwards); no-op if one is under way. */
+function startMigration(t: usize): void {
+  if (root() != t || tableNext(t) != 0) return;
+  const live = sizeLoad();
+  let cap = hdrLoad(H_MIN_CAP);
+  while (<i64>cap < live * 2 + <i64>CHUNK && cap < 0x10000000) cap <<= 1;
+  const t2 = newTable(cap);
+  if (t2 == 0) return;
+  // Order: publishes the zeroed table; from here on writers freeze t's slots.
+  if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) freeSized(t2, tableSize(cap));
+}
+
+function finishMigration(t: usize): void {
+  const next = tableNext(t);
+  // Order: every slot of t is MOVED (moved == cap) before the root changes.
+  if (hdrCas(H_ROOT, <u32>t, next) == <u32>t) retire(t);
+}
+
+/** Moves one chunk of t's slots into t's next table. */
+function helpMigrate(t: usize): void {
+  const cap = tableCap(t);
+  if (tableField(t, TB_MOVED) >= cap) {
+    finishMigration(t);
+    return;
+  }
+  const chunks = (cap + CHUNK - 1) / CHUNK;
+  // Claims wrap around: a second round re-visits chunks whose helper died
+  // (moveSlot is idempotent), so migration always completes.
+  const c = tableAdd(t, TB_CLAIM, 1) % chunks;
+  const start = c * CHUNK;
+  const end = min(start + CHUNK, cap);
+  for (let i = start; i < end; i++) {
+    const s = slotAddr(t, i);
+    moveSlot(t, s, slotLoad(s));
+  }
+}
+
+/** Helps until the root table is no longer `t`. */
+function finishAll(t: usize): void {
+  while (root() == t && tableNext(t) != 0) helpMigrate(t);
+}
+
+/** Freezes slot s of t (word w as last seen), copies its live entry into
+ *  t's next table, and marks it MOVED. Idempotent; any thread may help. */
+function moveSlot(t: usize, s: usize, w: u64): void {
+  while (true) {
+    const lo = slotLo(w);
+    if (lo == SLOT_MOVED || lo == SLOT_MOVED_EMPTY) return;
+    if ((lo & SLOT_FROZEN) == 0) {
+      const seen = slotCas(s, w, w | SLOT_FROZEN);
+      if (seen != w) {
+        w = seen;
+        continue;
+      }
+      w |= SLOT_FROZEN;
+    }
+    const base = slotLo(w) & ~SLOT_FROZEN;
+    let moved: u64;
+    if (base == 0) {
+      moved = slotWord(0, SLOT_MOVED_EMPTY);
+    } else {
+      if ((base & SLOT_DEL) == 0) copyInto(tableNext(t), slotHash(w), slotEntry(w));
+      moved = slotWord(slotHash(w), SLOT_MOVED);
+    }
+    // Order: the copy above is visible in `next` before the slot says MOVED,
+    // so a reader sent to `next` by this word finds it there.
+    const seen = slotCas(s, w, moved);
+    if (seen == w) {
+      // Deleted keys are not copied: their tombstone dies with this table.
+      if (base != 0 && (base & SLOT_DEL) != 0) retire(slotEntry(w));
+      if (tableAdd(t, TB_MOVED, 1) + 1 == tableCap(t)) finishMigration(t);
+      return;
+    }
+    w = seen;
+  }
+}
+
+/** Inserts entry e (hash h) into t2 unless t2 already has its key. */
+function copyInto(t2: usize, h: u32, e: usize): void {
+  const cap = tableCap(t2);
+  const mask = cap - 1;
+  const kp = entryKey(e);
+  const kl = <usize>entryKeyLen(e);
+  let i = h & mask;
+  for (let n: u32 = 0; n < cap; ) {
+    const s = slotAddr(t2, i);
+    const w = slotLoad(s);
+    if (w == 0) {
+      if (slotCas(s, 0, slotWord(h, <u32>e)) == 0) {
+        tableAdd(t2, TB_USED, 1);
+        return;
+      }
+      continue; // re-examine the slot someone just took
+    }
+    // t2 migrating means t's migration finished: this copy is stale.
+    if (slotLo(w) < 8 || (slotLo(w) & SLOT_FROZEN) != 0) return;
+    // Present: copied before, or written since (newer): either way, done.
+    if (slotHash(w) == h && keyEquals(slotEntry(w), kp, kl)) return;
+    i = (i + 1) & mask;
+    n++;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lookup
+
+/** The live entry for the key, or 0. Never writes shared memory. */
+export function find(kp: usize, kl: usize, h: u32): usize {
+  let t = root();
+  while (true) {
+    const cap = tableCap(t);
+    const mask = cap - 1;
+    let i = h & mask;
+    let sawMoved = false;
+    for (let n: u32 = 0; n < cap; n++) {
+      const w = slotLoad(slotAddr(t, i));
+      const lo = slotLo(w);
+      if (lo < 8) {
+        if (w == 0 || lo == SLOT_FROZEN) {
+          // End of chain. If our slot may have moved, look in `next`.
+          if (!sawMoved) return 0;
+          break;
+        }
+        if (lo == SLOT_MOVED_EMPTY) break;
+        if (slotHash(w) == h) sawMoved = true; // SLOT_MOVED: maybe ours
+      } else if (slotHash(w) == h) {
+        const e = slotEntry(w);
+        if (keyEquals(e, kp, kl)) return (lo & SLOT_DEL) != 0 ? 0 : e;
+      }
+      i = (i + 1) & mask;
+    }
+    const next = <usize>tableNext(t);
+    if (next == 0) return 0;
+    t = next;
+  }
+}
+
+// Result of locate(): the table, slot address and word a writer acts on.
+let locT: usize = 0;
+let locS: usize = 0;
+let locW: u64 = 0;
+
+/**
+ * Finds the key's slot for writing, in the newest table it may be written
+ * in, helping migration on the way. Returns 0 with:
+ *   locW == 0               locS is the EMPTY slot ending the key's chain
+ *   locW live or DEL (key)  locS is the key's own slot (not frozen)
+ * or ST_CAPACITY when the table is full and cannot grow.
+ */
+function locate(kp: usize, kl: usize, h: u32): i32 {
+  let t = root();
+  while (true) {
+    if (tableNext(t) != 0) helpMigrate(t);
+    const cap = tableCap(t);
+    const mask = cap - 1;
+    let i = h & mask;
+    let n: u32 = 0;
+    // Set when the key must be written in t's next table instead.
+    let toNext = false;
+    while (n < cap) {
+      const s = slotAddr(t, i);
+      const w = slotLoad(s);
+      const lo = slotLo(w);
+      if (lo < 8) {
+        if (w == 0) {
+          if (tableNext(t) == 0) {
+            locT = t;
+            locS = s;
+            locW = 0;
+            return 0;
+          }
+          // Migrating: close this chain for good before writing in `next`,
+          // so no reader of t stops here and misses the new entry.
+          if (slotCas(s, 0, slotWord(0, SLOT_FROZEN)) != 0) continue;
+          moveSlot(t, s, slotWord(0, SLOT_FROZEN));
+          toNext = true;
+          break;
+        }
+        if (lo == SLOT_FROZEN) {
+          moveSlot(t, s, w);
+          toNext = true;
+          break;
+        }
+        if (lo == SLOT_MOVED_EMPTY) {
+          toNext = true;
+          break;
+        }
+        // SLOT_MOVED: some key's slot, maybe this one's: the chain goes on.
+      } else if (slotHash(w) == h && keyEquals(slotEntry(w), kp, kl)) {
+        if ((lo & SLOT_FROZEN) != 0) {
+          moveSlot(t, s, w);
+          toNext = true;
+          break;
+        }
+        locT = t;
+        locS = s;
+        locW = w;
+        return 0;
+      }
+      i = (i + 1) & mask;
+      n++;
+    }
+    const next = <usize>tableNext(t);
+    if (next == 0) return ST_CAPACITY; // a full chain: cannot happen below fullAt
+    t = next;
+  }
+  return ST_CAPACITY; // unreachable
+}
+
+/**
+ * Publishes entry `e` (hash h) in the EMPTY slot locate() found. Returns 1
+ * on success, 0 to retry (slot taken, or migration started), or a status.
+ */
+function tryInsert(h: u32, e: usize): i32 {
+  const t = locT;
+  const cap = tableCap(t);
+  const used = tableField(t, TB_USED);
+  if (used >= growAt(cap)) {
+    const r = root();
+    if (r != t) {
+      // t is the target of a migration still under way: finish that first,
+      // then t (the new root) can start its own.
+      finishAll(r);
+      return 0;
+    }
+    startMigration(t);
+    if (tableNext(t) != 0) return 0;
+    if (used >= fullAt(cap)) return ST_CAPACITY;
+  }
+  if (slotCas(locS, 0, slotWord(h, <u32>e)) != 0) return 0;
+  // No call and no loop between the CAS above and the counts below: engines
+  // stop a terminated worker only at function entries and loop headers, so
+  // the counts cannot be lost to worker.terminate().
+  tableAdd(t, TB_USED, 1);
+  sizeAdd(1);
+  return 1;
+}
+
+// ---------------------------------------------------------------------------
+// Operations (each runs between enter() and leave(), see index.ts)
+
+export const MODE_SET: i32 = 0;
+export const MODE_SWAP: i32 = 1;
+export const MODE_GET_OR_SET: i32 = 2;
+export const MODE_CAS: i32 = 3;
+export const MODE_DELETE: i32 = 4;
+export const MODE_GET_AND_DELETE: i32 = 5;
+export const MODE_CAD: i32 = 6;
+
+/** Results of `update` besides value codes (>= 0) and statuses (< 0). */
+export const R_DONE: i32 = -100;
+export const R_REFUSED: i32 = -101;
+
+/**
+ * The one write protocol. `n` is the new entry (set modes) or the tombstone
+ * (delete modes, may be 0: the old entry then stays as its own tombstone).
+ * Returns:
+ *   SET, CAS, CAD, DELETE:   R_DONE, or R_REFUSED (absent / not equal)
+ *   SWAP, GET_AND_DELETE:    the previous value's code, or ST_NOT_FOUND
+ *   GET_OR_SET:              the present value's code, or R_DONE if stored
+ * `n` is consumed (published) only when the result says so; the caller
+ * frees it otherwise.
+ */
+export function update(
+  mode: i32, h: u32, kp: usize, kl: usize, n: usize,
+  ep: usize, el: usize, ekind: u32, out: usize, ocap: usize,
+): i32 {
+  const deleting = mode >= MODE_DELETE;
+  for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    const st = locate(kp, kl, h);
+    if (st < 0) return st;
+    const w = locW;
+    const present = w != 0 && (slotLo(w) & SLOT_DEL) == 0;
+    const e = present ? slotEntry(w) : 0;
+    if (!present) {
+      if (deleting) return mode == MODE_GET_AND_DELETE ? ST_NOT_FOUND : R_REFUSED;
+      if (mode == MODE_CAS) return R_REFUSED;
+    } else if (mode == MODE_GET_OR_SET) {
+      return copyOut(e, out, ocap);
+    }
+    let result = R_DONE;
+    if (present) {
+      let cw: u64 = 0;
+      const counter = blockKind(e) == KIND_COUNTER;
+      if (counter) cw = counterLoad(e);
+      if ((mode == MODE_CAS || mode == MODE_CAD) && !valueEquals(e, cw, ep, el, ekind)) return R_REFUSED;
+      // A counter is sealed before it is replaced, so that no increment can
+      // land on it afterwards and the value read below is final.
+      if (counter && !counterSealed(cw)) {
+        if (counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
+      }
+      if (mode == MODE_SWAP || mode == MODE_GET_AND_DELETE) result = copyOut(e, out, ocap);
+    } else if (mode == MODE_SWAP) {
+      result = ST_NOT_FOUND;
+    }
+    if (w == 0) {
+      const r = tryInsert(h, n);
+      if (r < 0) return r;
+      if (r == 1) return result;
+      continue;
+    }
+    const keep = deleting && n == 0; // the old entry becomes the tombstone
+    const nw = deleting ? slotWord(h, <u32>(keep ? e : n) | SLOT_DEL) : slotWord(h, <u32>n);
+    if (slotCas(locS, w, nw) == w) {
+      // No call or loop before the count (see tryInsert).
+      if (!present) sizeAdd(1);
+      else if (deleting) sizeAdd(-1);
+      if (!keep) retire(slotEntry(w));
+      return result;
+    }
+    pending = 0;
+  }
+  return ST_CONTENTION;
+}
+
+/** Adds delta to the counter at the key (created at 0). Returns a status
+ *  (< 0) or 0 with the new value in `counterResult`. */
+export let counterResult: i64 = 0;
+
+export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
+  // Fast path: the entry is a live, unsealed counter: add in place.
+  const e0 = find(kp, kl, h);
+  if (e0 != 0) {
+    if (blockKind(e0) != KIND_COUNTER) return ST_NOT_COUNTER;
+    let cw = counterLoad(e0);
+    while (!counterSealed(cw)) {
+      const nv = <i64>cw + d;
+      if (nv > MAX_SAFE || nv < -MAX_SAFE) return ST_OVERFLOW;
+      // Order: an unsealed word means e0 is still the key's entry (a
+      // replacing writer seals it first), so the add lands on the live value.
+      const seen = counterCas(e0, cw, <u64>nv);
+      if (seen == cw) {
+        counterResult = nv;
+        return 0;
+      }
+      cw = seen;
+    }
+  }
+  // Slow path: absent, deleted, or sealed by a writer replacing it: publish
+  // a fresh counter entry in its slot.
+  let n: usize = 0;
+  for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    const st = locate(kp, kl, h);
+    if (st < 0) {
+      if (n != 0) freeSized(n, entrySize(kl, 8));
+      return st;
+    }
+    const w = locW;
+    const present = w != 0 && (slotLo(w) & SLOT_DEL) == 0;
+    let base: i64 = 0;
+    if (present) {
+      const e = slotEntry(w);
+      if (blockKind(e) != KIND_COUNTER) {
+        if (n != 0) freeSized(n, entrySize(kl, 8));
+        return ST_NOT_COUNTER;
+      }
+      const cw = counterLoad(e);
+      if (!counterSealed(cw)) {
+        const nv = <i64>cw + d;
+        if (nv > MAX_SAFE || nv < -MAX_SAFE) {
+          if (n != 0) freeSized(n, entrySize(kl, 8));
+          return ST_OVERFLOW;
+        }
+        if (counterCas(e, cw, <u64>nv) == cw) {
+          if (n != 0) freeSized(n, entrySize(kl, 8));
+          counterResult = nv;
+          return 0;
+        }
+        continue;
+      }
+      base = unsealed(cw);
+    }
+    const nv = base + d;
+    if (nv > MAX_SAFE || nv < -MAX_SAFE) {
+      if (n != 0) freeSized(n, entrySize(kl, 8));
+      return ST_OVERFLOW;
+    }
+    if (n == 0) {
+      n = makeCounter(kp, kl, nv);
+      if (n == 0) return ST_CAPACITY;
+    } else {
+      store<i64>(entryValue(n), nv); // still private
+    }
+    if (w == 0) {
+      const r = tryInsert(h, n);
+      if (r < 0) {
+        freeSized(n, entrySize(kl, 8));
+        return r;
+      }
+      if (r == 1) {
+        counterResult = nv;
+        return 0;
+      }
+      continue;
+    }
+    if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
+      if (!present) sizeAdd(1);
+      retire(slotEntry(w));
+      counterResult = nv;
+      return 0;
+    }
+  }
+  if (n != 0) freeSized(n, entrySize(kl, 8));
+  return ST_CONTENTION;
+}
+
+/** Deletes every entry present when it starts (one atomic delete each), then
+ *  compacts the table. Entries set concurrently may survive, as with Map. */
+export function clearAll(): void {
+  let t = root();
+  while (t != 0) {
+    const cap = tableCap(t);
+    for (let i: u32 = 0; i < cap; i++) {
+      const w = slotLoad(slotAddr(t, i));
+      const lo = slotLo(w);
+      if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
+      const e = slotEntry(w);
+      // Safety: e stays readable for this whole operation (epoch), and the
+      // delete keeps it as the tombstone (n = 0), so its key stays put.
+      update(MODE_DELETE, slotHash(w), entryKey(e), <usize>entryKeyLen(e), 0, 0, 0, 0, 0, 0);
+    }
+    t = <usize>tableNext(t);
+  }
+  const r = root();
+  if (tableNext(r) == 0) startMigration(r);
+}
+
+export function liveCount(): i64 {
+  return sizeLoad();
+}
+
+export function makeValueEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize): usize {
+  return makeEntry(kind, kp, kl, vp, vl, true);
+}
+
+export function makeTomb(kp: usize, kl: usize): usize {
+  return makeEntry(KIND_TOMB, kp, kl, 0, 0, true);
+}
+
