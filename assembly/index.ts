@@ -84,15 +84,15 @@
 import { allocInit, freeSized, heapTop } from "./alloc";
 import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, tid } from "./epoch";
 import {
-  ENTRY_KEY, H_EPOCH, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
+  ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
-  MAX_THREADS, NUM_CLASSES, TABLE_SLOTS, THREAD_SIZE, entrySize, hdrLoad, hdrStore,
+  MAX_THREADS, NUM_CLASSES, TABLE_SLOTS, THREAD_SIZE, entrySize, entryValue, hdrLoad, hdrStore,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearAll, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
-  makeTomb, makeValueEntry, pending, takePending as takePendingOut, update,
+  makeTomb, makeValueEntry, pending, clearPending, update,
 } from "./map";
 
 let status: i32 = 0;
@@ -177,10 +177,17 @@ export function has(kp: u32, kl: u32): i32 {
   return e != 0 ? 1 : 0;
 }
 
-/** Copies the pending output to `out` and leaves the operation. */
-export function takePending(out: u32): void {
+/** Address of the pending output's bytes (a value that did not fit in the
+ *  output buffer). The thread stays inside the operation, so the entry stays
+ *  readable until endPending(). 0 if nothing is pending. */
+export function pendingValue(): u32 {
+  return pending == 0 ? 0 : <u32>entryValue(pending);
+}
+
+/** Ends the operation that left an output pending. */
+export function endPending(): void {
   if (pending == 0) return;
-  takePendingOut(out);
+  clearPending();
   leave();
 }
 
@@ -257,6 +264,11 @@ export function clear(): void {
 /** Bytes the allocator has taken from memory so far (its high-water mark). */
 export function memoryUsed(): f64 {
   return <f64>heapTop();
+}
+
+/** The map's byte limit (maxMemoryBytes). */
+export function memoryLimit(): f64 {
+  return <f64>hdrLoad(H_LIMIT);
 }
 
 export function maxKeyBytes(): u32 {

@@ -64,6 +64,9 @@
 //   +16 u32 used           non-empty slots (drives growth; a heuristic)
 //   +20 u32 claim          next migration chunk to claim (grows past nChunks)
 //   +24 u32 moved          slots moved to `next`; == cap means done
+//   +28 u32 reserve        for a migration target: entries its source may
+//                          still copy in (live count at the start, + slack)
+//   +32 u32 copied         entries copied in by migration
 //   +64 u64 slots[cap]
 //
 // Slot word (u64): high 32 bits = key hash, low 32 bits = entry address with
@@ -246,6 +249,8 @@ export const TB_NEXT: usize = TB_CAP + 4;
 export const TB_USED: usize = TB_NEXT + 4;
 export const TB_CLAIM: usize = TB_USED + 4;
 export const TB_MOVED: usize = TB_CLAIM + 4;
+export const TB_RESERVE: usize = TB_MOVED + 4;
+export const TB_COPIED: usize = TB_RESERVE + 4;
 export const TABLE_SLOTS: usize = 64;
 
 @inline export function tableSize(cap: u32): usize {

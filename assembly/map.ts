@@ -4,9 +4,9 @@
 import { alloc, freeSized } from "./alloc";
 import { reclaim, retire } from "./epoch";
 import {
-  COUNTER_SEAL, H_MIN_CAP, H_ROOT, H_SEED, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
+  COUNTER_SEAL, H_MIN_CAP, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_SLOTS, TB_CAP, TB_CLAIM, TB_MOVED,
-  TB_NEXT, TB_USED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
+  TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize,
@@ -149,10 +149,8 @@ export function copyOut(e: usize, out: usize, cap: usize): i32 {
   return code;
 }
 
-export function takePending(out: usize): void {
-  const e = pending;
+export function clearPending(): void {
   pending = 0;
-  if (e != 0) memory.copy(out, entryValue(e), <usize>entryValueLen(e));
 }
 
 /** Compares e's value with an expected (kind, bytes); counters compare the
@@ -177,6 +175,8 @@ function newTable(cap: u32): usize {
   store<u32>(t + TB_USED, 0);
   store<u32>(t + TB_CLAIM, 0);
   store<u32>(t + TB_MOVED, 0);
+  store<u32>(t + TB_RESERVE, 0);
+  store<u32>(t + TB_COPIED, 0);
   memory.fill(t + TABLE_SLOTS, 0, <usize>cap << 3);
   return t;
 }
@@ -196,11 +196,15 @@ export function createRoot(cap: u32): bool {
  *  entries (at most half full afterwards); no-op if one is under way. */
 function startMigration(t: usize): void {
   if (root() != t || tableNext(t) != 0) return;
+  // Entries t may still copy in: the live ones, plus one per thread that may
+  // be finishing an insert into t it began before `next` was set.
   const live = sizeLoad();
+  const reserve = (live > 0 ? live : 0) + <i64>hdrLoad(H_THREAD_HIGH) + 1;
   let cap = hdrLoad(H_MIN_CAP);
-  while (<i64>cap < live * 2 + <i64>CHUNK && cap < 0x10000000) cap <<= 1;
+  while (<i64>cap < reserve * 2 + <i64>CHUNK && cap < 0x10000000) cap <<= 1;
   const t2 = newTable(cap);
   if (t2 == 0) return;
+  store<u32>(t2 + TB_RESERVE, <u32>reserve);
   // Order: publishes the zeroed table; from here on writers freeze t's slots.
   if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) freeSized(t2, tableSize(cap));
 }
@@ -283,6 +287,7 @@ function copyInto(t2: usize, h: u32, e: usize): void {
     if (w == 0) {
       if (slotCas(s, 0, slotWord(h, <u32>e)) == 0) {
         tableAdd(t2, TB_USED, 1);
+        tableAdd(t2, TB_COPIED, 1);
         return;
       }
       continue; // re-examine the slot someone just took
@@ -382,7 +387,10 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
         }
         // SLOT_MOVED: some key's slot, maybe this one's: the chain goes on.
       } else if (slotHash(w) == h && keyEquals(slotEntry(w), kp, kl)) {
-        if ((lo & SLOT_FROZEN) != 0) {
+        // While t migrates, every write goes to `next`: the key's slot is
+        // moved first. So t's live entries only decrease, and `next` never
+        // receives more copies than its reserve.
+        if ((lo & SLOT_FROZEN) != 0 || tableNext(t) != 0) {
           moveSlot(t, s, w);
           toNext = true;
           break;
@@ -410,14 +418,17 @@ function tryInsert(h: u32, e: usize): i32 {
   const t = locT;
   const cap = tableCap(t);
   const used = tableField(t, TB_USED);
-  if (used >= growAt(cap)) {
-    const r = root();
-    if (r != t) {
-      // t is the target of a migration still under way: finish that first,
-      // then t (the new root) can start its own.
+  const r = root();
+  if (r != t) {
+    // t is the target of a migration still under way. Its own inserts plus
+    // every copy still to come must stay below growAt, or copies would not
+    // fit: past that, finish the migration first (t becomes the root).
+    const inserted = used - tableField(t, TB_COPIED);
+    if (inserted + tableField(t, TB_RESERVE) >= growAt(cap)) {
       finishAll(r);
       return 0;
     }
+  } else if (used >= growAt(cap)) {
     startMigration(t);
     if (tableNext(t) != 0) return 0;
     if (used >= fullAt(cap)) return ST_CAPACITY;

@@ -1,0 +1,69 @@
+// Keys and values to and from bytes in shared memory.
+//
+// Key rules (the same everywhere keys are accepted): a key is a non-empty
+// byte string of at most maxKeyBytes. A string key is its UTF-8 bytes and
+// must be well-formed Unicode (a lone surrogate is refused, never replaced);
+// a Uint8Array key may hold any bytes. So 'é' and Uint8Array [0xc3, 0xa9]
+// are the same key.
+import { MapError } from './errors.js';
+import { describe } from './options.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Strings up to this length take the hand-written ASCII paths. */
+const SHORT = 64;
+
+/**
+ * Writes `s` as UTF-8 at u8[at, at + cap); returns the byte length, -1 if
+ * `s` is not well-formed, or -2 if its bytes do not fit in `cap`. Nothing
+ * is ever written past at + cap.
+ */
+export function encodeString(u8: Uint8Array, at: number, s: string, cap: number): number {
+  const n = s.length;
+  if (n <= SHORT) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80 || i >= cap) break;
+      u8[at + i] = c;
+    }
+    if (i === n) return n;
+  }
+  if (!s.isWellFormed()) return -1;
+  // encodeInto accepts views of shared memory ([AllowShared] in the spec).
+  const { read, written } = encoder.encodeInto(s, u8.subarray(at, at + Math.min(cap, 3 * n)));
+  return read < n ? -2 : written;
+}
+
+/** Decodes UTF-8 bytes u8[at, at + len) of shared memory into a string. */
+export function decodeString(u8: Uint8Array, at: number, len: number): string {
+  if (len <= SHORT) {
+    let out = '';
+    for (let i = 0; i < len; i++) {
+      const c = u8[at + i];
+      if (c >= 0x80) return decoder.decode(u8.slice(at, at + len));
+      out += String.fromCharCode(c);
+    }
+    return out;
+  }
+  // TextDecoder refuses views of a SharedArrayBuffer: decode a private copy.
+  return decoder.decode(u8.slice(at, at + len));
+}
+
+export function keyError(key: unknown): MapError {
+  if (key === '' || (key instanceof Uint8Array && key.length === 0)) {
+    return new MapError('ERR_INVALID_KEY', 'a key must not be empty');
+  }
+  if (typeof key === 'string') {
+    return new MapError('ERR_INVALID_KEY', 'a string key must be well-formed Unicode (it has a lone surrogate)');
+  }
+  return new MapError('ERR_INVALID_KEY', `a key must be a string or a Uint8Array, got ${describe(key)}`);
+}
+
+export function valueError(value: unknown): MapError {
+  if (typeof value === 'string') {
+    return new MapError('ERR_INVALID_VALUE', 'a string value must be well-formed Unicode (it has a lone surrogate)');
+  }
+  return new MapError('ERR_INVALID_VALUE', `a value must be a string or a Uint8Array, got ${describe(value)}`);
+}

@@ -1,0 +1,80 @@
+// The core module: compiling it once, instantiating it over a shared memory,
+// and the shape of its exports (see assembly/index.ts).
+import { WASM_BASE64 } from './wasm-bytes.js';
+
+/** Exports of the core; pointers are byte offsets into the shared memory. */
+export interface CoreExports {
+  init(limit: number, seed: number, maxKey: number, maxValue: number, minCap: number): number;
+  attach(owner: number, scratchBytes: number): number;
+  detach(): void;
+  scratch(size: number): number;
+  release(owner: number): number;
+  get(kp: number, kl: number, out: number, ocap: number): number;
+  has(kp: number, kl: number): number;
+  pendingValue(): number;
+  endPending(): void;
+  write(
+    mode: number, kp: number, kl: number, vp: number, vl: number, vkind: number,
+    ep: number, el: number, ekind: number, out: number, ocap: number,
+  ): number;
+  set(kp: number, kl: number, vp: number, vl: number, vkind: number): number;
+  increment(kp: number, kl: number, delta: number): number;
+  lastStatus(): number;
+  size(): number;
+  clear(): void;
+  memoryUsed(): number;
+  memoryLimit(): number;
+  maxKeyBytes(): number;
+  maxValueBytes(): number;
+  threadIndex(): number;
+  layout(i: number): number;
+}
+
+// Statuses (assembly/map.ts ST_*) and write results (R_*).
+export const ST_NOT_FOUND = -1;
+export const ST_CAPACITY = -2;
+export const ST_NOT_COUNTER = -3;
+export const ST_OVERFLOW = -4;
+export const ST_CONTENTION = -5;
+export const ST_NOT_ATTACHED = -6;
+export const ST_BAD_MEMORY = -7;
+export const R_DONE = -100;
+export const R_REFUSED = -101;
+
+// Value kinds (assembly/layout.ts KIND_*) and write modes (map.ts MODE_*).
+export const KIND_STRING = 1;
+export const KIND_BYTES = 2;
+export const KIND_COUNTER = 3;
+export const MODE_SET = 0;
+export const MODE_SWAP = 1;
+export const MODE_GET_OR_SET = 2;
+export const MODE_CAS = 3;
+export const MODE_DELETE = 4;
+export const MODE_GET_AND_DELETE = 5;
+export const MODE_CAD = 6;
+
+/** Pages the module declares as its memory's minimum and maximum. */
+export const MODULE_MIN_PAGES = 1;
+export const MODULE_MAX_PAGES = 65536;
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+function decodeBase64(text: string): Uint8Array {
+  const g = globalThis as { Buffer?: { from(s: string, enc: string): Uint8Array } };
+  if (g.Buffer) return new Uint8Array(g.Buffer.from(text, 'base64'));
+  const bin = atob(text);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+/** The core module, compiled once per thread that creates maps. */
+export function coreModule(): Promise<WebAssembly.Module> {
+  compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as BufferSource);
+  return compiled;
+}
+
+export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): CoreExports {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return instance.exports as unknown as CoreExports;
+}

@@ -1,0 +1,37 @@
+/**
+ * Every failure of a wasmap operation is a `MapError` with a stable `code`.
+ * A failed operation leaves the map exactly as it was.
+ */
+export type MapErrorCode =
+  /** Empty key, a key that is neither string nor Uint8Array, or a string with a lone surrogate. */
+  | 'ERR_INVALID_KEY'
+  /** The key's UTF-8 (or raw) bytes exceed `maxKeyBytes`. */
+  | 'ERR_KEY_TOO_LARGE'
+  /** A value that is neither string nor Uint8Array, a string with a lone surrogate, or a bad delta. */
+  | 'ERR_INVALID_VALUE'
+  /** The value's bytes exceed `maxValueBytes`. */
+  | 'ERR_VALUE_TOO_LARGE'
+  /** An option of `create`/`attach` is out of range; the message names it. */
+  | 'ERR_INVALID_OPTION'
+  /** The map would exceed `maxMemoryBytes` (or its thread slots are all taken). */
+  | 'ERR_CAPACITY'
+  /** `increment` on a key whose value is not a counter. */
+  | 'ERR_NOT_A_COUNTER'
+  /** `increment` would take the counter outside ±Number.MAX_SAFE_INTEGER. */
+  | 'ERR_COUNTER_OVERFLOW'
+  /** An operation lost a very long run of races (over a million retries). */
+  | 'ERR_CONTENTION'
+  /** The map was closed in this thread. */
+  | 'ERR_CLOSED'
+  /** `attach` was given something that is not a live wasmap handle of this version. */
+  | 'ERR_INVALID_HANDLE';
+
+export class MapError extends Error {
+  readonly code: MapErrorCode;
+
+  constructor(code: MapErrorCode, message: string) {
+    super(message);
+    this.name = 'MapError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,12 @@
+// wasmap: one key-value map shared by every thread.
+
+// The map
+export { SharedMap } from './shared-map.js';
+export type { Key, Value, SharedMapHandle, MemoryUsage } from './shared-map.js';
+
+// Options
+export type { SharedMapOptions } from './options.js';
+
+// Errors
+export { MapError } from './errors.js';
+export type { MapErrorCode } from './errors.js';

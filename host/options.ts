@@ -1,0 +1,89 @@
+import { MapError } from './errors.js';
+
+/** Options of `SharedMap.create`. Every field is optional. */
+export interface SharedMapOptions {
+  /**
+   * Upper bound, in bytes, on the shared memory the map may use: entries,
+   * tables, and every thread's 64 KiB scratch buffer. A set that would go past
+   * it fails with `ERR_CAPACITY`; deleting frees room for later sets. The
+   * memory starts small and grows on demand; the bound is also the maximum of
+   * the `WebAssembly.Memory` (virtual address space reserved up front).
+   * Between 1 MiB and 4 GiB − 64 KiB.
+   * @default 268435456 (256 MiB)
+   */
+  maxMemoryBytes?: number;
+  /**
+   * Largest key, in bytes (a string key counts its UTF-8 bytes). Longer keys
+   * fail with `ERR_KEY_TOO_LARGE`. Between 1 and 65536.
+   * @default 1024
+   */
+  maxKeyBytes?: number;
+  /**
+   * Largest value, in bytes (a string value counts its UTF-8 bytes). Larger
+   * values fail with `ERR_VALUE_TOO_LARGE`. Between 0 and 64 MiB.
+   * @default 1048576 (1 MiB)
+   */
+  maxValueBytes?: number;
+  /**
+   * Entries the first table holds before it grows (it grows by itself; this
+   * only saves the first few migrations). Between 1 and 2^26.
+   * @default 512
+   */
+  initialCapacity?: number;
+}
+
+export interface ResolvedOptions {
+  maxMemoryBytes: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  initialCapacity: number;
+}
+
+const MIB = 1 << 20;
+export const DEFAULTS: ResolvedOptions = {
+  maxMemoryBytes: 256 * MIB,
+  maxKeyBytes: 1024,
+  maxValueBytes: MIB,
+  initialCapacity: 512,
+};
+
+const RANGES: Record<keyof ResolvedOptions, [number, number]> = {
+  maxMemoryBytes: [MIB, 4 * 1024 * MIB - 65536],
+  maxKeyBytes: [1, 65536],
+  maxValueBytes: [0, 64 * MIB],
+  initialCapacity: [1, 1 << 26],
+};
+
+/** Validates options up front; throws ERR_INVALID_OPTION naming the option. */
+export function resolveOptions(options: SharedMapOptions | undefined): ResolvedOptions {
+  if (options === undefined) return { ...DEFAULTS };
+  if (options === null || typeof options !== 'object') {
+    throw new MapError('ERR_INVALID_OPTION', `options must be an object, got ${describe(options)}`);
+  }
+  const out = { ...DEFAULTS };
+  for (const name of Object.keys(options)) {
+    if (!(name in RANGES)) {
+      throw new MapError('ERR_INVALID_OPTION', `unknown option "${name}"`);
+    }
+  }
+  for (const name of Object.keys(RANGES) as (keyof ResolvedOptions)[]) {
+    const value = (options as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    const [min, max] = RANGES[name];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new MapError(
+        'ERR_INVALID_OPTION',
+        `option "${name}" must be an integer from ${min} to ${max}, got ${describe(value)}`,
+      );
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Object.prototype.toString.call(value);
+}
