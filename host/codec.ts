@@ -51,8 +51,17 @@ export function decodeString(u8: Uint8Array, at: number, len: number): string {
   return decoder.decode(u8.slice(at, at + len));
 }
 
+/**
+ * `x instanceof Uint8Array`, safe for any input. The typeof test comes first
+ * on purpose: Node 20's optimizing compiler crashed (segfault) on a hot
+ * `instanceof Uint8Array` that met a small integer.
+ */
+export function isBytes(x: unknown): x is Uint8Array {
+  return typeof x === 'object' && x !== null && x instanceof Uint8Array;
+}
+
 export function keyError(key: unknown): MapError {
-  if (key === '' || (key instanceof Uint8Array && key.length === 0)) {
+  if (key === '' || (isBytes(key) && key.length === 0)) {
     return new MapError('ERR_INVALID_KEY', 'a key must not be empty');
   }
   if (typeof key === 'string') {

@@ -3,7 +3,7 @@ import {
   MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SWAP, R_DONE, R_REFUSED, ST_BAD_MEMORY, ST_CAPACITY,
   ST_CONTENTION, ST_NOT_ATTACHED, ST_NOT_COUNTER, ST_NOT_FOUND, ST_OVERFLOW, coreModule, instantiate,
 } from './core.js';
-import { decodeString, encodeString, keyError, valueError } from './codec.js';
+import { decodeString, encodeString, isBytes, keyError, valueError } from './codec.js';
 import { MapError } from './errors.js';
 import { type SharedMapOptions, describe, resolveOptions } from './options.js';
 import { hostThreadId } from './thread-id.js';
@@ -76,30 +76,30 @@ function statusError(status: number, map: SharedMap): MapError {
  * at once. See the README for the guarantees.
  */
 export class SharedMap {
-  readonly #memory: WebAssembly.Memory;
-  readonly #module: WebAssembly.Module;
-  #core: CoreExports | null;
-  readonly #owner: number;
-  readonly #maxKey: number;
-  readonly #maxValue: number;
-  /** Scratch layout: key at #sp (#keyArea bytes), then inputs, then output. */
-  readonly #keyArea: number;
-  #sp = 0;
-  #scap = 0;
-  #u8: Uint8Array;
-  #i32: Int32Array;
+  private readonly memory: WebAssembly.Memory;
+  private readonly module: WebAssembly.Module;
+  private core: CoreExports | null;
+  private readonly owner: number;
+  private readonly maxKey: number;
+  private readonly maxValue: number;
+  /** Scratch layout: key at sp (keyArea bytes), then inputs, then output. */
+  private readonly keyArea: number;
+  private sp = 0;
+  private scap = 0;
+  private u8: Uint8Array;
+  private i32: Int32Array;
 
   private constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, owner: number) {
-    this.#memory = memory;
-    this.#module = module;
-    this.#core = core;
-    this.#owner = owner;
-    this.#maxKey = core.maxKeyBytes();
-    this.#maxValue = core.maxValueBytes();
-    this.#keyArea = align8(this.#maxKey) + 8;
-    this.#u8 = new Uint8Array(memory.buffer);
-    this.#i32 = new Int32Array(memory.buffer);
-    this.#useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
+    this.memory = memory;
+    this.module = module;
+    this.core = core;
+    this.owner = owner;
+    this.maxKey = core.maxKeyBytes();
+    this.maxValue = core.maxValueBytes();
+    this.keyArea = align8(this.maxKey) + 8;
+    this.u8 = new Uint8Array(memory.buffer);
+    this.i32 = new Int32Array(memory.buffer);
+    this.useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
   }
 
   /** Creates a new, empty map in a new shared memory, attached to this thread. */
@@ -121,7 +121,7 @@ export class SharedMap {
     if (status !== 0) {
       throw new MapError('ERR_INVALID_OPTION', `option "initialCapacity" (${opts.initialCapacity}) does not fit in maxMemoryBytes`);
     }
-    return SharedMap.#attachCore(memory, module, core);
+    return SharedMap.attachCore(memory, module, core);
   }
 
   /** Attaches this thread to the map behind `handle` (from `map.handle` in another thread). */
@@ -129,6 +129,7 @@ export class SharedMap {
     const h = handle as Partial<SharedMapHandle> | null;
     if (
       h === null || typeof h !== 'object' || h.wasmap !== 1 ||
+      typeof h.memory !== 'object' || typeof h.module !== 'object' ||
       !(h.memory instanceof WebAssembly.Memory) || !(h.module instanceof WebAssembly.Module)
     ) {
       throw new MapError('ERR_INVALID_HANDLE', `attach needs the handle of a wasmap map (map.handle), got ${describe(handle)}`);
@@ -139,10 +140,10 @@ export class SharedMap {
     } catch (err) {
       throw new MapError('ERR_INVALID_HANDLE', `the handle's module and memory do not fit together: ${(err as Error).message}`);
     }
-    return SharedMap.#attachCore(h.memory, h.module, core);
+    return SharedMap.attachCore(h.memory, h.module, core);
   }
 
-  static async #attachCore(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports): Promise<SharedMap> {
+  private static async attachCore(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports): Promise<SharedMap> {
     const owner = await hostThreadId();
     const r = core.attach(owner, SCRATCH_BYTES);
     if (r === ST_CAPACITY) {
@@ -154,70 +155,70 @@ export class SharedMap {
 
   /** Pass this to another thread and call `SharedMap.attach` there. */
   get handle(): SharedMapHandle {
-    this.#live();
-    return { wasmap: 1, memory: this.#memory, module: this.#module };
+    this.live();
+    return { wasmap: 1, memory: this.memory, module: this.module };
   }
 
   /** The id this thread is known by in the map (see `releaseThread`). */
   get threadId(): number {
-    return this.#owner;
+    return this.owner;
   }
 
   /** Exact number of entries, the same from every thread. */
   get size(): number {
-    return this.#live().size();
+    return this.live().size();
   }
 
   get(key: Key): Value | number | undefined {
-    const core = this.#live();
-    const kl = this.#putKey(key);
-    const out = this.#sp + this.#keyArea;
-    const r = core.get(this.#sp, kl, out, this.#scap - this.#keyArea);
+    const core = this.live();
+    const kl = this.putKey(key);
+    const out = this.sp + this.keyArea;
+    const r = core.get(this.sp, kl, out, this.scap - this.keyArea);
     if (r < 0) {
       if (r === ST_NOT_FOUND) return undefined;
       throw statusError(r, this);
     }
-    return this.#readValue(r, out);
+    return this.readValue(r, out);
   }
 
   has(key: Key): boolean {
-    const core = this.#live();
-    const kl = this.#putKey(key);
-    return core.has(this.#sp, kl) === 1;
+    const core = this.live();
+    const kl = this.putKey(key);
+    return core.has(this.sp, kl) === 1;
   }
 
   set(key: Key, value: Value): this {
-    const core = this.#live();
-    const vcap = this.#reserve(value, undefined);
-    const kl = this.#putKey(key);
-    const vp = this.#sp + this.#keyArea;
-    const [vkind, vl] = this.#putValue(value, vp, vcap);
-    const r = core.set(this.#sp, kl, vp, vl, vkind);
+    const core = this.live();
+    const vcap = this.reserve(value, undefined);
+    const kl = this.putKey(key);
+    const vp = this.sp + this.keyArea;
+    const [vkind, vl] = this.putValue(value, vp, vcap);
+    const r = core.set(this.sp, kl, vp, vl, vkind);
     if (r !== R_DONE) throw statusError(r, this);
     return this;
   }
 
   delete(key: Key): boolean {
-    return this.#write(MODE_DELETE, key, undefined, undefined) === R_DONE;
+    return this.write(MODE_DELETE, key, undefined, undefined) === R_DONE;
   }
 
   /** Go's LoadOrStore: the present value (`loaded: true`), or stores `value`. */
   getOrSet(key: Key, value: Value): { value: Value | number; loaded: boolean } {
-    const r = this.#write(MODE_GET_OR_SET, key, value, undefined);
+    const r = this.write(MODE_GET_OR_SET, key, value, undefined);
     if (r === R_DONE) return { value: typeof value === 'string' ? value : value.slice(), loaded: false };
-    return { value: this.#readValue(r, this.#outAt), loaded: true };
+    return { value: this.readValue(r, this.outAt), loaded: true };
   }
 
   /** Go's LoadAndDelete: removes the key, returning its value (or undefined). */
   getAndDelete(key: Key): Value | number | undefined {
-    const r = this.#write(MODE_GET_AND_DELETE, key, undefined, undefined);
-    return r === ST_NOT_FOUND ? undefined : this.#readValue(r, this.#outAt);
+    const r = this.write(MODE_GET_AND_DELETE, key, undefined, undefined);
+    return r === ST_NOT_FOUND ? undefined : this.readValue(r, this.outAt);
   }
 
   /** Stores `value`, returning the previous value (or undefined). */
   swap(key: Key, value: Value): Value | number | undefined {
-    const r = this.#write(MODE_SWAP, key, value, undefined);
-    return r === ST_NOT_FOUND ? undefined : this.#readValue(r, this.#outAt);
+    const r = this.write(MODE_SWAP, key, value, undefined);
+    return r === ST_NOT_FOUND ? undefined : this.readValue(r, this.outAt);
   }
 
   /**
@@ -225,12 +226,12 @@ export class SharedMap {
    * bytes; a number matches a counter of that value).
    */
   compareAndSwap(key: Key, expected: Value | number, next: Value): boolean {
-    return this.#write(MODE_CAS, key, next, expected) === R_DONE;
+    return this.write(MODE_CAS, key, next, expected) === R_DONE;
   }
 
   /** Deletes the key only if its value equals `expected` (as compareAndSwap). */
   compareAndDelete(key: Key, expected: Value | number): boolean {
-    return this.#write(MODE_CAD, key, undefined, expected) === R_DONE;
+    return this.write(MODE_CAD, key, undefined, expected) === R_DONE;
   }
 
   /**
@@ -240,12 +241,12 @@ export class SharedMap {
    * increment past that fails with ERR_COUNTER_OVERFLOW and changes nothing.
    */
   increment(key: Key, delta = 1): number {
-    const core = this.#live();
+    const core = this.live();
     if (!Number.isSafeInteger(delta)) {
       throw new MapError('ERR_INVALID_VALUE', `increment: delta must be a safe integer, got ${describe(delta)}`);
     }
-    const kl = this.#putKey(key);
-    const v = core.increment(this.#sp, kl, delta);
+    const kl = this.putKey(key);
+    const v = core.increment(this.sp, kl, delta);
     if (v !== v) throw statusError(core.lastStatus(), this);
     return v;
   }
@@ -255,14 +256,14 @@ export class SharedMap {
    * set concurrently by other threads may survive, as with any concurrent map.
    */
   clear(): void {
-    this.#live().clear();
+    this.live().clear();
   }
 
   memoryUsage(): MemoryUsage {
-    const core = this.#live();
+    const core = this.live();
     return {
       usedBytes: core.memoryUsed(),
-      reservedBytes: this.#memory.buffer.byteLength,
+      reservedBytes: this.memory.buffer.byteLength,
       limitBytes: core.memoryLimit(),
     };
   }
@@ -273,7 +274,7 @@ export class SharedMap {
    * `releaseOnExit`. Returns how many attachments were released.
    */
   releaseThread(threadId: number): number {
-    const r = this.#live().release(threadId);
+    const r = this.live().release(threadId);
     return r < 0 ? 0 : r;
   }
 
@@ -284,163 +285,163 @@ export class SharedMap {
   releaseOnExit(worker: { threadId: number; once(event: 'exit', cb: () => void): unknown }): void {
     const id = worker.threadId + 1; // see thread-id.ts
     worker.once('exit', () => {
-      if (this.#core !== null) this.releaseThread(id);
+      if (this.core !== null) this.releaseThread(id);
     });
   }
 
   /** Detaches this thread. Later calls throw ERR_CLOSED; other threads go on. */
   close(): void {
-    if (this.#core === null) return;
-    this.#core.detach();
-    this.#core = null;
+    if (this.core === null) return;
+    this.core.detach();
+    this.core = null;
   }
 
   get closed(): boolean {
-    return this.#core === null;
+    return this.core === null;
   }
 
   // -------------------------------------------------------------------------
 
-  #live(): CoreExports {
-    if (this.#core === null) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
-    return this.#core;
+  private live(): CoreExports {
+    if (this.core === null) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
+    return this.core;
   }
 
-  #useScratch(ptr: number, size: number): void {
+  private useScratch(ptr: number, size: number): void {
     if (ptr === 0) throw statusError(ST_CAPACITY, this);
-    this.#sp = ptr;
-    this.#scap = size;
-    if (ptr + size > this.#u8.length) this.#refreshViews();
+    this.sp = ptr;
+    this.scap = size;
+    if (ptr + size > this.u8.length) this.refreshViews();
   }
 
-  #refreshViews(): void {
-    this.#u8 = new Uint8Array(this.#memory.buffer);
-    this.#i32 = new Int32Array(this.#memory.buffer);
+  private refreshViews(): void {
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
   }
 
-  /** Where the last #write put its output. */
-  #outAt = 0;
+  /** Where the last write put its output. */
+  private outAt = 0;
 
   /**
    * Makes the scratch buffer big enough for the inputs; returns the room for
-   * the value's bytes. Must run before #putKey (growing moves the buffer).
+   * the value's bytes. Must run before putKey (growing moves the buffer).
    */
-  #reserve(value: unknown, expected: unknown): number {
-    const vcap = this.#inputRoom(value);
-    const ecap = this.#inputRoom(expected);
-    const need = this.#keyArea + align8(vcap) + 8 + align8(ecap) + 8 + MIN_OUT;
-    if (need > this.#scap) {
-      const size = Math.max(need, this.#scap * 2);
-      this.#useScratch(this.#live().scratch(size), size);
+  private reserve(value: unknown, expected: unknown): number {
+    const vcap = typeof value === 'string' ? this.stringRoom(value) : isBytes(value) ? value.length : 8;
+    const ecap = typeof expected === 'string' ? this.stringRoom(expected) : isBytes(expected) ? expected.length : 8;
+    const need = this.keyArea + align8(vcap) + 8 + align8(ecap) + 8 + MIN_OUT;
+    if (need > this.scap) {
+      const size = need > this.scap * 2 ? need : this.scap * 2;
+      this.useScratch(this.live().scratch(size), size);
     }
     return vcap;
   }
 
-  #inputRoom(value: unknown): number {
-    if (typeof value === 'string') return Math.min(3 * value.length, this.#maxValue);
-    if (value instanceof Uint8Array) return value.length;
-    return 8; // a counter's value (number), or nothing
+  /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped. */
+  private stringRoom(s: string): number {
+    const n = 3 * s.length;
+    return n < this.maxValue ? n : this.maxValue;
   }
 
-  #putKey(key: Key): number {
+  private putKey(key: Key): number {
     let n: number;
     if (typeof key === 'string') {
-      n = encodeString(this.#u8, this.#sp, key, this.#maxKey);
+      n = encodeString(this.u8, this.sp, key, this.maxKey);
       if (n === -1) throw keyError(key);
-    } else if (key instanceof Uint8Array) {
-      n = key.length > this.#maxKey ? -2 : key.length;
-      if (n > 0) this.#u8.set(key, this.#sp);
+    } else if (isBytes(key)) {
+      n = key.length > this.maxKey ? -2 : key.length;
+      if (n > 0) this.u8.set(key, this.sp);
     } else {
       throw keyError(key);
     }
     if (n === 0) throw keyError(key);
-    if (n === -2) this.#tooLargeKey(key);
+    if (n === -2) this.tooLargeKey(key);
     return n;
   }
 
-  #tooLargeKey(key: Key): never {
+  private tooLargeKey(key: Key): never {
     if (typeof key === 'string' && !key.isWellFormed()) throw keyError(key);
     const n = typeof key === 'string' ? new TextEncoder().encode(key).length : key.length;
-    throw new MapError('ERR_KEY_TOO_LARGE', `the key has ${n} bytes; maxKeyBytes is ${this.#maxKey}`);
+    throw new MapError('ERR_KEY_TOO_LARGE', `the key has ${n} bytes; maxKeyBytes is ${this.maxKey}`);
   }
 
   /** Writes a value at `at` (room for `cap` bytes); returns [kind, length]. */
-  #putValue(value: unknown, at: number, cap: number): [number, number] {
+  private putValue(value: unknown, at: number, cap: number): [number, number] {
     if (typeof value === 'string') {
-      const n = encodeString(this.#u8, at, value, cap);
+      const n = encodeString(this.u8, at, value, cap);
       if (n === -1) throw valueError(value);
-      if (n === -2) this.#tooLargeValue(value);
+      if (n === -2) this.tooLargeValue(value);
       return [KIND_STRING, n];
     }
-    if (value instanceof Uint8Array) {
-      if (value.length > this.#maxValue) this.#tooLargeValue(value);
-      this.#u8.set(value, at);
+    if (isBytes(value)) {
+      if (value.length > this.maxValue) this.tooLargeValue(value);
+      this.u8.set(value, at);
       return [KIND_BYTES, value.length];
     }
     throw valueError(value);
   }
 
-  #tooLargeValue(value: string | Uint8Array): never {
+  private tooLargeValue(value: string | Uint8Array): never {
     if (typeof value === 'string' && !value.isWellFormed()) throw valueError(value);
     const n = typeof value === 'string' ? new TextEncoder().encode(value).length : value.length;
-    throw new MapError('ERR_VALUE_TOO_LARGE', `the value has ${n} bytes; maxValueBytes is ${this.#maxValue}`);
+    throw new MapError('ERR_VALUE_TOO_LARGE', `the value has ${n} bytes; maxValueBytes is ${this.maxValue}`);
   }
 
   /** Writes an expected value (a number means a counter). */
-  #putExpected(expected: unknown, at: number, cap: number): [number, number] {
+  private putExpected(expected: unknown, at: number, cap: number): [number, number] {
     if (typeof expected === 'number') {
       if (!Number.isSafeInteger(expected)) {
         throw new MapError('ERR_INVALID_VALUE', `an expected counter value must be a safe integer, got ${describe(expected)}`);
       }
       const hi = Math.floor(expected / 4294967296);
-      this.#i32[at >> 2] = (expected - hi * 4294967296) | 0; // two's complement, low word
-      this.#i32[(at >> 2) + 1] = hi;
+      this.i32[at >> 2] = (expected - hi * 4294967296) | 0; // two's complement, low word
+      this.i32[(at >> 2) + 1] = hi;
       return [KIND_COUNTER, 8];
     }
-    return this.#putValue(expected, at, cap);
+    return this.putValue(expected, at, cap);
   }
 
   /** Every write but set and increment; returns the core's result. */
-  #write(mode: number, key: Key, value: Value | undefined, expected: unknown): number {
-    const core = this.#live();
-    const vcap = this.#reserve(value, expected);
-    const kl = this.#putKey(key);
-    const vp = this.#sp + this.#keyArea;
+  private write(mode: number, key: Key, value: Value | undefined, expected: unknown): number {
+    const core = this.live();
+    const vcap = this.reserve(value, expected);
+    const kl = this.putKey(key);
+    const vp = this.sp + this.keyArea;
     let vkind = 0;
     let vl = 0;
-    if (value !== undefined) [vkind, vl] = this.#putValue(value, vp, vcap);
+    if (value !== undefined) [vkind, vl] = this.putValue(value, vp, vcap);
     const ep = vp + align8(vl) + 8;
     let ekind = 0;
     let el = 0;
-    if (expected !== undefined) [ekind, el] = this.#putExpected(expected, ep, this.#scap - (ep - this.#sp) - MIN_OUT);
+    if (expected !== undefined) [ekind, el] = this.putExpected(expected, ep, this.scap - (ep - this.sp) - MIN_OUT);
     const out = ep + align8(el) + 8;
-    this.#outAt = out;
-    const r = core.write(mode, this.#sp, kl, vp, vl, vkind, ep, el, ekind, out, this.#scap - (out - this.#sp));
+    this.outAt = out;
+    const r = core.write(mode, this.sp, kl, vp, vl, vkind, ep, el, ekind, out, this.scap - (out - this.sp));
     if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw statusError(r, this);
     return r;
   }
 
   /** Decodes an output: (len << 3) | kind, at `out` or pending in the core. */
-  #readValue(r: number, out: number): Value | number {
+  private readValue(r: number, out: number): Value | number {
     const kind = r & 7;
     const len = r >>> 3;
     if (kind === KIND_COUNTER) {
       const i = out >> 2;
-      return this.#i32[i + 1] * 4294967296 + (this.#i32[i] >>> 0);
+      return this.i32[i + 1] * 4294967296 + (this.i32[i] >>> 0);
     }
-    const room = this.#scap - (out - this.#sp);
+    const room = this.scap - (out - this.sp);
     if (len > room) {
       // Too big for the scratch buffer: read it in place, still protected
       // by the core's operation, then end that operation.
-      const core = this.#live();
+      const core = this.live();
       const at = core.pendingValue();
       try {
-        if (at + len > this.#u8.length) this.#refreshViews();
-        return kind === KIND_BYTES ? this.#u8.slice(at, at + len) : decodeString(this.#u8, at, len);
+        if (at + len > this.u8.length) this.refreshViews();
+        return kind === KIND_BYTES ? this.u8.slice(at, at + len) : decodeString(this.u8, at, len);
       } finally {
         core.endPending();
       }
     }
-    return kind === KIND_BYTES ? this.#u8.slice(out, out + len) : decodeString(this.#u8, out, len);
+    return kind === KIND_BYTES ? this.u8.slice(out, out + len) : decodeString(this.u8, out, len);
   }
 }

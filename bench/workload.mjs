@@ -1,0 +1,163 @@
+// The benchmark workload, shared by every case so that every case does exactly
+// the same work: the same keys and values (same sizes), the same 94% get /
+// 6% set mix, the same PRNG and the same loop.
+//
+// Keys:   100,000 strings of 30 bytes, e.g. "session:00012345:web-eu-west-1".
+// Values: strings of 55 bytes; two versions per key (A is what the map is
+//         populated with, B is the alternative a set may write), so a read
+//         can be checked against the key it was read from.
+//
+// run.mjs imports this module under a different URL query for each
+// main-thread case ("workload.mjs?case=map", "?case=lru"), which makes each
+// case a separate module instance with its own copy of the loop functions:
+// V8's type feedback is then monomorphic for each store, as it is in a
+// worker, instead of the later cases running a loop already specialized for
+// an earlier one.
+
+export const NUM_KEYS = 100_000;
+export const KEY_BYTES = 30;
+export const VALUE_BYTES = 55;
+export const SET_FRACTION = 0.06;
+/** A draw (unsigned 32-bit) below this is a set: 6% of 2^32, exactly to 1e-10. */
+const SET_CUTOFF = Math.floor(SET_FRACTION * 2 ** 32);
+/** Operations between two reads of the clock. */
+const BATCH = 256;
+
+export function makeKey(i) {
+  return 'session:' + String(i).padStart(8, '0') + ':web-eu-west-1';
+}
+
+export function makeValue(i, version) {
+  // {"uid":"u00012345","role":"member","ttl":360,"ver":"A"}  -> 55 bytes
+  return '{"uid":"u' + String(i).padStart(8, '0') + '","role":"member","ttl":360,"ver":"' + version + '"}';
+}
+
+/** The per-thread data: built once per thread, outside every timed loop. */
+export function makeDataset() {
+  const keys = new Array(NUM_KEYS);
+  const valuesA = new Array(NUM_KEYS);
+  const valuesB = new Array(NUM_KEYS);
+  for (let i = 0; i < NUM_KEYS; i++) {
+    keys[i] = makeKey(i);
+    valuesA[i] = makeValue(i, 'A');
+    valuesB[i] = makeValue(i, 'B');
+    if (keys[i].length !== KEY_BYTES || valuesA[i].length !== VALUE_BYTES || valuesB[i].length !== VALUE_BYTES) {
+      throw new Error(`workload: key ${i} or its values have the wrong size`);
+    }
+  }
+  return { keys, valuesA, valuesB };
+}
+
+/** A distinct, well-mixed, non-zero 32-bit seed per thread (splitmix-style finalizer). */
+export function seedFor(thread) {
+  let z = Math.imul(thread + 1, 0x9e3779b9) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  z ^= z >>> 16;
+  return z === 0 ? 0x6d2b79f5 : z;
+}
+
+/** Sets every key to its version-A value. */
+export function populate(store, data) {
+  const { keys, valuesA } = data;
+  for (let i = 0; i < NUM_KEYS; i++) store.set(keys[i], valuesA[i]);
+}
+
+/**
+ * The timed loop (synchronous stores). Runs batches of BATCH operations until
+ * `seconds` have passed. Each operation draws two xorshift32 numbers: one
+ * picks the key uniformly (r mod 100,000; the bias of 2^32 mod 100,000 is
+ * < 0.003%), the other picks get (94%) or set (6%) and, for a set, which
+ * of the key's two values to write. Every value read is consumed: its length
+ * goes into a checksum, which must equal gets × 55 when nothing is missing.
+ */
+export function runSync(store, data, seconds, seed) {
+  const { keys, valuesA, valuesB } = data;
+  const n = keys.length;
+  let x = seed | 0;
+  let gets = 0;
+  let sets = 0;
+  let misses = 0;
+  let checksum = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  let now = t0;
+  do {
+    for (let b = 0; b < BATCH; b++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      const k = (x >>> 0) % n;
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      const d = x >>> 0;
+      if (d < SET_CUTOFF) {
+        store.set(keys[k], (d & 1) === 0 ? valuesA[k] : valuesB[k]);
+        sets++;
+      } else {
+        const v = store.get(keys[k]);
+        if (v === undefined) misses++;
+        else checksum += v.length;
+        gets++;
+      }
+    }
+    now = performance.now();
+  } while (now < end);
+  return { ops: gets + sets, gets, sets, misses, checksum, seconds: (now - t0) / 1000, seed: x };
+}
+
+/** The same loop for a store whose get and set return promises (the postMessage baseline). */
+export async function runAsync(store, data, seconds, seed) {
+  const { keys, valuesA, valuesB } = data;
+  const n = keys.length;
+  let x = seed | 0;
+  let gets = 0;
+  let sets = 0;
+  let misses = 0;
+  let checksum = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  let now = t0;
+  do {
+    for (let b = 0; b < BATCH; b++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      const k = (x >>> 0) % n;
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      const d = x >>> 0;
+      if (d < SET_CUTOFF) {
+        await store.set(keys[k], (d & 1) === 0 ? valuesA[k] : valuesB[k]);
+        sets++;
+      } else {
+        const v = await store.get(keys[k]);
+        if (v === undefined) misses++;
+        else checksum += v.length;
+        gets++;
+      }
+    }
+    now = performance.now();
+  } while (now < end);
+  return { ops: gets + sets, gets, sets, misses, checksum, seconds: (now - t0) / 1000, seed: x };
+}
+
+/** Checks a loop's own result: nothing missing, every value read had 55 bytes. */
+export function checkRun(r) {
+  const problems = [];
+  if (r.misses !== 0) problems.push(`${r.misses} gets found nothing`);
+  if (r.checksum !== (r.gets - r.misses) * VALUE_BYTES) {
+    problems.push(`checksum ${r.checksum} != ${(r.gets - r.misses) * VALUE_BYTES} (values of the wrong length)`);
+  }
+  return problems;
+}
+
+/** Untimed: every key must hold its own value A or B. Returns a list of problems (empty when all is well). */
+export function verify(store, data) {
+  const { keys, valuesA, valuesB } = data;
+  const problems = [];
+  let bad = 0;
+  for (let i = 0; i < NUM_KEYS; i++) {
+    const v = store.get(keys[i]);
+    if (v !== valuesA[i] && v !== valuesB[i]) {
+      if (bad < 3) problems.push(`get(${JSON.stringify(keys[i])}) returned ${JSON.stringify(v)}`);
+      bad++;
+    }
+  }
+  if (bad > 3) problems.push(`... ${bad} wrong values in all`);
+  return problems;
+}

@@ -1,0 +1,72 @@
+import { Worker } from 'node:worker_threads';
+import { SharedMap, type SharedMapOptions } from '../dist/index.js';
+
+/** Map presets every behaviour test runs on. `tiny` makes the table migrate constantly. */
+export const PRESETS: [string, SharedMapOptions][] = [
+  ['tiny table', { initialCapacity: 1, maxMemoryBytes: 64 << 20 }],
+  ['defaults', {}],
+];
+
+/** Sizes scale with STRESS=1 (long runs); CI runs the small ones. */
+export const STRESS = process.env.STRESS === '1';
+export const scale = (ci: number, stress: number) => (STRESS ? stress : ci);
+
+const workerUrl = (name: string) => new URL(`./workers/${name}`, import.meta.url);
+
+export interface Started<T> {
+  workers: Worker[];
+  /** Resolves with each worker's final message. */
+  results: Promise<T[]>;
+  /** Releases every worker at once (they wait on it after attaching). */
+  go(): void;
+}
+
+/**
+ * Starts `n` workers running `script` on `map`, each attached and waiting at
+ * a barrier until go(). Each gets workerData { handle, index, barrier, ...data }.
+ */
+export async function startWorkers<T>(
+  map: SharedMap, script: string, n: number, data: Record<string, unknown> = {},
+): Promise<Started<T>> {
+  const barrier = new Int32Array(new SharedArrayBuffer(8));
+  const workers: Worker[] = [];
+  const ready: Promise<void>[] = [];
+  const results: Promise<T>[] = [];
+  for (let index = 0; index < n; index++) {
+    const w = new Worker(workerUrl(script), { workerData: { handle: map.handle, index, barrier, ...data } });
+    map.releaseOnExit(w);
+    workers.push(w);
+    let onReady!: () => void;
+    ready.push(new Promise<void>((r) => (onReady = r)));
+    results.push(
+      new Promise<T>((resolve, reject) => {
+        w.on('message', (m: { ready?: true; result?: T }) => {
+          if (m.ready) onReady();
+          else resolve(m.result as T);
+        });
+        w.on('error', reject);
+        w.on('exit', (code) => reject(new Error(`worker ${index} exited with code ${code} before reporting`)));
+      }),
+    );
+  }
+  await Promise.all(ready);
+  return {
+    workers,
+    results: Promise.all(results),
+    go() {
+      Atomics.store(barrier, 0, 1);
+      Atomics.notify(barrier, 0);
+    },
+  };
+}
+
+/** A small deterministic PRNG (xorshift32) for tests and workers alike. */
+export function rng(seed: number): () => number {
+  let x = seed | 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}

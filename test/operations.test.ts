@@ -1,0 +1,200 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { SharedMap } from '../dist/index.js';
+import { PRESETS } from './helpers.js';
+
+const open: SharedMap[] = [];
+afterEach(() => {
+  while (open.length) open.pop()!.close();
+});
+async function make(options: object) {
+  const map = await SharedMap.create(options);
+  open.push(map);
+  return map;
+}
+
+describe.each(PRESETS)('on %s', (_name, options) => {
+  test('get after set returns the value of the kind that was stored', async () => {
+    const map = await make(options);
+    map.set('s', 'text');
+    map.set('b', new Uint8Array([1, 2, 3]));
+    map.set('empty', '');
+    map.set('emoji', 'héllo 🌍');
+    expect(map.get('s')).toBe('text');
+    const bytes = map.get('b');
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    expect([...(bytes as Uint8Array)]).toEqual([1, 2, 3]);
+    expect(map.get('empty')).toBe('');
+    expect(map.get('emoji')).toBe('héllo 🌍');
+    expect(map.get('missing')).toBeUndefined();
+  });
+
+  test('a Uint8Array value comes back as a copy, never a view of shared memory', async () => {
+    const map = await make(options);
+    const input = new Uint8Array([9, 9]);
+    map.set('k', input);
+    input[0] = 1;
+    const a = map.get('k') as Uint8Array;
+    const b = map.get('k') as Uint8Array;
+    expect([...a]).toEqual([9, 9]);
+    expect(a.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    a[0] = 5;
+    expect([...b]).toEqual([9, 9]);
+  });
+
+  test('a string key is its UTF-8 bytes: the same key as the equal Uint8Array', async () => {
+    const map = await make(options);
+    map.set('é', 'from string');
+    expect(map.get(new Uint8Array([0xc3, 0xa9]))).toBe('from string');
+    map.set(new Uint8Array([0xc3, 0xa9]), 'from bytes');
+    expect(map.get('é')).toBe('from bytes');
+    expect(map.size).toBe(1);
+  });
+
+  test('Uint8Array keys may hold any bytes, including zeros and invalid UTF-8', async () => {
+    const map = await make(options);
+    map.set(new Uint8Array([0]), 'zero');
+    map.set(new Uint8Array([0, 0]), 'two zeros');
+    map.set(new Uint8Array([0xff, 0xfe]), 'invalid utf-8');
+    expect(map.get(new Uint8Array([0]))).toBe('zero');
+    expect(map.get(new Uint8Array([0, 0]))).toBe('two zeros');
+    expect(map.get(new Uint8Array([0xff, 0xfe]))).toBe('invalid utf-8');
+    expect(map.size).toBe(3);
+  });
+
+  test('set returns the map, overwrites, and size counts keys exactly', async () => {
+    const map = await make(options);
+    expect(map.set('a', '1').set('b', '2')).toBe(map);
+    map.set('a', '3');
+    expect(map.size).toBe(2);
+    expect(map.get('a')).toBe('3');
+    expect(map.has('a')).toBe(true);
+    expect(map.has('zz')).toBe(false);
+  });
+
+  test('delete removes a present key once and reports it', async () => {
+    const map = await make(options);
+    map.set('a', '1');
+    expect(map.delete('a')).toBe(true);
+    expect(map.delete('a')).toBe(false);
+    expect(map.get('a')).toBeUndefined();
+    expect(map.size).toBe(0);
+    map.set('a', 'again');
+    expect(map.get('a')).toBe('again');
+    expect(map.size).toBe(1);
+  });
+
+  test('getOrSet stores when absent and loads when present', async () => {
+    const map = await make(options);
+    expect(map.getOrSet('k', 'first')).toEqual({ value: 'first', loaded: false });
+    expect(map.getOrSet('k', 'second')).toEqual({ value: 'first', loaded: true });
+    expect(map.get('k')).toBe('first');
+    map.increment('n', 4);
+    expect(map.getOrSet('n', 'x')).toEqual({ value: 4, loaded: true });
+  });
+
+  test('getAndDelete returns the value it removed, then undefined', async () => {
+    const map = await make(options);
+    map.set('k', new Uint8Array([7]));
+    expect([...(map.getAndDelete('k') as Uint8Array)]).toEqual([7]);
+    expect(map.getAndDelete('k')).toBeUndefined();
+    expect(map.size).toBe(0);
+  });
+
+  test('swap stores and returns the previous value', async () => {
+    const map = await make(options);
+    expect(map.swap('k', 'a')).toBeUndefined();
+    expect(map.swap('k', 'b')).toBe('a');
+    expect(map.get('k')).toBe('b');
+    expect(map.size).toBe(1);
+  });
+
+  test('compareAndSwap compares kind and bytes', async () => {
+    const map = await make(options);
+    expect(map.compareAndSwap('k', 'a', 'b')).toBe(false); // absent
+    expect(map.has('k')).toBe(false);
+    map.set('k', 'a');
+    expect(map.compareAndSwap('k', new Uint8Array([97]), 'b')).toBe(false); // same bytes, other kind
+    expect(map.compareAndSwap('k', 'x', 'b')).toBe(false);
+    expect(map.compareAndSwap('k', 'a', 'b')).toBe(true);
+    expect(map.get('k')).toBe('b');
+    map.increment('n', 5);
+    expect(map.compareAndSwap('n', 4, 'no')).toBe(false);
+    expect(map.compareAndSwap('n', 5, 'done')).toBe(true);
+    expect(map.get('n')).toBe('done');
+  });
+
+  test('compareAndDelete deletes only an equal value', async () => {
+    const map = await make(options);
+    map.set('k', 'a');
+    expect(map.compareAndDelete('k', 'b')).toBe(false);
+    expect(map.get('k')).toBe('a');
+    expect(map.compareAndDelete('k', 'a')).toBe(true);
+    expect(map.has('k')).toBe(false);
+    expect(map.compareAndDelete('k', 'a')).toBe(false);
+    expect(map.size).toBe(0);
+  });
+
+  test('increment creates a counter at 0 and get returns it as a number', async () => {
+    const map = await make(options);
+    expect(map.increment('c')).toBe(1);
+    expect(map.increment('c', 10)).toBe(11);
+    expect(map.increment('c', -20)).toBe(-9);
+    expect(map.get('c')).toBe(-9);
+    expect(map.increment('big', 2 ** 40)).toBe(2 ** 40);
+    expect(map.increment('big', -(2 ** 41))).toBe(-(2 ** 40));
+    expect(map.size).toBe(2);
+  });
+
+  test('increment after delete starts again from 0', async () => {
+    const map = await make(options);
+    map.increment('c', 3);
+    map.delete('c');
+    expect(map.increment('c')).toBe(1);
+    map.set('c', 'text');
+    map.delete('c');
+    expect(map.increment('c', 2)).toBe(2);
+  });
+
+  test('values larger than the scratch buffer round-trip through every operation', async () => {
+    const map = await make(options);
+    const big = new Uint8Array(300_000).map((_, i) => i & 255);
+    const text = 'x'.repeat(100_000) + 'é';
+    map.set('big', big);
+    expect(map.get('big')).toEqual(big);
+    expect(map.swap('big', text)).toEqual(big);
+    expect(map.getOrSet('big', 'other')).toEqual({ value: text, loaded: true });
+    expect(map.compareAndSwap('big', text, big)).toBe(true);
+    expect(map.getAndDelete('big')).toEqual(big);
+  });
+
+  test('clear removes every entry and the map stays usable', async () => {
+    const map = await make(options);
+    for (let i = 0; i < 2000; i++) map.set(`k${i}`, `v${i}`);
+    map.increment('c');
+    map.clear();
+    expect(map.size).toBe(0);
+    expect(map.get('k5')).toBeUndefined();
+    expect(map.get('c')).toBeUndefined();
+    for (let i = 0; i < 2000; i++) map.set(`k${i}`, `w${i}`);
+    expect(map.size).toBe(2000);
+    expect(map.get('k1999')).toBe('w1999');
+  });
+
+  test('many keys survive the table growing, with exact size', async () => {
+    const map = await make(options);
+    const n = 50_000;
+    for (let i = 0; i < n; i++) map.set(`key:${i}`, `value:${i}`);
+    expect(map.size).toBe(n);
+    for (let i = 0; i < n; i += 3) expect(map.delete(`key:${i}`)).toBe(true);
+    let present = 0;
+    for (let i = 0; i < n; i++) {
+      const v = map.get(`key:${i}`);
+      if (i % 3 === 0) expect(v).toBeUndefined();
+      else {
+        expect(v).toBe(`value:${i}`);
+        present++;
+      }
+    }
+    expect(map.size).toBe(present);
+  });
+});
