@@ -1,0 +1,115 @@
+// Stress roles, run by several threads at once on one map (stress.test.ts):
+// each worker runs one, and so does the main thread.
+import { check, makeValue, rng } from './common.mjs';
+
+export const roles = (map) => ({
+  /** Increments counters round-robin; reports its own tally. */
+  counters({ keys, rounds }) {
+    const tally = new Array(keys).fill(0);
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < keys; k++) {
+        map.increment(`count:${k}`);
+        tally[k]++;
+      }
+    }
+    return tally;
+  },
+
+  /** Overwrites shared keys with self-checking values and reads them back. */
+  torn({ keys, ops, writer }) {
+    const next = rng(writer + 1);
+    let torn = 0;
+    let reads = 0;
+    for (let i = 0; i < ops; i++) {
+      const k = `torn:${Math.floor(next() * keys)}`;
+      if (next() < 0.5) {
+        // Lengths vary, so a mix of two writes would be caught by length too.
+        map.set(k, makeValue(writer, i, 10 + Math.floor(next() * 200)));
+      } else {
+        const v = map.get(k);
+        if (v !== undefined) {
+          reads++;
+          if (!check(v)) torn++;
+        }
+      }
+    }
+    return { torn, reads };
+  },
+
+  /** Inserts its own keys (growing the table), deletes every third. */
+  inserts({ count, writer }) {
+    let live = 0;
+    for (let i = 0; i < count; i++) {
+      map.set(`own:${writer}:${i}`, `v${i}`);
+      live++;
+      if (i % 3 === 0 && map.delete(`own:${writer}:${i}`)) live--;
+    }
+    return { live };
+  },
+
+  /** Increments one number with compareAndSwap retries; counts successes. */
+  cas({ rounds }) {
+    let wins = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (;;) {
+        const cur = map.get('cas');
+        const next = String(Number(cur) + 1);
+        if (map.compareAndSwap('cas', cur, next)) {
+          wins++;
+          break;
+        }
+      }
+    }
+    return wins;
+  },
+
+  /** Races getOrSet on fresh keys: every thread must see the same winner. */
+  getOrSet({ keys, writer }) {
+    const seen = [];
+    let stored = 0;
+    for (let k = 0; k < keys; k++) {
+      const r = map.getOrSet(`gos:${k}`, `w${writer}`);
+      if (!r.loaded) stored++;
+      seen.push(r.value);
+    }
+    return { seen, stored };
+  },
+
+  /** Races getAndDelete on prefilled keys: each value goes to one thread. */
+  getAndDelete({ keys }) {
+    const got = [];
+    for (let k = 0; k < keys; k++) {
+      const v = map.getAndDelete(`gad:${k}`);
+      if (v !== undefined) got.push(v);
+    }
+    return got;
+  },
+
+  /** Mixed swap/increment/delete on a few keys, checking kinds stay sane. */
+  mixed({ ops, writer }) {
+    const next = rng(writer + 77);
+    let bad = 0;
+    let incs = 0;
+    for (let i = 0; i < ops; i++) {
+      const k = `mix:${Math.floor(next() * 4)}`;
+      const p = next();
+      try {
+        if (p < 0.4) {
+          map.increment(k);
+          incs++;
+        } else if (p < 0.6) {
+          const old = map.swap(k, `s${writer}`);
+          if (old !== undefined && typeof old !== 'number' && !/^s\d+$/.test(old)) bad++;
+        } else if (p < 0.8) {
+          map.delete(k);
+        } else {
+          const v = map.get(k);
+          if (v !== undefined && typeof v !== 'number' && !/^s\d+$/.test(v)) bad++;
+        }
+      } catch (e) {
+        if (e.code !== 'ERR_NOT_A_COUNTER') throw e;
+      }
+    }
+    return { bad, incs };
+  },
+});
