@@ -18,9 +18,9 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  H_LIMIT, H_TOP, HEAP_START, KIND_SCRATCH, KIND_TABLE, KIND_TOMB, NUM_CLASSES,
+  H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_SCRATCH, KIND_TABLE, KIND_TOMB, NUM_CLASSES,
   blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeHead, hdrCas, hdrLoad,
-  hdrStore, setBlockLink, tableCap, tableSize,
+  hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots,
 } from "./layout";
 
 /** Classes up to this size are carved SPAN_BYTES at a time (fewer top CASes). */
@@ -45,7 +45,7 @@ const PAGE: usize = 65536;
 /** Bytes of block `b`, computed from its own header (see layout.ts). */
 export function blockSize(b: usize): usize {
   const kind = blockKind(b);
-  if (kind == KIND_TABLE) return tableSize(tableCap(b));
+  if (kind == KIND_TABLE) return TABLE_HEADER;
   if (kind == KIND_SCRATCH) return <usize>entryValueLen(b);
   if (kind == KIND_TOMB) return entrySize(<usize>entryKeyLen(b), 0);
   return entrySize(<usize>entryKeyLen(b), <usize>entryValueLen(b));
@@ -86,12 +86,12 @@ function pop(cls: i32): usize {
   }
 }
 
-/** Takes `size` fresh bytes from the bump pointer; 0 past the limit. */
-function bump(size: usize): usize {
+/** Takes `size` fresh bytes from the bump pointer; 0 past `limit`. */
+function bump(size: usize, limit: usize): usize {
   let top = <usize>hdrLoad(H_TOP);
   while (true) {
     const end = top + size;
-    if (end > <usize>hdrLoad(H_LIMIT) || end < top) return 0;
+    if (end > limit || end < top) return 0;
     // Grow first, so that a block is never handed out beyond memory. Two
     // threads may both grow; the extra pages are used by later blocks.
     const have = <usize>memory.size() * PAGE;
@@ -105,19 +105,33 @@ function bump(size: usize): usize {
   }
 }
 
-/** A block of at least `size` bytes (8-aligned, contents undefined); 0 if full. */
+/**
+ * A block of at least `size` bytes (8-aligned, contents undefined); 0 if
+ * memory is full. Fresh memory stops `reserve` bytes short of the limit:
+ * that room is kept for allocReserved (a new table), so that a full map can
+ * always migrate, which is how it drops deleted entries.
+ */
 export function alloc(size: usize): usize {
+  return allocBelow(size, <usize>hdrLoad(H_LIMIT) - <usize>hdrLoad(H_RESERVE));
+}
+
+/** As alloc, but may use the reserve (tables only). */
+export function allocReserved(size: usize): usize {
+  return allocBelow(size, <usize>hdrLoad(H_LIMIT));
+}
+
+function allocBelow(size: usize, limit: usize): usize {
   const cls = classOf(size);
   if (cls >= NUM_CLASSES) return 0;
   const b = pop(cls);
   if (b != 0) return b;
   const csize = classSize(cls);
-  if (csize > SMALL_MAX) return bump(csize);
+  if (csize > SMALL_MAX) return bump(csize, limit);
   // Carve a span: keep the first block, chain the rest privately, then
   // publish them with one CAS.
   const n = SPAN_BYTES / csize;
-  const span = bump(n * csize);
-  if (span == 0) return bump(csize);
+  const span = bump(n * csize, limit);
+  if (span == 0) return bump(csize, limit);
   if (n > 1) {
     for (let i: usize = 1; i < n - 1; i++) setBlockLink(span + i * csize, <u32>(span + (i + 1) * csize));
     pushChain(cls, span + csize, span + (n - 1) * csize);
@@ -125,8 +139,10 @@ export function alloc(size: usize): usize {
   return span;
 }
 
-/** Returns a block that no thread can reach any more (see epoch.ts). */
+/** Returns a block that no thread can reach any more (see epoch.ts). A
+ *  table's header block takes its slots block with it. */
 export function free(b: usize): void {
+  if (blockKind(b) == KIND_TABLE) freeSized(tableSlots(b), <usize>tableCap(b) << 3);
   pushChain(classOf(blockSize(b)), b, b);
 }
 
@@ -140,6 +156,7 @@ export function allocInit(limit: usize): void {
   for (let c = 0; c < NUM_CLASSES; c++) atomic.store<u64>(freeHead(c), 0);
   hdrStore(H_TOP, <u32>HEAP_START);
   hdrStore(H_LIMIT, <u32>limit);
+  hdrStore(H_RESERVE, 0);
 }
 
 /** Bytes handed out by the bump pointer so far (high-water mark). */

@@ -86,7 +86,7 @@ import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, 
 import {
   ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
-  MAX_THREADS, NUM_CLASSES, TABLE_SLOTS, THREAD_SIZE, entrySize, entryValue, hdrLoad, hdrStore,
+  MAX_THREADS, NUM_CLASSES, TABLE_HEADER, THREAD_SIZE, entrySize, entryValue, hdrLoad, hdrStore,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
@@ -292,7 +292,7 @@ export function layout(i: i32): u32 {
     case 2: return <u32>HEADER;
     case 3: return <u32>HEAP_START;
     case 4: return <u32>ENTRY_KEY;
-    case 5: return <u32>TABLE_SLOTS;
+    case 5: return <u32>TABLE_HEADER;
     case 6: return <u32>THREAD_SIZE;
     case 7: return <u32>MAX_THREADS;
     case 8: return <u32>NUM_CLASSES;

@@ -23,6 +23,7 @@
 //   +32 u32 maxKeyBytes    validated by every host thread
 //   +36 u32 maxValueBytes
 //   +40 u32 minCapacity    smallest table, in slots
+//   +44 u32 reserve        bytes below the limit kept for a table migration
 //   +64 i64 size           live entries                      (own line)
 //   +128 u64 stats[...]    reserved for striped metrics       (later issue)
 //
@@ -55,7 +56,8 @@
 //   +24 u64 expires        reserved: absolute expiry in ms, 0 = never (TTL)
 //   +32 key bytes, padded to 8, then value bytes, padded to 8
 //
-// Table (a block of TABLE_SLOTS + cap * 8 bytes):
+// Table: a header block of TABLE_HEADER bytes, and a slots block of exactly
+// cap * 8 bytes (a power of two, so an exact size class; no bytes wasted):
 //
 //   +0  u32 link           as for entries
 //   +4  u32 info           KIND_TABLE
@@ -67,7 +69,7 @@
 //   +28 u32 reserve        for a migration target: entries its source may
 //                          still copy in (live count at the start, + slack)
 //   +32 u32 copied         entries copied in by migration
-//   +64 u64 slots[cap]
+//   +36 u32 slots          address of the slots block: u64 slots[cap]
 //
 // Slot word (u64): high 32 bits = key hash, low 32 bits = entry address with
 // flag bits in its low 3 bits (entries are 8-aligned, so these are free):
@@ -102,6 +104,7 @@ export const H_THREAD_HIGH: usize = H_TOP + 4;
 export const H_MAX_KEY: usize = H_THREAD_HIGH + 4;
 export const H_MAX_VALUE: usize = H_MAX_KEY + 4;
 export const H_MIN_CAP: usize = H_MAX_VALUE + 4;
+export const H_RESERVE: usize = H_MIN_CAP + 4;
 /** Live entry count; on its own cache line (written by every insert/delete). */
 export const H_SIZE: usize = 64;
 /** Reserved for striped statistics (metrics issue). */
@@ -251,10 +254,15 @@ export const TB_CLAIM: usize = TB_USED + 4;
 export const TB_MOVED: usize = TB_CLAIM + 4;
 export const TB_RESERVE: usize = TB_MOVED + 4;
 export const TB_COPIED: usize = TB_RESERVE + 4;
-export const TABLE_SLOTS: usize = 64;
+export const TB_SLOTS: usize = TB_COPIED + 4;
+export const TABLE_HEADER: usize = 64;
 
+/** Bytes of a table of `cap` slots: its header block and its slots block. */
 @inline export function tableSize(cap: u32): usize {
-  return TABLE_SLOTS + (<usize>cap << 3);
+  return TABLE_HEADER + (<usize>cap << 3);
+}
+@inline export function tableSlots(t: usize): usize {
+  return <usize>load<u32>(t + TB_SLOTS); // immutable once the table is published
 }
 @inline export function tableCap(t: usize): u32 {
   return load<u32>(t + TB_CAP); // immutable once the table is published
@@ -271,9 +279,10 @@ export const TABLE_SLOTS: usize = 64;
 @inline export function tableCas(t: usize, f: usize, old: u32, v: u32): u32 {
   return atomic.cmpxchg<u32>(t + f, old, v);
 }
-@inline export function slotAddr(t: usize, i: u32): usize {
-  // Safety: i = index & (cap - 1) < cap at every call site.
-  return t + TABLE_SLOTS + (<usize>i << 3);
+@inline export function slotAddr(slots: usize, i: u32): usize {
+  // Safety: i = index & (cap - 1) < cap at every call site, and `slots` is
+  // the table's slots block of cap * 8 bytes.
+  return slots + (<usize>i << 3);
 }
 @inline export function slotLoad(s: usize): u64 {
   return atomic.load<u64>(s);

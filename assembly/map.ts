@@ -1,15 +1,15 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, freeSized } from "./alloc";
+import { alloc, allocReserved, freeSized } from "./alloc";
 import { reclaim, retire } from "./epoch";
 import {
-  COUNTER_SEAL, H_MIN_CAP, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
-  SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_SLOTS, TB_CAP, TB_CLAIM, TB_MOVED,
+  COUNTER_SEAL, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
+  SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
   TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
-  tableAdd, tableCap, tableCas, tableField, tableNext, tableSize,
+  tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS,
 } from "./layout";
 
 // Status codes returned to the host (negative; >= 0 is a result).
@@ -100,7 +100,28 @@ function allocFresh(size: usize): usize {
     reclaim();
     b = alloc(size);
   }
+  if (b == 0 && compact()) {
+    reclaim();
+    b = alloc(size);
+  }
   return b;
+}
+
+/**
+ * When memory is full: migrates the root table (into the room kept in
+ * reserve) if that drops deleted entries, and finishes it, so that their
+ * memory can be reclaimed. Returns whether anything was dropped.
+ */
+function compact(): bool {
+  const t = root();
+  if (tableNext(t) == 0) {
+    // Slots used beyond the live entries are tombstones (deleted keys).
+    if (<i64>tableField(t, TB_USED) <= sizeLoad()) return false;
+    startMigration(t);
+    if (tableNext(t) == 0) return false;
+  }
+  finishAll(t);
+  return true;
 }
 
 function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, fresh: bool): usize {
@@ -166,25 +187,32 @@ function valueEquals(e: usize, cw: u64, ep: usize, el: usize, ekind: u32): bool 
 // Tables and migration
 
 function newTable(cap: u32): usize {
-  const t = alloc(tableSize(cap));
+  const t = allocReserved(TABLE_HEADER);
   if (t == 0) return 0;
-  store<u32>(t + B_LINK, 0);
+  const slots = allocReserved(<usize>cap << 3);
+  if (slots == 0) {
+    freeSized(t, TABLE_HEADER);
+    return 0;
+  }
+  memory.fill(t, 0, TABLE_HEADER);
   store<u32>(t + B_INFO, KIND_TABLE);
   store<u32>(t + TB_CAP, cap);
-  store<u32>(t + TB_NEXT, 0);
-  store<u32>(t + TB_USED, 0);
-  store<u32>(t + TB_CLAIM, 0);
-  store<u32>(t + TB_MOVED, 0);
-  store<u32>(t + TB_RESERVE, 0);
-  store<u32>(t + TB_COPIED, 0);
-  memory.fill(t + TABLE_SLOTS, 0, <usize>cap << 3);
+  store<u32>(t + TB_SLOTS, <u32>slots);
+  memory.fill(slots, 0, <usize>cap << 3);
   return t;
+}
+
+/** Frees a table that was never published. */
+function freeTable(t: usize): void {
+  freeSized(tableSlots(t), <usize>tableCap(t) << 3);
+  freeSized(t, TABLE_HEADER);
 }
 
 export function createRoot(cap: u32): bool {
   const t = newTable(cap);
   if (t == 0) return false;
   hdrStore(H_ROOT, <u32>t);
+  hdrStore(H_RESERVE, <u32>tableSize(cap));
   return true;
 }
 
@@ -206,13 +234,17 @@ function startMigration(t: usize): void {
   if (t2 == 0) return;
   store<u32>(t2 + TB_RESERVE, <u32>reserve);
   // Order: publishes the zeroed table; from here on writers freeze t's slots.
-  if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) freeSized(t2, tableSize(cap));
+  if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) freeTable(t2);
 }
 
 function finishMigration(t: usize): void {
   const next = tableNext(t);
   // Order: every slot of t is MOVED (moved == cap) before the root changes.
-  if (hdrCas(H_ROOT, <u32>t, next) == <u32>t) retire(t);
+  if (hdrCas(H_ROOT, <u32>t, next) == <u32>t) {
+    // Keep room for the next migration: a table as large as the new root.
+    hdrStore(H_RESERVE, <u32>tableSize(tableCap(next)));
+    retire(t);
+  }
 }
 
 /** Moves one chunk of t's slots into t's next table. */
@@ -228,8 +260,9 @@ function helpMigrate(t: usize): void {
   const c = tableAdd(t, TB_CLAIM, 1) % chunks;
   const start = c * CHUNK;
   const end = min(start + CHUNK, cap);
+  const slots = tableSlots(t);
   for (let i = start; i < end; i++) {
-    const s = slotAddr(t, i);
+    const s = slotAddr(slots, i);
     moveSlot(t, s, slotLoad(s));
   }
 }
@@ -280,9 +313,10 @@ function copyInto(t2: usize, h: u32, e: usize): void {
   const mask = cap - 1;
   const kp = entryKey(e);
   const kl = <usize>entryKeyLen(e);
+  const slots = tableSlots(t2);
   let i = h & mask;
   for (let n: u32 = 0; n < cap; ) {
-    const s = slotAddr(t2, i);
+    const s = slotAddr(slots, i);
     const w = slotLoad(s);
     if (w == 0) {
       if (slotCas(s, 0, slotWord(h, <u32>e)) == 0) {
@@ -312,8 +346,9 @@ export function find(kp: usize, kl: usize, h: u32): usize {
     const mask = cap - 1;
     let i = h & mask;
     let sawMoved = false;
+    const slots = tableSlots(t);
     for (let n: u32 = 0; n < cap; n++) {
-      const w = slotLoad(slotAddr(t, i));
+      const w = slotLoad(slotAddr(slots, i));
       const lo = slotLo(w);
       if (lo < 8) {
         if (w == 0 || lo == SLOT_FROZEN) {
@@ -357,8 +392,9 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
     let n: u32 = 0;
     // Set when the key must be written in t's next table instead.
     let toNext = false;
+    const slots = tableSlots(t);
     while (n < cap) {
-      const s = slotAddr(t, i);
+      const s = slotAddr(slots, i);
       const w = slotLoad(s);
       const lo = slotLo(w);
       if (lo < 8) {
@@ -616,8 +652,9 @@ export function clearAll(): void {
   let t = root();
   while (t != 0) {
     const cap = tableCap(t);
+    const slots = tableSlots(t);
     for (let i: u32 = 0; i < cap; i++) {
-      const w = slotLoad(slotAddr(t, i));
+      const w = slotLoad(slotAddr(slots, i));
       const lo = slotLo(w);
       if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
       const e = slotEntry(w);

@@ -404,6 +404,7 @@ export class SharedMap {
   /** Every write but set and increment; returns the core's result. */
   private write(mode: number, key: Key, value: Value | undefined, expected: unknown): number {
     const core = this.live();
+    if (mode < MODE_DELETE && typeof value !== 'string' && !isBytes(value)) throw valueError(value);
     const vcap = this.reserve(value, expected);
     const kl = this.putKey(key);
     const vp = this.sp + this.keyArea;

@@ -1,0 +1,381 @@
+// wasmap benchmark: `npm run bench` (builds first) or `node bench/run.mjs`.
+//
+// Workload: 100,000 keys of 30 bytes, values of 55 bytes (strings), 94% get /
+// 6% set, keys uniformly random, every key present before timing. Cases:
+//   1. JS Map, main thread
+//   2. lru-cache, main thread
+//   3. postMessage baseline: an owner worker holds a JS Map, 2 client workers
+//      send it get/set requests and await each reply
+//   4. wasmap, 1 worker
+//   5. wasmap, 2 workers on the same map, released together by a barrier
+// and, as a reference that is not a shared map, 2 workers each running the
+// loop on a private JS Map: how far this workload scales on this machine at
+// all (random reads over ~15 MB per thread are bound by memory latency).
+// While workers measure, the main thread only awaits.
+//
+// The "other load" column is CPU time the rest of the machine used during a
+// case (from /proc/stat minus this process's own CPU time), in CPUs: other
+// processes competing for the cores make every number here lower, and the
+// multi-thread ones the most.
+//
+// Environment: BENCH_SECONDS (timed seconds per case, default 1.5),
+// BENCH_WARMUP_SECONDS (default 0.5). Results also go to bench/results/latest.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { LRUCache } from 'lru-cache';
+import { SharedMap } from '../dist/index.js';
+import { NUM_KEYS, KEY_BYTES, VALUE_BYTES, SET_FRACTION, seedFor } from './workload.mjs';
+
+function envSeconds(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) {
+    console.error(`${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return s;
+}
+
+const SECONDS = envSeconds('BENCH_SECONDS', 1.5);
+const WARMUP = envSeconds('BENCH_WARMUP_SECONDS', 0.5);
+const WORKER_URL = new URL('./worker.mjs', import.meta.url);
+const MAP_OPTIONS = { maxMemoryBytes: 256 << 20 };
+
+
+// ---------------------------------------------------------------------------
+// Workers
+
+/** Starts a worker; resolves `result` with its report, `exited` with its exit code. */
+function startWorker(workerData, transferList, onReady) {
+  const worker = new Worker(WORKER_URL, { workerData, transferList });
+  let settled = false;
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  const result = new Promise((resolve, reject) => {
+    worker.on('message', (msg) => {
+      if (msg.type === 'ready') onReady?.();
+      else if (msg.type === 'result') { settled = true; resolve(msg); }
+      else if (msg.type === 'error') {
+        settled = true;
+        const err = new Error(`worker (${workerData.role}) failed: ${msg.message}`);
+        err.code = msg.code;
+        reject(err);
+      }
+    });
+    worker.once('error', (err) => { settled = true; reject(err); });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new Error(`worker (${workerData.role}) exited with code ${code} before reporting`));
+    });
+  });
+  result.catch(() => {}); // handled by the caller; avoid an unhandled rejection meanwhile
+  return { worker, result, exited };
+}
+
+/**
+ * A start barrier over shared memory: each worker posts 'ready' after its
+ * warm-up and blocks in Atomics.wait; once all are ready, main flips the
+ * flag and wakes them all at once.
+ */
+function makeBarrier(parties) {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  let ready = 0;
+  return {
+    flag,
+    arrive() {
+      if (++ready === parties) {
+        Atomics.store(flag, 0, 1);
+        Atomics.notify(flag, 0);
+      }
+    },
+  };
+}
+
+/** Waits for workers to exit by themselves; terminates (and reports) any that hang. */
+async function joinWorkers(started, label) {
+  const notes = [];
+  await Promise.all(started.map(async ({ worker, exited }) => {
+    const timer = setTimeout(() => {
+      notes.push(`${label}: a worker did not exit by itself within 5 s; terminated`);
+      worker.terminate();
+    }, 5000);
+    const code = await exited;
+    clearTimeout(timer);
+    if (code !== 0 && notes.length === 0) notes.push(`${label}: a worker exited with code ${code}`);
+  }));
+  return notes;
+}
+
+function sumRuns(runs) {
+  return {
+    opsPerSec: runs.reduce((s, r) => s + r.ops / r.seconds, 0),
+    ops: runs.reduce((s, r) => s + r.ops, 0),
+    gets: runs.reduce((s, r) => s + r.gets, 0),
+    sets: runs.reduce((s, r) => s + r.sets, 0),
+    checksum: runs.reduce((s, r) => s + r.checksum, 0),
+    perThread: runs.map((r) => ({
+      opsPerSec: r.ops / r.seconds, ops: r.ops, gets: r.gets, sets: r.sets,
+      misses: r.misses, checksum: r.checksum, seconds: r.seconds,
+    })),
+    problems: runs.flatMap((r) => r.problems ?? []),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Cases
+
+/** A main-thread case, with its own instance of the workload module (see workload.mjs). */
+async function mainThreadCase(name, makeStore) {
+  const w = await import(`./workload.mjs?case=${name}`);
+  const data = w.makeDataset();
+  const store = makeStore();
+  w.populate(store, data);
+  w.runSync(store, data, WARMUP, seedFor(0) ^ 0x5bd1e995);
+  const run = w.runSync(store, data, SECONDS, seedFor(0));
+  const problems = [...w.checkRun(run), ...w.verify(store, data)];
+  if (store.size !== NUM_KEYS) problems.push(`size is ${store.size}, expected ${NUM_KEYS}`);
+  return { threads: 1, ...sumRuns([{ ...run, problems }]) };
+}
+
+async function postMessageCase(clients = 2) {
+  const channels = Array.from({ length: clients }, () => new MessageChannel());
+  const ownerPorts = channels.map((c) => c.port1);
+  let ownerReady;
+  const ownerIsReady = new Promise((resolve) => { ownerReady = resolve; });
+  const owner = startWorker({ role: 'pm-owner', ports: ownerPorts }, ownerPorts, () => ownerReady());
+  await Promise.race([ownerIsReady, owner.result]);
+  const barrier = makeBarrier(clients);
+  const started = channels.map((c, t) =>
+    startWorker(
+      { role: 'pm-client', port: c.port2, seconds: SECONDS, warmup: WARMUP, seed: seedFor(t), barrier: barrier.flag },
+      [c.port2],
+      barrier.arrive,
+    ));
+  const runs = await Promise.all(started.map((s) => s.result));
+  const ownerReport = await owner.result;
+  const notes = await joinWorkers([...started, owner], 'postMessage');
+  const out = { threads: clients + 1, ...sumRuns(runs), notes };
+  if (ownerReport.served !== NUM_KEYS) out.problems.push(`owner's map has ${ownerReport.served} keys, expected ${NUM_KEYS}`);
+  return out;
+}
+
+async function privateMapCase(workers) {
+  const barrier = makeBarrier(workers);
+  const started = [];
+  for (let t = 0; t < workers; t++) {
+    started.push(startWorker(
+      { role: 'private-map', seconds: SECONDS, warmup: WARMUP, seed: seedFor(t), barrier: barrier.flag },
+      [],
+      barrier.arrive,
+    ));
+  }
+  let runs;
+  let notes;
+  try {
+    runs = await Promise.all(started.map((s) => s.result));
+  } finally {
+    notes = await joinWorkers(started, `private maps ${workers}w`);
+  }
+  return { threads: workers, ...sumRuns(runs), notes };
+}
+
+async function wasmapCase(workers) {
+  const w = await import('./workload.mjs?case=wasmap-main');
+  const data = w.makeDataset();
+  const map = await SharedMap.create(MAP_OPTIONS);
+  try {
+    w.populate(map, data);
+    const before = map.memoryUsage();
+    const barrier = makeBarrier(workers);
+    const started = [];
+    for (let t = 0; t < workers; t++) {
+      const s = startWorker(
+        { role: 'wasmap', handle: map.handle, seconds: SECONDS, warmup: WARMUP, seed: seedFor(t), barrier: barrier.flag },
+        [],
+        barrier.arrive,
+      );
+      map.releaseOnExit(s.worker);
+      started.push(s);
+    }
+    let runs;
+    let notes;
+    try {
+      runs = await Promise.all(started.map((s) => s.result));
+    } finally {
+      notes = await joinWorkers(started, `wasmap ${workers}w`);
+    }
+    const out = { threads: workers, ...sumRuns(runs), notes };
+    // After the workers are gone: the map as main sees it.
+    out.problems.push(...w.verify(map, data));
+    if (map.size !== NUM_KEYS) out.problems.push(`size is ${map.size}, expected ${NUM_KEYS}`);
+    out.memory = { afterPopulate: before, afterRun: map.memoryUsage() };
+    return out;
+  } finally {
+    map.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Run
+
+const CASES = [
+  { id: 'a', label: 'wasmap 1w', run: () => wasmapCase(1) },
+  { id: 'b', label: 'wasmap 2w', run: () => wasmapCase(2) },
+  { id: 'c', label: 'wasmap 1w again', run: () => wasmapCase(1) },
+  { id: 'd', label: 'private 1w', run: () => privateMapCase(1) },
+  { id: 'e', label: 'private 2w', run: () => privateMapCase(2) },
+  { id: 'f', label: 'private 1w again', run: () => privateMapCase(1) },
+  { id: 'jsMap', label: 'JS Map main', run: () => mainThreadCase('map', () => new Map()) },
+];
+
+// --- Other load on the machine --------------------------------------------
+
+/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or null. */
+function machineBusySeconds() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...; USER_HZ is 100 on Linux.
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0);
+    return busy / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds used by this process (every thread, live or exited) so far. */
+function ownCpuSeconds() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in USER_HZ
+  } catch {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  }
+}
+
+/** Starts measuring; the returned function gives the CPUs used by other processes since. */
+function loadProbe() {
+  const t = performance.now();
+  const busy = machineBusySeconds();
+  const own = ownCpuSeconds();
+  return () => {
+    const wall = (performance.now() - t) / 1000;
+    const busyNow = machineBusySeconds();
+    if (busy === null || busyNow === null || wall <= 0) return null;
+    return Math.max(0, (busyNow - busy - (ownCpuSeconds() - own)) / wall);
+  };
+}
+
+const results = {};
+let failed = false;
+for (const c of CASES) {
+  process.stdout.write(`  running ${c.label} ...`);
+  const t0 = performance.now();
+  const probe = loadProbe();
+  try {
+    results[c.id] = { label: c.label, ...(await c.run()) };
+    process.stdout.write(` ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  } catch (err) {
+    failed = true;
+    results[c.id] = { label: c.label, error: err?.stack ?? String(err), code: err?.code };
+    process.stdout.write(` FAILED\n`);
+  }
+  results[c.id].otherLoadCpus = probe();
+}
+
+// --- Table -------------------------------------------------------------------
+
+const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+console.log('');
+console.log(`${pad('case', 34)}${lpad('threads', 8)}${lpad('ops/s', 13)}${lpad('ns/op/thread', 14)}${lpad('other load', 12)}  check`);
+console.log('-'.repeat(92));
+const fmtLoad = (l) => (l === null || l === undefined ? 'n/a' : `${l.toFixed(2)} CPU`);
+for (const c of CASES) {
+  const r = results[c.id];
+  if (r.error) {
+    console.log(`${pad(c.label, 34)}${lpad('-', 8)}${lpad('ERROR', 13)}${lpad('-', 14)}${lpad(fmtLoad(r.otherLoadCpus), 12)}  ${r.error.split('\n')[0]}`);
+    continue;
+  }
+  const workers = c.id === 'postMessage' ? r.perThread.length : r.threads;
+  const nsPerOp = (1e9 / (r.opsPerSec / workers)).toFixed(0);
+  const check = r.problems.length === 0 ? 'ok' : `PROBLEM: ${r.problems[0]}`;
+  console.log(`${pad(c.label, 34)}${lpad(r.threads, 8)}${lpad(fmtInt(r.opsPerSec), 13)}${lpad(nsPerOp, 14)}${lpad(fmtLoad(r.otherLoadCpus), 12)}  ${check}`);
+}
+
+const rate = (id) => (results[id] && !results[id].error ? results[id].opsPerSec : NaN);
+const RATIOS = [
+  { id: 'wasmap1_over_lruCache', label: 'wasmap 1 worker / lru-cache', num: 'wasmap1', den: 'lruCache', target: 1.0 },
+  { id: 'wasmap1_over_jsMap', label: 'wasmap 1 worker / JS Map', num: 'wasmap1', den: 'jsMap', target: null },
+  { id: 'wasmap2_over_wasmap1', label: 'wasmap 2 workers / 1 worker', num: 'wasmap2', den: 'wasmap1', target: 1.7 },
+  { id: 'wasmap2_over_postMessage', label: 'wasmap 2 workers / postMessage', num: 'wasmap2', den: 'postMessage', target: 100 },
+  { id: 'ref_privateMaps2_over_jsMap', label: 'ref: 2 private JS Maps / JS Map', num: 'privateMaps2', den: 'jsMap', target: null },
+];
+const ratios = {};
+console.log('');
+console.log(`${pad('ratio', 34)}${lpad('value', 10)}${lpad('target', 10)}  met?`);
+console.log('-'.repeat(62));
+for (const q of RATIOS) {
+  const value = rate(q.num) / rate(q.den);
+  const met = q.target === null || !Number.isFinite(value) ? null : value >= q.target;
+  ratios[q.id] = { value: Number.isFinite(value) ? value : null, target: q.target, met };
+  const v = Number.isFinite(value) ? `${value.toFixed(value >= 100 ? 0 : 2)}x` : 'n/a';
+  const t = q.target === null ? '-' : `>= ${q.target}x`;
+  const m = met === null ? '-' : met ? 'yes' : 'NO';
+  console.log(`${pad(q.label, 34)}${lpad(v, 10)}${lpad(t, 10)}  ${m}`);
+}
+
+const notes = [];
+for (const c of CASES) {
+  const r = results[c.id];
+  if (r.error) notes.push(`${c.label}: ${r.error}`);
+  else {
+    for (const p of r.problems) notes.push(`${c.label}: ${p}`);
+    for (const n of r.notes ?? []) notes.push(n);
+  }
+}
+for (const id of ['wasmap1', 'wasmap2']) {
+  const m = results[id]?.memory;
+  if (m) {
+    const mib = (b) => (b / 1048576).toFixed(1);
+    console.log(
+      `\n${results[id].label}: memory used ${mib(m.afterPopulate.usedBytes)} MiB after populate, ` +
+      `${mib(m.afterRun.usedBytes)} MiB after the run (reserved ${mib(m.afterRun.reservedBytes)} of ${mib(m.afterRun.limitBytes)} MiB)`,
+    );
+  }
+}
+const busiest = Math.max(0, ...CASES.map((c) => results[c.id].otherLoadCpus ?? 0));
+if (busiest >= 0.2) {
+  notes.unshift(
+    `other processes used up to ${busiest.toFixed(2)} of ${os.cpus().length} CPUs during this run: ` +
+    'the numbers are lower than on an idle machine, the multi-thread ones the most; run again when the machine is idle',
+  );
+}
+if (notes.length > 0) {
+  console.log('\nnotes:');
+  for (const n of notes) console.log(`  - ${n}`);
+}
+
+const report = {
+  date: new Date().toISOString(),
+  node: process.version,
+  platform: `${os.platform()} ${os.arch()}`,
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model ?? null,
+  config: {
+    keys: NUM_KEYS, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, setFraction: SET_FRACTION,
+    seconds: SECONDS, warmupSeconds: WARMUP, mapOptions: MAP_OPTIONS,
+  },
+  results,
+  ratios,
+};
+const outDir = new URL('./results/exp/', import.meta.url);
+mkdirSync(outDir, { recursive: true });
+const outFile = new URL('latest.json', outDir);
+writeFileSync(outFile, JSON.stringify(report, null, 2) + '\n');
+console.log(`\nresults written to bench/results/latest.json`);
+
+if (failed) process.exitCode = 1;
