@@ -1,0 +1,62 @@
+// Memory is reused: churn over a fixed key set does not grow it, and the
+// layout the core reports is what the host and the docs rely on.
+import { expect, test } from 'vitest';
+import { SharedMap } from '../dist/index.js';
+import { coreModule, instantiate } from '../dist/core.js';
+import { scale } from './helpers.js';
+
+test('ten million set/delete cycles over a fixed key set do not grow memory', async () => {
+  const map = await SharedMap.create({ maxMemoryBytes: 64 << 20 });
+  const keys = Array.from({ length: 1000 }, (_, i) => `churn:${i}`);
+  const values = Array.from({ length: 7 }, (_, i) => 'v'.repeat(10 + i * 40));
+  const cycles = scale(10_000_000, 50_000_000);
+  const run = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const k = keys[i % 1000];
+      if ((i / 1000) & 1) map.delete(k);
+      else map.set(k, values[i % 7]);
+    }
+  };
+  run(0, cycles / 10);
+  const warm = map.memoryUsage().usedBytes;
+  run(cycles / 10, cycles);
+  const after = map.memoryUsage().usedBytes;
+  // Blocks are reused (size classes), so after warm-up the high-water mark
+  // stays put; allow a little slack for a table migration landing elsewhere.
+  expect(after - warm).toBeLessThan(256 << 10);
+  expect(map.size).toBe(Math.floor((cycles - 1) / 1000) & 1 ? 0 : 1000); // last phase deletes or sets
+  map.close();
+});
+
+test('churn over ever-new keys (sessions that come and go) stays bounded', async () => {
+  const map = await SharedMap.create({ maxMemoryBytes: 64 << 20 });
+  const live = 5000;
+  const total = scale(400_000, 5_000_000);
+  let warm = 0;
+  for (let i = 0; i < total; i++) {
+    map.set(`session:${i}`, `data for session ${i}`);
+    if (i >= live) map.delete(`session:${i - live}`);
+    if (i === total / 4) warm = map.memoryUsage().usedBytes;
+  }
+  expect(map.size).toBe(live);
+  expect(map.memoryUsage().usedBytes - warm).toBeLessThan(1 << 20);
+  map.close();
+});
+
+test('the core reports the layout the host relies on', async () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+  const core = instantiate(await coreModule(), memory);
+  const [magic, version, header, heapStart, entryKey, tableHeader, threadSize, maxThreads, classes] =
+    Array.from({ length: 9 }, (_, i) => core.layout(i));
+  expect(magic).toBe(0x50414d57);
+  expect(version).toBeGreaterThanOrEqual(1);
+  expect(header % 64).toBe(0);
+  expect(heapStart % 64).toBe(0);
+  expect(heapStart).toBeGreaterThan(header + 256 + classes * 8 + maxThreads * threadSize - 1);
+  expect(entryKey % 8).toBe(0); // keys and counter words are 8-aligned
+  expect(tableHeader).toBe(64);
+  expect(threadSize).toBe(64); // one cache line per thread slot
+  // Value kinds and write modes are shared with the host (host/core.ts).
+  expect([core.layout(9), core.layout(10), core.layout(11)]).toEqual([1, 2, 3]);
+  expect([core.layout(12), core.layout(13), core.layout(14)]).toEqual([0, 1, 2]);
+});
