@@ -7,6 +7,7 @@ export default defineConfig({
     // are more telling one file at a time.
     fileParallelism: false,
     testTimeout: 120_000,
+    reporters: ['default', './test/summary-reporter.ts'],
     hookTimeout: 60_000,
   },
 });
