@@ -40,6 +40,19 @@ const PAGE = 65536;
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+/** The part of Node's Buffer used here: native UTF-8 decoding of a range. */
+interface NodeBufferView {
+  utf8Slice(start: number, end: number): string;
+}
+
+/** A Node Buffer over `sab` (no copy), where Buffer exists; else null. */
+function bufferView(sab: ArrayBufferLike): NodeBufferView | null {
+  const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): NodeBufferView } }).Buffer;
+  if (B === undefined) return null;
+  const view = B.from(sab);
+  return typeof view.utf8Slice === 'function' ? view : null;
+}
+
 function nextPow2(n: number): number {
   let p = 16;
   while (p < n) p *= 2;
@@ -88,6 +101,8 @@ export class SharedMap {
   private scap = 0;
   private u8: Uint8Array;
   private i32: Int32Array;
+  /** Node's Buffer over the same memory (fast native UTF-8 decoding), or null. */
+  private buf: NodeBufferView | null;
 
   private constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, owner: number) {
     this.memory = memory;
@@ -99,6 +114,7 @@ export class SharedMap {
     this.keyArea = align8(this.maxKey) + 8;
     this.u8 = new Uint8Array(memory.buffer);
     this.i32 = new Int32Array(memory.buffer);
+    this.buf = bufferView(memory.buffer);
     this.useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
   }
 
@@ -317,6 +333,11 @@ export class SharedMap {
   private refreshViews(): void {
     this.u8 = new Uint8Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
+    this.buf = bufferView(this.memory.buffer);
+  }
+
+  private text(at: number, len: number): string {
+    return this.buf !== null ? this.buf.utf8Slice(at, at + len) : decodeString(this.u8, at, len);
   }
 
   /** Where the last write put its output. */
@@ -438,11 +459,11 @@ export class SharedMap {
       const at = core.pendingValue();
       try {
         if (at + len > this.u8.length) this.refreshViews();
-        return kind === KIND_BYTES ? this.u8.slice(at, at + len) : decodeString(this.u8, at, len);
+        return kind === KIND_BYTES ? this.u8.slice(at, at + len) : this.text(at, len);
       } finally {
         core.endPending();
       }
     }
-    return kind === KIND_BYTES ? this.u8.slice(out, out + len) : decodeString(this.u8, out, len);
+    return kind === KIND_BYTES ? this.u8.slice(out, out + len) : this.text(out, len);
   }
 }
