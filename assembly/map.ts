@@ -257,7 +257,8 @@ function helpMigrate(t: usize): void {
   const chunks = (cap + CHUNK - 1) / CHUNK;
   // Claims wrap around: a second round re-visits chunks whose helper died
   // (moveSlot is idempotent), so migration always completes.
-  const c = tableAdd(t, TB_CLAIM, 1) % chunks;
+  const claim = tableAdd(t, TB_CLAIM, 1);
+  const c = claim % chunks;
   const start = c * CHUNK;
   const end = min(start + CHUNK, cap);
   const slots = tableSlots(t);
@@ -265,6 +266,20 @@ function helpMigrate(t: usize): void {
     const s = slotAddr(slots, i);
     moveSlot(t, s, slotLoad(s));
   }
+  // Once per round after the first: if every slot is moved, finish, even if
+  // the `moved` count fell short (it cannot, see moveSlot; this is the
+  // belt to those braces, at one scan per round).
+  if (c == chunks - 1 && claim >= chunks && allMoved(t)) finishMigration(t);
+}
+
+function allMoved(t: usize): bool {
+  const cap = tableCap(t);
+  const slots = tableSlots(t);
+  for (let i: u32 = 0; i < cap; i++) {
+    const lo = slotLo(slotLoad(slotAddr(slots, i)));
+    if (lo != SLOT_MOVED && lo != SLOT_MOVED_EMPTY) return false;
+  }
+  return true;
 }
 
 /** Helps until the root table is no longer `t`. */
@@ -298,9 +313,11 @@ function moveSlot(t: usize, s: usize, w: u64): void {
     // so a reader sent to `next` by this word finds it there.
     const seen = slotCas(s, w, moved);
     if (seen == w) {
+      // No call or loop between the CAS and the count (see tryInsert).
+      const done = tableAdd(t, TB_MOVED, 1) + 1 == tableCap(t);
       // Deleted keys are not copied: their tombstone dies with this table.
       if (base != 0 && (base & SLOT_DEL) != 0) retire(slotEntry(w));
-      if (tableAdd(t, TB_MOVED, 1) + 1 == tableCap(t)) finishMigration(t);
+      if (done) finishMigration(t);
       return;
     }
     w = seen;
