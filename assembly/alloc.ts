@@ -90,7 +90,9 @@ function pop(cls: i32): usize {
 function bump(size: usize, limit: usize): usize {
   let top = <usize>hdrLoad(H_TOP);
   while (true) {
-    const end = top + size;
+    // Cache-line aligned, so that a 128-byte entry spans two lines, not three.
+    const start = (top + 63) & ~<usize>63;
+    const end = start + size;
     if (end > limit || end < top) return 0;
     // Grow first, so that a block is never handed out beyond memory. Two
     // threads may both grow; the extra pages are used by later blocks.
@@ -100,7 +102,7 @@ function bump(size: usize, limit: usize): usize {
       if (memory.grow(pages) < 0 && end > <usize>memory.size() * PAGE) return 0;
     }
     const seen = <usize>hdrCas(H_TOP, <u32>top, <u32>end);
-    if (seen == top) return top;
+    if (seen == top) return start;
     top = seen;
   }
 }

@@ -10,7 +10,7 @@
 //   5. wasmap, 2 workers on the same map, released together by a barrier
 // and, as a reference that is not a shared map, 2 workers each running the
 // loop on a private JS Map: how far this workload scales on this machine at
-// all (random reads over ~15 MB per thread are bound by memory latency).
+// all (each thread reads at random over ~20 MB, so memory can limit it).
 // While workers measure, the main thread only awaits.
 //
 // The "other load" column is CPU time the rest of the machine used during a
@@ -42,7 +42,6 @@ const SECONDS = envSeconds('BENCH_SECONDS', 1.5);
 const WARMUP = envSeconds('BENCH_WARMUP_SECONDS', 0.5);
 const WORKER_URL = new URL('./worker.mjs', import.meta.url);
 const MAP_OPTIONS = { maxMemoryBytes: 256 << 20 };
-
 
 // ---------------------------------------------------------------------------
 // Workers
@@ -91,8 +90,19 @@ function makeBarrier(parties) {
   };
 }
 
-/** Waits for workers to exit by themselves; terminates (and reports) any that hang. */
-async function joinWorkers(started, label) {
+/**
+ * Waits for every worker's report, then for the workers to exit by themselves
+ * (terminating, with a note, any that hang). If a worker fails, the others
+ * are terminated at once (they may be blocked at the start barrier).
+ */
+async function collect(started, label) {
+  let runs;
+  try {
+    runs = await Promise.all(started.map((s) => s.result));
+  } catch (err) {
+    await Promise.all(started.map((s) => s.worker.terminate()));
+    throw err;
+  }
   const notes = [];
   await Promise.all(started.map(async ({ worker, exited }) => {
     const timer = setTimeout(() => {
@@ -101,9 +111,9 @@ async function joinWorkers(started, label) {
     }, 5000);
     const code = await exited;
     clearTimeout(timer);
-    if (code !== 0 && notes.length === 0) notes.push(`${label}: a worker exited with code ${code}`);
+    if (code !== 0) notes.push(`${label}: a worker exited with code ${code}`);
   }));
-  return notes;
+  return { runs, notes };
 }
 
 function sumRuns(runs) {
@@ -143,7 +153,12 @@ async function postMessageCase(clients = 2) {
   let ownerReady;
   const ownerIsReady = new Promise((resolve) => { ownerReady = resolve; });
   const owner = startWorker({ role: 'pm-owner', ports: ownerPorts }, ownerPorts, () => ownerReady());
-  await Promise.race([ownerIsReady, owner.result]);
+  try {
+    await Promise.race([ownerIsReady, owner.result]);
+  } catch (err) {
+    await owner.worker.terminate();
+    throw err;
+  }
   const barrier = makeBarrier(clients);
   const started = channels.map((c, t) =>
     startWorker(
@@ -151,10 +166,9 @@ async function postMessageCase(clients = 2) {
       [c.port2],
       barrier.arrive,
     ));
-  const runs = await Promise.all(started.map((s) => s.result));
-  const ownerReport = await owner.result;
-  const notes = await joinWorkers([...started, owner], 'postMessage');
-  const out = { threads: clients + 1, ...sumRuns(runs), notes };
+  const { runs: reports, notes } = await collect([...started, owner], 'postMessage');
+  const ownerReport = reports.pop();
+  const out = { threads: clients + 1, ...sumRuns(reports), notes };
   if (ownerReport.served !== NUM_KEYS) out.problems.push(`owner's map has ${ownerReport.served} keys, expected ${NUM_KEYS}`);
   return out;
 }
@@ -169,13 +183,7 @@ async function privateMapCase(workers) {
       barrier.arrive,
     ));
   }
-  let runs;
-  let notes;
-  try {
-    runs = await Promise.all(started.map((s) => s.result));
-  } finally {
-    notes = await joinWorkers(started, `private maps ${workers}w`);
-  }
+  const { runs, notes } = await collect(started, `private maps ${workers}w`);
   return { threads: workers, ...sumRuns(runs), notes };
 }
 
@@ -197,13 +205,7 @@ async function wasmapCase(workers) {
       map.releaseOnExit(s.worker);
       started.push(s);
     }
-    let runs;
-    let notes;
-    try {
-      runs = await Promise.all(started.map((s) => s.result));
-    } finally {
-      notes = await joinWorkers(started, `wasmap ${workers}w`);
-    }
+    const { runs, notes } = await collect(started, `wasmap ${workers}w`);
     const out = { threads: workers, ...sumRuns(runs), notes };
     // After the workers are gone: the map as main sees it.
     out.problems.push(...w.verify(map, data));
@@ -216,7 +218,7 @@ async function wasmapCase(workers) {
 }
 
 // ---------------------------------------------------------------------------
-// Run
+// The cases, in the order they run
 
 const CASES = [
   { id: 'jsMap', label: 'JS Map (main thread)', run: () => mainThreadCase('map', () => new Map()) },
@@ -265,6 +267,15 @@ function loadProbe() {
     return Math.max(0, (busyNow - busy - (ownCpuSeconds() - own)) / wall);
   };
 }
+
+// --- Run ----------------------------------------------------------------------
+
+console.log(
+  `wasmap bench: ${NUM_KEYS.toLocaleString('en-US')} keys (${KEY_BYTES} B), values ${VALUE_BYTES} B, ` +
+  `${Math.round((1 - SET_FRACTION) * 100)}% get / ${Math.round(SET_FRACTION * 100)}% set, uniform keys; ` +
+  `${SECONDS} s per case after ${WARMUP} s warm-up`,
+);
+console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${os.platform()} ${os.arch()}\n`);
 
 const results = {};
 let failed = false;

@@ -234,3 +234,46 @@ describe('ERR_CLOSED and ERR_INVALID_HANDLE', () => {
     expect(error.code).toBe('ERR_INVALID_HANDLE');
   });
 });
+
+describe('bad input after the operations are hot', () => {
+  // Optimized code once crashed the process (Node 20) when a number reached a
+  // hot path that had only seen strings: every operation is warmed up here
+  // until optimized, then given every kind of bad input.
+  test('still throws MapErrors with documented codes, never crashes', async () => {
+    map = await SharedMap.create({ initialCapacity: 1 });
+    const good: (string | Uint8Array)[] = ['a', 'bb', new Uint8Array([1, 2]), 'ccc'.repeat(30)];
+    const bad: unknown[] = [5, 4, 0, -1, 1.5, null, undefined, {}, [], true, 2n, Symbol('s'), () => 1, new Uint16Array(2), new ArrayBuffer(3), 'x\ud800'];
+    const codes = new Set<string>();
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 20_000; i++) {
+        const k = good[i & 3];
+        const v = good[(i >> 2) & 3];
+        map.set(k, v).get(k);
+        map.swap(k, v);
+        map.getOrSet(k, v);
+        map.compareAndSwap(k, v, v);
+        map.compareAndDelete('zz', v);
+        map.has(k);
+        if (i % 1000 === 0) map.increment('n', i % 7);
+      }
+      const m = map as unknown as Record<string, (...a: unknown[]) => unknown>;
+      for (const b of bad) {
+        const calls: [string, unknown[]][] = [
+          ['set', [b, 'v']], ['set', ['k', b]], ['get', [b]], ['has', [b]], ['delete', [b]],
+          ['swap', ['k', b]], ['getOrSet', [b, 'v']], ['getOrSet', ['k', b]], ['getAndDelete', [b]],
+          ['compareAndSwap', ['k', 'v', b]], ['compareAndDelete', [b, 'v']], ['increment', [b]], ['increment', ['n', b]],
+        ];
+        for (const [name, args] of calls) {
+          try {
+            m[name].apply(map, args);
+          } catch (e) {
+            expect(e).toBeInstanceOf(MapError);
+            codes.add((e as MapError).code);
+          }
+        }
+      }
+    }
+    expect([...codes].sort()).toEqual(['ERR_INVALID_KEY', 'ERR_INVALID_VALUE']);
+    expect(map.get('a')).toBeDefined();
+  });
+});
