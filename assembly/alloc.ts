@@ -18,7 +18,7 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_SCRATCH, KIND_TABLE, KIND_TOMB, NUM_CLASSES,
+  H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES,
   blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeHead, hdrCas, hdrLoad,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots,
 } from "./layout";
@@ -46,7 +46,6 @@ const PAGE: usize = 65536;
 export function blockSize(b: usize): usize {
   const kind = blockKind(b);
   if (kind == KIND_TABLE) return TABLE_HEADER;
-  if (kind == KIND_SCRATCH) return <usize>entryValueLen(b);
   if (kind == KIND_TOMB) return entrySize(<usize>entryKeyLen(b), 0);
   return entrySize(<usize>entryKeyLen(b), <usize>entryValueLen(b));
 }
@@ -59,6 +58,9 @@ export function blockSize(b: usize): usize {
 }
 
 function pushChain(cls: i32, first: usize, last: usize): void {
+  // A size no allocation could have had means a bug: losing the block is
+  // better than writing past the free-list heads.
+  if (cls < 0 || cls >= NUM_CLASSES) return;
   const h = freeHead(cls);
   let w = atomic.load<u64>(h);
   while (true) {

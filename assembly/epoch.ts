@@ -17,9 +17,9 @@
 // worker exit, calls releaseOwner(id): its bags are taken over by the caller,
 // its scratch is freed, and its slot becomes free again.
 
-import { alloc, free } from "./alloc";
+import { alloc, free, freeSized } from "./alloc";
 import {
-  ANNOUNCE_ACTIVE, B_INFO, E_VALUE_LEN, H_EPOCH, H_THREAD_HIGH, KIND_SCRATCH, MAX_THREADS,
+  ANNOUNCE_ACTIVE, H_EPOCH, H_THREAD_HIGH, MAX_THREADS,
   T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
   blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
 } from "./layout";
@@ -172,15 +172,19 @@ export function reclaim(): void {
 /** This thread's scratch buffer, at least `size` bytes (0 if memory is full). */
 export function ensureScratch(size: usize): usize {
   const cur = <usize>tLoad(me, T_SCRATCH);
-  if (cur != 0 && <usize>tLoad(me, T_SCRATCH_SIZE) >= size) return cur;
+  const curSize = <usize>tLoad(me, T_SCRATCH_SIZE);
+  if (cur != 0 && curSize >= size) return cur;
   const n = (size + 4095) & ~<usize>4095;
   const b = alloc(n);
   if (b == 0) return 0;
-  store<u32>(b + B_INFO, KIND_SCRATCH);
-  store<u32>(b + E_VALUE_LEN, <u32>n);
-  if (cur != 0) free(cur); // private to this thread: no epoch needed
+  // Record the new buffer before freeing the old one: a thread killed in
+  // between must leave the slot pointing at a block it still owns, or its
+  // release would free the old one a second time.
   tStore(me, T_SCRATCH, <u32>b);
   tStore(me, T_SCRATCH_SIZE, <u32>n);
+  // Private to this thread: no epoch needed. Its size comes from the slot,
+  // never from the block: the host writes keys over the whole buffer.
+  if (cur != 0) freeSized(cur, curSize);
   return b;
 }
 
@@ -191,7 +195,7 @@ export function releaseSelf(): void {
   enter();
   const scratch = <usize>tLoad(t, T_SCRATCH);
   tStore(t, T_SCRATCH, 0);
-  if (scratch != 0) free(scratch);
+  if (scratch != 0) freeSized(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
   // Retired blocks may be freed only once no other thread can read them:
   // advance the epoch as far as the others allow and free what is old
   // enough. What is still too young when others pin the epoch stays
@@ -229,7 +233,7 @@ export function releaseOwner(owner: u32): i32 {
     }
     const scratch = <usize>tLoad(t, T_SCRATCH);
     tStore(t, T_SCRATCH, 0);
-    if (scratch != 0) free(scratch);
+    if (scratch != 0) freeSized(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
     tStore(t, T_ANNOUNCE, 0);
     atomic.store<u32>(t + T_OWNER, 0);
     n++;

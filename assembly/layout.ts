@@ -41,8 +41,10 @@
 //   +28 u32 bagEpoch[3]
 //   +40 u32 retiredSince   retirements since the last advance attempt
 //
-// Blocks (alloc.ts) carry no allocator header: every block starts with the
-// same two words, and its size is computed from its own fields (blockSize).
+// Blocks (alloc.ts) carry no allocator header: every entry and table block
+// starts with the same two words, and its size is computed from its own
+// fields (blockSize). A thread's scratch buffer is the exception: the host
+// writes over all of it, so its size is kept in the thread slot.
 //
 // Entry (immutable once published, except the counter word and, in later
 // issues, the access/expiry words that are written with atomics):
@@ -178,8 +180,6 @@ export const KIND_COUNTER: u32 = 3;
 /** A key-only entry that keeps a deleted key's identity in its slot. */
 export const KIND_TOMB: u32 = 4;
 export const KIND_TABLE: u32 = 5;
-/** A thread's private I/O buffer; size in the valueLen word. */
-export const KIND_SCRATCH: u32 = 6;
 export const KIND_MASK: u32 = 0xff;
 
 export const B_LINK: usize = 0;

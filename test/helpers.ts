@@ -3,7 +3,7 @@ import { SharedMap, type SharedMapOptions } from '../dist/index.js';
 
 /** Map presets every behaviour test runs on. `tiny` makes the table migrate constantly. */
 export const PRESETS: [string, SharedMapOptions][] = [
-  ['tiny table', { initialCapacity: 1, maxMemoryBytes: 64 << 20 }],
+  ['tiny table', { initialCapacity: 1, maxMemoryBytes: 256 << 20 }],
   ['defaults', {}],
 ];
 

@@ -60,3 +60,28 @@ test('the core reports the layout the host relies on', async () => {
   expect([core.layout(9), core.layout(10), core.layout(11)]).toEqual([1, 2, 3]);
   expect([core.layout(12), core.layout(13), core.layout(14)]).toEqual([0, 1, 2]);
 });
+
+test('threads that attach, write and close in turn leave every entry intact', async () => {
+  // Regression: a closing thread once freed its scratch buffer with a size
+  // read from bytes the host had written over, corrupting the free lists.
+  const map = await SharedMap.create({ initialCapacity: 8 });
+  const val = (i: number) => `value ${i} `.padEnd(8 + (i % 90), '*');
+  const counts: number[] = [];
+  for (let round = 0; round < scale(150, 600); round++) {
+    const other = await SharedMap.attach(map.handle);
+    const count = 200 + ((round * 7919) % 3000);
+    for (let i = 0; i < count; i++) other.set(`r:${round}:${i}`, val(i));
+    other.close();
+    counts.push(count);
+  }
+  let present = 0;
+  counts.forEach((count, round) => {
+    for (let i = 0; i < count; i++) {
+      const v = map.get(`r:${round}:${i}`);
+      if (v !== val(i)) expect(v, `r:${round}:${i}`).toBe(val(i));
+      present++;
+    }
+  });
+  expect(map.size).toBe(present);
+  map.close();
+});
