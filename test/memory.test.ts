@@ -70,18 +70,21 @@ test('threads that attach, write and close in turn leave every entry intact', as
   for (let round = 0; round < scale(150, 600); round++) {
     const other = await SharedMap.attach(map.handle);
     const count = 200 + ((round * 7919) % 3000);
-    for (let i = 0; i < count; i++) other.set(`r:${round}:${i}`, val(i));
+    for (let i = 0; i < count; i++) {
+      other.set(`kill:${round}:${i}`, val(i));
+      if (i % 7 === 0) other.increment(`count:${round % 4}`);
+    }
     other.close();
     counts.push(count);
   }
   let present = 0;
   counts.forEach((count, round) => {
     for (let i = 0; i < count; i++) {
-      const v = map.get(`r:${round}:${i}`);
-      if (v !== val(i)) expect(v, `r:${round}:${i}`).toBe(val(i));
+      const v = map.get(`kill:${round}:${i}`);
+      if (v !== val(i)) expect(v, `kill:${round}:${i}`).toBe(val(i));
       present++;
     }
   });
-  expect(map.size).toBe(present);
+  expect(map.size).toBe(present + 4);
   map.close();
 });
