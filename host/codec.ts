@@ -21,11 +21,11 @@ const SHORT = 64;
  */
 export function encodeString(u8: Uint8Array, at: number, s: string, cap: number): number {
   const n = s.length;
-  if (n <= SHORT) {
+  if (n <= SHORT && n <= cap) {
     let i = 0;
     for (; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c >= 0x80 || i >= cap) break;
+      if (c >= 0x80) break;
       u8[at + i] = c;
     }
     if (i === n) return n;

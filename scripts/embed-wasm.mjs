@@ -12,6 +12,12 @@ for (const forbidden of ['(data', '(start']) {
     process.exit(1);
   }
 }
+// The core must run where blocking is forbidden (a browser's main thread,
+// edge runtimes): it may never wait.
+if (/memory\.atomic\.wait|atomic\.wait/.test(wat)) {
+  console.error('build/wasmap.wat waits (memory.atomic.wait): the core must never block');
+  process.exit(1);
+}
 if (!/\(import "env" "memory" \(memory \$0 \d+ \d+ shared\)\)/.test(wat)) {
   console.error('build/wasmap.wat does not import a shared memory');
   process.exit(1);
