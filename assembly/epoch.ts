@@ -19,7 +19,7 @@
 
 import { alloc, free, freeSized } from "./alloc";
 import {
-  ANNOUNCE_ACTIVE, H_EPOCH, H_THREAD_HIGH, MAX_THREADS,
+  ANNOUNCE_ACTIVE, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
   T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
   blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
 } from "./layout";
@@ -58,6 +58,7 @@ export function claimSlot(owner: u32): i32 {
       tStore(t, T_BAG_EPOCH + (b << 2), 0);
     }
     tStore(t, T_RETIRED, 0);
+    for (let k = 0; k < NUM_STATS; k++) atomic.store<i64>(statAddr(t, k), 0);
     let high = hdrLoad(H_THREAD_HIGH);
     while (<u32>(i + 1) > high) {
       const seen = hdrCas(H_THREAD_HIGH, high, <u32>(i + 1));
@@ -153,6 +154,14 @@ export function tryAdvance(): bool {
   return hdrCas(H_EPOCH, e, e + 1) == e;
 }
 
+/** Sum of one statistic over every thread slot and the folded totals. */
+export function statTotal(stat: i32): i64 {
+  let sum = atomic.load<i64>(HEADER + H_STATS + (<usize>stat << 3));
+  const high = <i32>hdrLoad(H_THREAD_HIGH);
+  for (let i = 0; i < high; i++) sum += atomic.load<i64>(statAddr(threadSlot(i), stat));
+  return sum;
+}
+
 /**
  * Frees what this thread can: advances the epoch as far as it will go (at
  * most two steps matter) and frees old bags. Called when an allocation fails,
@@ -188,6 +197,15 @@ export function ensureScratch(size: usize): usize {
   return b;
 }
 
+/** Folds slot t's statistics into the header totals and zeroes them. */
+function foldStats(t: usize): void {
+  for (let k = 0; k < NUM_STATS; k++) {
+    const a = statAddr(t, k);
+    atomic.add<i64>(HEADER + H_STATS + (<usize>k << 3), atomic.load<i64>(a));
+    atomic.store<i64>(a, 0);
+  }
+}
+
 /** Releases this thread's own slot (close()). */
 export function releaseSelf(): void {
   if (tid < 0) return;
@@ -202,6 +220,7 @@ export function releaseSelf(): void {
   // unreclaimed (at most two epochs' worth of this thread's retirements).
   reclaim();
   leave();
+  foldStats(t);
   tStore(t, T_ANNOUNCE, 0);
   // Order: last write; after it the slot may be claimed by another thread.
   atomic.store<u32>(t + T_OWNER, 0);
@@ -234,6 +253,7 @@ export function releaseOwner(owner: u32): i32 {
     const scratch = <usize>tLoad(t, T_SCRATCH);
     tStore(t, T_SCRATCH, 0);
     if (scratch != 0) freeSized(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
+    foldStats(t);
     tStore(t, T_ANNOUNCE, 0);
     atomic.store<u32>(t + T_OWNER, 0);
     n++;

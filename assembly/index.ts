@@ -82,11 +82,12 @@
 // Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
 
 import { allocInit, freeSized, heapTop } from "./alloc";
-import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, tid } from "./epoch";
+import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
 import {
   ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
-  MAX_THREADS, NUM_CLASSES, TABLE_HEADER, THREAD_SIZE, entrySize, entryValue, hdrLoad, hdrStore,
+  MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entrySize,
+  entryValue, hdrLoad, hdrStore, statAdd,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
@@ -163,9 +164,11 @@ export function get(kp: u32, kl: u32, out: u32, ocap: u32): i32 {
   enter();
   const e = find(kp, kl, hashKey(kp, kl));
   if (e == 0) {
+    statAdd(me, STAT_MISSES, 1);
     leave();
     return ST_NOT_FOUND;
   }
+  statAdd(me, STAT_HITS, 1);
   return finish(copyOut(e, out, ocap));
 }
 
@@ -173,6 +176,7 @@ export function has(kp: u32, kl: u32): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
   enter();
   const e = find(kp, kl, hashKey(kp, kl));
+  statAdd(me, e != 0 ? STAT_HITS : STAT_MISSES, 1);
   leave();
   return e != 0 ? 1 : 0;
 }
@@ -259,6 +263,11 @@ export function clear(): void {
   enter();
   clearAll();
   leave();
+}
+
+/** Writes every statistic (STAT_* order, as f64) to `out` (8-aligned). */
+export function statsInto(out: u32): void {
+  for (let k = 0; k < NUM_STATS; k++) store<f64>(<usize>out + (<usize>k << 3), <f64>statTotal(k));
 }
 
 /** Bytes the allocator has taken from memory so far (its high-water mark). */

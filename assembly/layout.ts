@@ -25,7 +25,7 @@
 //   +40 u32 minCapacity    smallest table, in slots
 //   +44 u32 reserve        bytes below the limit kept for a table migration
 //   +64 i64 size           live entries                      (own line)
-//   +128 u64 stats[...]    reserved for striped metrics       (later issue)
+//   +128 u64 stats[16]     totals folded in from released thread slots
 //
 // Free-list heads (at FREE_HEADS): NUM_CLASSES words of u64 `offset | tag<<32`,
 // one Treiber stack per size class (alloc.ts).
@@ -40,6 +40,8 @@
 //   +16 u32 bagHead[3]     retired blocks by epoch % 3 (intrusive lists)
 //   +28 u32 bagEpoch[3]
 //   +40 u32 retiredSince   retirements since the last advance attempt
+//   +64 u64 stats[16]      this thread's statistics (STAT_*), on lines of
+//                          their own: striped, so counting never contends
 //
 // Blocks (alloc.ts) carry no allocator header: every entry and table block
 // starts with the same two words, and its size is computed from its own
@@ -91,7 +93,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 1;
+export const LAYOUT_VERSION: u32 = 2;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -109,7 +111,7 @@ export const H_MIN_CAP: usize = H_MAX_VALUE + 4;
 export const H_RESERVE: usize = H_MIN_CAP + 4;
 /** Live entry count; on its own cache line (written by every insert/delete). */
 export const H_SIZE: usize = 64;
-/** Reserved for striped statistics (metrics issue). */
+/** Statistics of threads that have let their slot go (see T_STATS). */
 export const H_STATS: usize = H_SIZE + 64;
 export const HEADER_SIZE: usize = 256;
 
@@ -149,9 +151,10 @@ export const FREE_HEADS: usize = HEADER + HEADER_SIZE;
 // ---------------------------------------------------------------------------
 // Thread slots
 
-/** Threads that may attach at once; a slot is one cache line. */
+/** Threads that may attach at once. A slot is one cache line of hot fields
+ *  and two of statistics, so that no two threads share a line. */
 export const MAX_THREADS: i32 = 256;
-export const THREAD_SIZE: usize = 64;
+export const THREAD_SIZE: usize = 192;
 export const THREADS: usize = FREE_HEADS + (<usize>NUM_CLASSES << 3);
 export const T_OWNER: usize = 0;
 export const T_ANNOUNCE: usize = T_OWNER + 4;
@@ -160,6 +163,37 @@ export const T_SCRATCH_SIZE: usize = T_SCRATCH + 4;
 export const T_BAG_HEAD: usize = T_SCRATCH_SIZE + 4; // 3 x u32
 export const T_BAG_EPOCH: usize = T_BAG_HEAD + 12; // 3 x u32
 export const T_RETIRED: usize = T_BAG_EPOCH + 12;
+export const T_STATS: usize = 64;
+
+// Statistics: 64-bit counters, one set per thread slot, written only by the
+// slot's owner (plain add; aligned 64-bit stores do not tear), read by anyone
+// (atomic loads) and summed. A slot let go folds its counts into the header.
+export const NUM_STATS: i32 = 16;
+export const STAT_HITS: i32 = 0;
+export const STAT_MISSES: i32 = 1;
+export const STAT_SETS: i32 = 2;
+export const STAT_DELETES: i32 = 3;
+export const STAT_CAS_FAILURES: i32 = 4;
+export const STAT_CONTENTION: i32 = 5;
+/** Bytes of live keys and values (signed deltas per thread; the sum is exact). */
+export const STAT_KEY_BYTES: i32 = 6;
+export const STAT_VALUE_BYTES: i32 = 7;
+/** Reserved for TTL and eviction (later issue). */
+export const STAT_EXPIRATIONS: i32 = 8;
+export const STAT_EVICTIONS: i32 = 9;
+
+/** Adds to one of this thread's statistics (`t` is its own slot). */
+@inline export function statAdd(t: usize, stat: i32, d: i64): void {
+  // Safety: stat < NUM_STATS; the slot is THREAD_SIZE bytes.
+  const a = t + T_STATS + (<usize>stat << 3);
+  store<i64>(a, load<i64>(a) + d);
+}
+@inline export function statLoad(t: usize, stat: i32): i64 {
+  return atomic.load<i64>(t + T_STATS + (<usize>stat << 3));
+}
+@inline export function statAddr(t: usize, stat: i32): usize {
+  return t + T_STATS + (<usize>stat << 3);
+}
 /** Announce word: bit 0 says "inside an operation", the rest is the epoch. */
 export const ANNOUNCE_ACTIVE: u32 = 1;
 

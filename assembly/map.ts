@@ -2,7 +2,7 @@
 // Read index.ts's Overview first; layout.ts has the slot states.
 
 import { alloc, allocReserved, freeSized } from "./alloc";
-import { reclaim, retire } from "./epoch";
+import { me, reclaim, retire } from "./epoch";
 import {
   COUNTER_SEAL, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
@@ -10,6 +10,8 @@ import {
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS,
+  STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
+  STAT_SETS, STAT_VALUE_BYTES, statAdd,
 } from "./layout";
 
 // Status codes returned to the host (negative; >= 0 is a result).
@@ -538,16 +540,29 @@ export function update(
   ep: usize, el: usize, ekind: u32, out: usize, ocap: usize,
 ): i32 {
   const deleting = mode >= MODE_DELETE;
+  const t = me;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    if (attempt > 0) statAdd(t, STAT_CONTENTION, 1);
     const st = locate(kp, kl, h);
     if (st < 0) return st;
     const w = locW;
     const present = w != 0 && (slotLo(w) & SLOT_DEL) == 0;
     const e = present ? slotEntry(w) : 0;
     if (!present) {
-      if (deleting) return mode == MODE_GET_AND_DELETE ? ST_NOT_FOUND : R_REFUSED;
-      if (mode == MODE_CAS) return R_REFUSED;
+      if (mode == MODE_GET_AND_DELETE) {
+        statAdd(t, STAT_MISSES, 1);
+        return ST_NOT_FOUND;
+      }
+      if (deleting) {
+        if (mode == MODE_CAD) statAdd(t, STAT_CAS_FAILURES, 1);
+        return R_REFUSED;
+      }
+      if (mode == MODE_CAS) {
+        statAdd(t, STAT_CAS_FAILURES, 1);
+        return R_REFUSED;
+      }
     } else if (mode == MODE_GET_OR_SET) {
+      statAdd(t, STAT_HITS, 1);
       return copyOut(e, out, ocap);
     }
     let result = R_DONE;
@@ -555,7 +570,10 @@ export function update(
       let cw: u64 = 0;
       const counter = blockKind(e) == KIND_COUNTER;
       if (counter) cw = counterLoad(e);
-      if ((mode == MODE_CAS || mode == MODE_CAD) && !valueEquals(e, cw, ep, el, ekind)) return R_REFUSED;
+      if ((mode == MODE_CAS || mode == MODE_CAD) && !valueEquals(e, cw, ep, el, ekind)) {
+        statAdd(t, STAT_CAS_FAILURES, 1);
+        return R_REFUSED;
+      }
       // A counter is sealed before it is replaced, so that no increment can
       // land on it afterwards and the value read below is final.
       if (counter && !counterSealed(cw)) {
@@ -568,7 +586,10 @@ export function update(
     if (w == 0) {
       const r = tryInsert(h, n);
       if (r < 0) return r;
-      if (r == 1) return result;
+      if (r == 1) {
+        account(mode, false, 0, n, kl);
+        return result;
+      }
       continue;
     }
     const keep = deleting && n == 0; // the old entry becomes the tombstone
@@ -577,12 +598,31 @@ export function update(
       // No call or loop before the count (see tryInsert).
       if (!present) sizeAdd(1);
       else if (deleting) sizeAdd(-1);
+      account(mode, present, e, n, kl);
       if (!keep) retire(slotEntry(w));
       return result;
     }
     pending = 0;
   }
   return ST_CONTENTION;
+}
+
+/** Statistics of a write that took effect (this thread's stripe). */
+@inline function account(mode: i32, present: bool, old: usize, n: usize, kl: usize): void {
+  const t = me;
+  if (mode >= MODE_DELETE) {
+    statAdd(t, STAT_DELETES, 1);
+    if (mode == MODE_GET_AND_DELETE) statAdd(t, STAT_HITS, 1);
+    statAdd(t, STAT_KEY_BYTES, -<i64>kl);
+    statAdd(t, STAT_VALUE_BYTES, -<i64>entryValueLen(old));
+    return;
+  }
+  if (mode == MODE_GET_OR_SET) statAdd(t, STAT_MISSES, 1);
+  statAdd(t, STAT_SETS, 1);
+  let dv = <i64>entryValueLen(n);
+  if (present) dv -= <i64>entryValueLen(old);
+  else statAdd(t, STAT_KEY_BYTES, <i64>kl);
+  statAdd(t, STAT_VALUE_BYTES, dv);
 }
 
 /** Adds delta to the counter at the key (created at 0). Returns a status
@@ -602,9 +642,11 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       // replacing writer seals it first), so the add lands on the live value.
       const seen = counterCas(e0, cw, <u64>nv);
       if (seen == cw) {
+        statAdd(me, STAT_SETS, 1);
         counterResult = nv;
         return 0;
       }
+      statAdd(me, STAT_CONTENTION, 1);
       cw = seen;
     }
   }
@@ -635,9 +677,11 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
         }
         if (counterCas(e, cw, <u64>nv) == cw) {
           if (n != 0) freeSized(n, entrySize(kl, 8));
+          statAdd(me, STAT_SETS, 1);
           counterResult = nv;
           return 0;
         }
+        statAdd(me, STAT_CONTENTION, 1);
         continue;
       }
       base = unsealed(cw);
@@ -660,6 +704,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
         return r;
       }
       if (r == 1) {
+        account(MODE_SET, false, 0, n, kl);
         counterResult = nv;
         return 0;
       }
@@ -667,10 +712,12 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     }
     if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
       if (!present) sizeAdd(1);
+      account(MODE_SET, present, slotEntry(w), n, kl);
       retire(slotEntry(w));
       counterResult = nv;
       return 0;
     }
+    statAdd(me, STAT_CONTENTION, 1);
   }
   if (n != 0) freeSized(n, entrySize(kl, 8));
   return ST_CONTENTION;

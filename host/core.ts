@@ -23,6 +23,7 @@ export interface CoreExports {
   size(): number;
   clear(): void;
   memoryUsed(): number;
+  statsInto(out: number): void;
   memoryLimit(): number;
   maxKeyBytes(): number;
   maxValueBytes(): number;

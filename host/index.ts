@@ -4,6 +4,9 @@
 export { SharedMap } from './shared-map.js';
 export type { Key, Value, SharedMapHandle, MemoryUsage } from './shared-map.js';
 
+// Statistics
+export type { MapStats } from './metrics.js';
+
 // Options
 export type { SharedMapOptions } from './options.js';
 

@@ -5,6 +5,7 @@ import {
 } from './core.js';
 import { decodeString, encodeString, isBytes, keyError, valueError } from './codec.js';
 import { MapError } from './errors.js';
+import { CORE_STATS, type MapStats, formatMetrics } from './metrics.js';
 import { type SharedMapOptions, describe, resolveOptions } from './options.js';
 import { hostThreadId } from './thread-id.js';
 
@@ -101,6 +102,7 @@ export class SharedMap {
   private scap = 0;
   private u8: Uint8Array;
   private i32: Int32Array;
+  private f64: Float64Array;
   /** Node's Buffer over the same memory (fast native UTF-8 decoding), or null. */
   private buf: NodeBufferView | null;
 
@@ -114,6 +116,7 @@ export class SharedMap {
     this.keyArea = align8(this.maxKey) + 8;
     this.u8 = new Uint8Array(memory.buffer);
     this.i32 = new Int32Array(memory.buffer);
+    this.f64 = new Float64Array(memory.buffer);
     this.buf = bufferView(memory.buffer);
     this.useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
   }
@@ -275,6 +278,30 @@ export class SharedMap {
     this.live().clear();
   }
 
+  /**
+   * Counters and gauges of the whole map, summed over every thread (the
+   * counters are striped per thread in shared memory, so counting never
+   * contends). Exact when no other thread is writing.
+   */
+  stats(): MapStats {
+    const core = this.live();
+    const out = this.sp + this.keyArea;
+    core.statsInto(out);
+    const stats = {} as MapStats;
+    CORE_STATS.forEach((name, k) => (stats[name] = this.f64[(out >> 3) + k]));
+    const memory = this.memoryUsage();
+    stats.entries = core.size();
+    stats.memoryUsedBytes = memory.usedBytes;
+    stats.memoryReservedBytes = memory.reservedBytes;
+    stats.memoryLimitBytes = memory.limitBytes;
+    return stats;
+  }
+
+  /** `stats()` in the Prometheus text exposition format (`wasmap_` prefix, `namespace` label). */
+  metrics(): string {
+    return formatMetrics([['default', this.stats()]]);
+  }
+
   memoryUsage(): MemoryUsage {
     const core = this.live();
     return {
@@ -333,6 +360,7 @@ export class SharedMap {
   private refreshViews(): void {
     this.u8 = new Uint8Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
     this.buf = bufferView(this.memory.buffer);
   }
 

@@ -85,6 +85,19 @@ export const roles = (map) => ({
     return got;
   },
 
+  /** A known number of each kind of operation, for exact statistics. */
+  stats({ count, writer }) {
+    for (let i = 0; i < count; i++) {
+      map.set(`st:${writer}:${i}`, 'v'.repeat(i % 10)); // sets
+      map.get(`st:${writer}:${i}`); // hits
+      map.get(`st:${writer}:missing:${i}`); // misses
+      map.compareAndSwap(`st:${writer}:${i}`, 'not it', 'x'); // casFailures
+      if (i % 2 === 0) map.delete(`st:${writer}:${i}`); // deletes
+      if (i % 5 === 0) map.increment(`st:count`); // sets, shared key
+    }
+    return count;
+  },
+
   /** Mixed swap/increment/delete on a few keys, checking kinds stay sane. */
   mixed({ ops, writer }) {
     const next = rng(writer + 77);

@@ -1,0 +1,74 @@
+// Statistics of a map, and their Prometheus text exposition.
+
+/** Counters and gauges of a whole map, exact across every thread (at rest). */
+export interface MapStats {
+  /** Lookups (get, has, getOrSet, getAndDelete) that found a live entry. */
+  hits: number;
+  /** Lookups that found nothing. */
+  misses: number;
+  /** Writes that stored a value: set, swap, stored getOrSet, successful compareAndSwap, increment. */
+  sets: number;
+  /** Deletes that removed an entry (delete, getAndDelete, compareAndDelete, clear). */
+  deletes: number;
+  /** Entries removed because their TTL ran out (always 0 until TTL exists). */
+  expirations: number;
+  /** Entries removed to stay within the memory bound (always 0 until eviction exists). */
+  evictions: number;
+  /** compareAndSwap / compareAndDelete calls that found another value (or none). */
+  casFailures: number;
+  /** Retries after losing a race with another thread (the core never waits). */
+  contention: number;
+  /** Live entries (`size`). */
+  entries: number;
+  /** Bytes of the live entries' keys. */
+  keyBytes: number;
+  /** Bytes of the live entries' values (8 per counter). */
+  valueBytes: number;
+  /** Bytes the allocator has carved out of the shared memory. */
+  memoryUsedBytes: number;
+  /** Bytes of shared memory grown so far. */
+  memoryReservedBytes: number;
+  /** `maxMemoryBytes`. */
+  memoryLimitBytes: number;
+}
+
+/** Order of the core's statistics (assembly/layout.ts STAT_*). */
+export const CORE_STATS = [
+  'hits', 'misses', 'sets', 'deletes', 'casFailures', 'contention', 'keyBytes', 'valueBytes',
+  'expirations', 'evictions',
+] as const;
+
+const METRICS: [keyof MapStats, string, 'counter' | 'gauge', string][] = [
+  ['hits', 'hits_total', 'counter', 'Lookups that found a live entry.'],
+  ['misses', 'misses_total', 'counter', 'Lookups that found nothing.'],
+  ['sets', 'sets_total', 'counter', 'Writes that stored a value.'],
+  ['deletes', 'deletes_total', 'counter', 'Deletes that removed an entry.'],
+  ['expirations', 'expirations_total', 'counter', 'Entries removed because their TTL ran out.'],
+  ['evictions', 'evictions_total', 'counter', 'Entries removed to stay within the memory bound.'],
+  ['casFailures', 'cas_failures_total', 'counter', 'Compare-and-swap or compare-and-delete calls that found another value.'],
+  ['contention', 'contention_total', 'counter', 'Retries after losing a race with another thread.'],
+  ['entries', 'entries', 'gauge', 'Live entries.'],
+  ['keyBytes', 'key_bytes', 'gauge', 'Bytes of the live entries\' keys.'],
+  ['valueBytes', 'value_bytes', 'gauge', 'Bytes of the live entries\' values.'],
+  ['memoryUsedBytes', 'memory_used_bytes', 'gauge', 'Bytes the allocator has carved out of the shared memory.'],
+  ['memoryReservedBytes', 'memory_reserved_bytes', 'gauge', 'Bytes of shared memory grown so far.'],
+  ['memoryLimitBytes', 'memory_limit_bytes', 'gauge', 'The bound on the shared memory (maxMemoryBytes).'],
+];
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+/**
+ * The Prometheus text exposition format (version 0.0.4) of one or more
+ * label sets' statistics: every metric is prefixed `wasmap_` and labelled
+ * with its namespace.
+ */
+export function formatMetrics(byNamespace: [string, MapStats][]): string {
+  let out = '';
+  for (const [field, name, type, help] of METRICS) {
+    out += `# HELP wasmap_${name} ${help}\n# TYPE wasmap_${name} ${type}\n`;
+    for (const [namespace, stats] of byNamespace) {
+      out += `wasmap_${name}{namespace="${escapeLabel(namespace)}"} ${stats[field]}\n`;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,87 @@
+// Statistics are exact across threads, and metrics() is valid Prometheus text.
+import { createRequire } from 'node:module';
+import { afterEach, expect, test } from 'vitest';
+import { SharedMap } from '../dist/index.js';
+import { scale, startWorkers } from './helpers.js';
+// @ts-expect-error: plain JS module shared with the workers
+import { roles } from './workers/roles.mjs';
+
+const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => {
+  name: string;
+  help: string;
+  type: string;
+  metrics: { value: string; labels: Record<string, string> }[];
+}[];
+
+let map: SharedMap;
+afterEach(() => map?.close());
+
+test('statistics from three threads add up exactly, after the workers are gone too', async () => {
+  map = await SharedMap.create({ initialCapacity: 4 });
+  const count = scale(3_000, 50_000);
+  const started = await startWorkers<number>(map, 'stress.mjs', 2, { role: 'stats', params: { count } });
+  started.go();
+  roles(map).stats({ count, writer: 0 });
+  await started.results; // the workers have closed: their counts were folded
+  const s = map.stats();
+  const threads = 3;
+  const incs = threads * Math.ceil(count / 5);
+  expect(s.sets).toBe(threads * count + incs);
+  expect(s.hits).toBe(threads * count);
+  expect(s.misses).toBe(threads * count);
+  expect(s.casFailures).toBe(threads * count);
+  expect(s.deletes).toBe(threads * Math.ceil(count / 2));
+  expect(s.entries).toBe(map.size);
+  expect(map.get('st:count')).toBe(incs);
+  // Bytes of what is live: every odd i of every thread, plus the counter.
+  let keyBytes = 'st:count'.length;
+  let valueBytes = 8;
+  for (let w = 0; w < threads; w++) {
+    for (let i = 1; i < count; i += 2) {
+      keyBytes += `st:${w}:${i}`.length;
+      valueBytes += i % 10;
+    }
+  }
+  expect(s.keyBytes).toBe(keyBytes);
+  expect(s.valueBytes).toBe(valueBytes);
+  expect(s.memoryUsedBytes).toBeGreaterThan(s.keyBytes + s.valueBytes);
+  expect(s.memoryReservedBytes).toBeGreaterThanOrEqual(s.memoryUsedBytes);
+});
+
+test('metrics() is Prometheus text a real parser reads back as stats()', async () => {
+  map = await SharedMap.create();
+  map.set('a', 'xyz').set('b', new Uint8Array(5));
+  map.get('a');
+  map.get('nope');
+  map.increment('n', 3);
+  map.compareAndDelete('a', 'other');
+  map.delete('b');
+  const stats = map.stats();
+  const families = parsePrometheus(map.metrics());
+  const byName = new Map(families.map((f) => [f.name, f]));
+  const expected: [string, string, number][] = [
+    ['wasmap_hits_total', 'COUNTER', stats.hits],
+    ['wasmap_misses_total', 'COUNTER', stats.misses],
+    ['wasmap_sets_total', 'COUNTER', stats.sets],
+    ['wasmap_deletes_total', 'COUNTER', stats.deletes],
+    ['wasmap_expirations_total', 'COUNTER', 0],
+    ['wasmap_evictions_total', 'COUNTER', 0],
+    ['wasmap_cas_failures_total', 'COUNTER', stats.casFailures],
+    ['wasmap_contention_total', 'COUNTER', stats.contention],
+    ['wasmap_entries', 'GAUGE', 2],
+    ['wasmap_key_bytes', 'GAUGE', 2],
+    ['wasmap_value_bytes', 'GAUGE', 3 + 8],
+    ['wasmap_memory_used_bytes', 'GAUGE', stats.memoryUsedBytes],
+    ['wasmap_memory_reserved_bytes', 'GAUGE', stats.memoryReservedBytes],
+    ['wasmap_memory_limit_bytes', 'GAUGE', 256 * 2 ** 20],
+  ];
+  expect(families.length).toBe(expected.length);
+  for (const [name, type, value] of expected) {
+    const family = byName.get(name);
+    expect(family, name).toBeDefined();
+    expect(family!.type).toBe(type);
+    expect(family!.help.length).toBeGreaterThan(5);
+    expect(family!.metrics).toEqual([{ value: String(value), labels: { namespace: 'default' } }]);
+  }
+  expect([stats.hits, stats.misses, stats.sets, stats.deletes, stats.casFailures]).toEqual([1, 1, 3, 1, 1]);
+});
