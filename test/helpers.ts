@@ -60,13 +60,6 @@ export async function startWorkers<T>(
   };
 }
 
-/** A small deterministic PRNG (xorshift32) for tests and workers alike. */
-export function rng(seed: number): () => number {
-  let x = seed | 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (xorshift32), the same one the workers use. */
+// @ts-expect-error: plain JS module shared with the workers
+export { rng } from './workers/common.mjs';
