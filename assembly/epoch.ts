@@ -18,9 +18,10 @@
 // its scratch is freed, and its slot becomes free again.
 
 import { alloc, free, freeSized } from "./alloc";
+import { nsUndoOf } from "./ns";
 import {
   ANNOUNCE_ACTIVE, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
-  T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
+  T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_NS_PENDING, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
   blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
 } from "./layout";
 
@@ -58,6 +59,7 @@ export function claimSlot(owner: u32): i32 {
       tStore(t, T_BAG_EPOCH + (b << 2), 0);
     }
     tStore(t, T_RETIRED, 0);
+    tStore(t, T_NS_PENDING, 0);
     for (let k = 0; k < NUM_STATS; k++) atomic.store<i64>(statAddr(t, k), 0);
     let high = hdrLoad(H_THREAD_HIGH);
     while (<u32>(i + 1) > high) {
@@ -253,6 +255,7 @@ export function releaseOwner(owner: u32): i32 {
     const scratch = <usize>tLoad(t, T_SCRATCH);
     tStore(t, T_SCRATCH, 0);
     if (scratch != 0) freeSized(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
+    nsUndoOf(t); // a namespace reservation it made but never published
     foldStats(t);
     tStore(t, T_ANNOUNCE, 0);
     atomic.store<u32>(t + T_OWNER, 0);

@@ -81,17 +81,19 @@
 //
 // Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
 
-import { allocInit, freeSized, heapTop } from "./alloc";
+import { alloc, allocInit, freeSized, heapTop } from "./alloc";
+import { nsCreate, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
 import {
   ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entrySize,
-  entryValue, hdrLoad, hdrStore, statAdd,
+  entryValue, hdrLoad, hdrStore, statAdd, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
+  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
-  ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearAll, copyOut,
+  ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
   makeTomb, makeValueEntry, pending, clearPending, update,
 } from "./map";
@@ -109,6 +111,9 @@ export function init(limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: 
   hdrStore(H_MAX_VALUE, maxValue);
   hdrStore(H_MIN_CAP, minCap);
   allocInit(limit);
+  const records = alloc(<usize>MAX_NAMESPACES * NS_SIZE);
+  if (records == 0) return ST_CAPACITY;
+  nsInit(records);
   if (!createRoot(minCap)) return ST_CAPACITY;
   // Order: last; attach() refuses a memory without it.
   hdrStore(H_MAGIC, MAGIC);
@@ -258,11 +263,45 @@ export function size(): f64 {
   return <f64>liveCount();
 }
 
-export function clear(): void {
+/** Deletes every entry of the namespace of `tag` (see clearNamespace). */
+export function clear(tag: u32): void {
   if (tid < 0) return;
   enter();
-  clearAll();
+  clearNamespace(tag & (MAX_NAMESPACES - 1));
   leave();
+}
+
+/** Creates a namespace with these quotas (0 = none); returns its tag or a status. */
+export function nsNew(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: u32): i32 {
+  return nsCreate(maxEntries, maxBytes, maxKey, maxValue);
+}
+
+/** Drops a namespace: views of it fail from now on; its entries are removed. */
+export function nsDrop(tag: u32): bool {
+  if (tid < 0 || !nsIsLive(tag) || !nsRetireTag(tag)) return false;
+  enter();
+  clearNamespace(tag & (MAX_NAMESPACES - 1));
+  nsFree(tag);
+  leave();
+  return true;
+}
+
+/** Writes a namespace's entries, bytes, maxEntries, maxBytes, maxKey,
+ *  maxValue and liveness (1/0) to `out` as f64. */
+export function nsInfo(tag: u32, out: u32): void {
+  const o = <usize>out;
+  store<f64>(o, <f64>nsField(tag, N_ENTRIES));
+  store<f64>(o + 8, <f64>nsField(tag, N_BYTES));
+  store<f64>(o + 16, <f64>nsField(tag, N_MAX_ENTRIES));
+  store<f64>(o + 24, <f64>nsField(tag, N_MAX_BYTES));
+  store<f64>(o + 32, <f64>nsField(tag, N_MAX_KEY));
+  store<f64>(o + 40, <f64>nsField(tag, N_MAX_VALUE));
+  store<f64>(o + 48, nsIsLive(tag) ? 1 : 0);
+}
+
+/** Live entries of the namespace of `tag`. */
+export function nsSize(tag: u32): f64 {
+  return <f64>nsField(tag, N_ENTRIES);
 }
 
 /** Writes every statistic (STAT_* order, as f64) to `out` (8-aligned). */

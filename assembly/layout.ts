@@ -24,6 +24,7 @@
 //   +36 u32 maxValueBytes
 //   +40 u32 minCapacity    smallest table, in slots
 //   +44 u32 reserve        bytes below the limit kept for a table migration
+//   +48 u32 namespaces     address of the namespace records (see below)
 //   +64 i64 size           live entries                      (own line)
 //   +128 u64 stats[16]     totals folded in from released thread slots
 //
@@ -40,6 +41,8 @@
 //   +16 u32 bagHead[3]     retired blocks by epoch % 3 (intrusive lists)
 //   +28 u32 bagEpoch[3]
 //   +40 u32 retiredSince   retirements since the last advance attempt
+//   +44 u32 nsPending      namespace record with a reservation in flight
+//   +48 i32 nsPendingEntries, +52 i32 nsPendingBytes: its amounts
 //   +64 u64 stats[16]      this thread's statistics (STAT_*), on lines of
 //                          their own: striped, so counting never contends
 //
@@ -93,7 +96,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 2;
+export const LAYOUT_VERSION: u32 = 3;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -109,6 +112,7 @@ export const H_MAX_KEY: usize = H_THREAD_HIGH + 4;
 export const H_MAX_VALUE: usize = H_MAX_KEY + 4;
 export const H_MIN_CAP: usize = H_MAX_VALUE + 4;
 export const H_RESERVE: usize = H_MIN_CAP + 4;
+export const H_NS: usize = H_RESERVE + 4;
 /** Live entry count; on its own cache line (written by every insert/delete). */
 export const H_SIZE: usize = 64;
 /** Statistics of threads that have let their slot go (see T_STATS). */
@@ -163,6 +167,9 @@ export const T_SCRATCH_SIZE: usize = T_SCRATCH + 4;
 export const T_BAG_HEAD: usize = T_SCRATCH_SIZE + 4; // 3 x u32
 export const T_BAG_EPOCH: usize = T_BAG_HEAD + 12; // 3 x u32
 export const T_RETIRED: usize = T_BAG_EPOCH + 12;
+export const T_NS_PENDING: usize = T_RETIRED + 4;
+export const T_NS_PENDING_ENTRIES: usize = T_NS_PENDING + 4;
+export const T_NS_PENDING_BYTES: usize = T_NS_PENDING_ENTRIES + 4;
 export const T_STATS: usize = 64;
 
 // Statistics: 64-bit counters, one set per thread slot, written only by the
@@ -204,6 +211,47 @@ export const ANNOUNCE_ACTIVE: u32 = 1;
 
 /** First address the allocator may hand out (64-aligned). */
 export const HEAP_START: usize = (THREADS + <usize>MAX_THREADS * THREAD_SIZE + 63) & ~<usize>63;
+
+// ---------------------------------------------------------------------------
+// Namespaces
+//
+// Every key starts with a 4-byte namespace tag (little-endian): the record
+// index in its low NS_ID_BITS, the record's generation above. Tag 0 is the
+// map's own namespace, tag 1 the registry of names (kept by the host). So
+// keys of different namespaces never collide, and a view of a dropped
+// namespace (old generation) can never reach the entries of a new one.
+//
+// Namespace record (NS_SIZE bytes, at H_NS + index * NS_SIZE):
+//   +0  i64 entries        live entries, reserved before they are published
+//   +8  i64 bytes          entry bytes (entrySize) of those entries
+//   +16 u32 maxEntries     quota; 0 = none
+//   +20 u32 maxBytes       quota; 0 = none
+//   +24 u32 state          NS_FREE or NS_LIVE
+//   +28 u32 gen            generation; bumped when the namespace is dropped
+//   +32 u32 maxKey, +36 u32 maxValue: limits the host applies to its keys
+
+export const MAX_NAMESPACES: u32 = 1024;
+export const NS_ID_BITS: u32 = 10;
+export const NS_SIZE: usize = 64;
+export const NS_TAG_BYTES: usize = 4;
+export const NS_FREE: u32 = 0;
+export const NS_LIVE: u32 = 1;
+export const N_ENTRIES: usize = 0;
+export const N_BYTES: usize = N_ENTRIES + 8;
+export const N_MAX_ENTRIES: usize = N_BYTES + 8;
+export const N_MAX_BYTES: usize = N_MAX_ENTRIES + 4;
+export const N_STATE: usize = N_MAX_BYTES + 4;
+export const N_GEN: usize = N_STATE + 4;
+export const N_MAX_KEY: usize = N_GEN + 4;
+export const N_MAX_VALUE: usize = N_MAX_KEY + 4;
+
+@inline export function nsRecord(tag: u32): usize {
+  // Safety: the index is masked below MAX_NAMESPACES; the block holds them all.
+  return <usize>atomic.load<u32>(HEADER + H_NS) + (<usize>(tag & (MAX_NAMESPACES - 1)) * NS_SIZE);
+}
+@inline export function nsTagOf(key: usize): u32 {
+  return load<u32>(key); // every key has at least NS_TAG_BYTES + 1 bytes
+}
 
 // ---------------------------------------------------------------------------
 // Blocks, entries, tables

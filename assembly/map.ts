@@ -3,6 +3,7 @@
 
 import { alloc, allocReserved, freeSized } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
+import { nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
   COUNTER_SEAL, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
@@ -11,7 +12,7 @@ import {
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
-  STAT_SETS, STAT_VALUE_BYTES, statAdd,
+  STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES,
 } from "./layout";
 
 // Status codes returned to the host (negative; >= 0 is a result).
@@ -507,6 +508,7 @@ function tryInsert(h: u32, e: usize): i32 {
   // the counts cannot be lost to worker.terminate().
   tableAdd(t, TB_USED, 1);
   sizeAdd(1);
+  nsCommit();
   return 1;
 }
 
@@ -583,25 +585,46 @@ export function update(
     } else if (mode == MODE_SWAP) {
       result = ST_NOT_FOUND;
     }
+    // The namespace's share: an added entry and its bytes are reserved
+    // (within its quotas) before they are published.
+    const tag = nsTagOf(kp);
+    let shrink: i64 = 0;
+    if (!deleting) {
+      const grow = <i64>entrySize(kl, entryValueLen(n)) - (present ? <i64>entrySize(kl, entryValueLen(e)) : 0);
+      const q = nsReserve(tag, present ? 0 : 1, grow > 0 ? grow : 0);
+      if (q < 0) {
+        pending = 0;
+        return q;
+      }
+      if (grow < 0) shrink = grow;
+    }
     if (w == 0) {
       const r = tryInsert(h, n);
-      if (r < 0) return r;
       if (r == 1) {
         account(mode, false, 0, n, kl);
         return result;
       }
+      nsUndo();
+      pending = 0;
+      if (r < 0) return r;
       continue;
     }
     const keep = deleting && n == 0; // the old entry becomes the tombstone
     const nw = deleting ? slotWord(h, <u32>(keep ? e : n) | SLOT_DEL) : slotWord(h, <u32>n);
     if (slotCas(locS, w, nw) == w) {
-      // No call or loop before the count (see tryInsert).
+      // No call or loop before the counts (see tryInsert).
+      nsCommit();
       if (!present) sizeAdd(1);
-      else if (deleting) sizeAdd(-1);
+      else if (deleting) {
+        sizeAdd(-1);
+        nsAdd(tag, -1, -<i64>entrySize(kl, entryValueLen(e)));
+      }
+      if (shrink != 0) nsAdd(tag, 0, shrink);
       account(mode, present, e, n, kl);
       if (!keep) retire(slotEntry(w));
       return result;
     }
+    if (!deleting) nsUndo();
     pending = 0;
   }
   return ST_CONTENTION;
@@ -613,7 +636,7 @@ export function update(
   if (mode >= MODE_DELETE) {
     statAdd(t, STAT_DELETES, 1);
     if (mode == MODE_GET_AND_DELETE) statAdd(t, STAT_HITS, 1);
-    statAdd(t, STAT_KEY_BYTES, -<i64>kl);
+    statAdd(t, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
     statAdd(t, STAT_VALUE_BYTES, -<i64>entryValueLen(old));
     return;
   }
@@ -621,7 +644,7 @@ export function update(
   statAdd(t, STAT_SETS, 1);
   let dv = <i64>entryValueLen(n);
   if (present) dv -= <i64>entryValueLen(old);
-  else statAdd(t, STAT_KEY_BYTES, <i64>kl);
+  else statAdd(t, STAT_KEY_BYTES, <i64>(kl - NS_TAG_BYTES)); // the user's key, without its tag
   statAdd(t, STAT_VALUE_BYTES, dv);
 }
 
@@ -697,35 +720,46 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     } else {
       store<i64>(entryValue(n), nv); // still private
     }
+    if (!present) {
+      const q = nsReserve(nsTagOf(kp), 1, <i64>entrySize(kl, 8));
+      if (q < 0) {
+        freeSized(n, entrySize(kl, 8));
+        return q;
+      }
+    }
     if (w == 0) {
       const r = tryInsert(h, n);
-      if (r < 0) {
-        freeSized(n, entrySize(kl, 8));
-        return r;
-      }
       if (r == 1) {
         account(MODE_SET, false, 0, n, kl);
         counterResult = nv;
         return 0;
       }
+      nsUndo();
+      if (r < 0) {
+        freeSized(n, entrySize(kl, 8));
+        return r;
+      }
       continue;
     }
     if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
+      nsCommit();
       if (!present) sizeAdd(1);
       account(MODE_SET, present, slotEntry(w), n, kl);
       retire(slotEntry(w));
       counterResult = nv;
       return 0;
     }
+    if (!present) nsUndo();
     statAdd(me, STAT_CONTENTION, 1);
   }
   if (n != 0) freeSized(n, entrySize(kl, 8));
   return ST_CONTENTION;
 }
 
-/** Deletes every entry present when it starts (one atomic delete each), then
- *  compacts the table. Entries set concurrently may survive, as with Map. */
-export function clearAll(): void {
+/** Deletes every entry of namespace `id` (index bits of a tag) present when
+ *  it starts, one atomic delete each, then compacts the table. Entries set
+ *  concurrently may survive, as with any concurrent map. */
+export function clearNamespace(id: u32): void {
   let t = root();
   while (t != 0) {
     const cap = tableCap(t);
@@ -735,6 +769,7 @@ export function clearAll(): void {
       const lo = slotLo(w);
       if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
       const e = slotEntry(w);
+      if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) != id) continue;
       // Safety: e stays readable for this whole operation (epoch), and the
       // delete keeps it as the tombstone (n = 0), so its key stays put.
       update(MODE_DELETE, slotHash(w), entryKey(e), <usize>entryKeyLen(e), 0, 0, 0, 0, 0, 0);

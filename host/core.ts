@@ -21,7 +21,11 @@ export interface CoreExports {
   increment(kp: number, kl: number, delta: number): number;
   lastStatus(): number;
   size(): number;
-  clear(): void;
+  clear(tag: number): void;
+  nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number): number;
+  nsDrop(tag: number): boolean;
+  nsInfo(tag: number, out: number): void;
+  nsSize(tag: number): number;
   memoryUsed(): number;
   statsInto(out: number): void;
   memoryLimit(): number;
@@ -39,8 +43,14 @@ export const ST_OVERFLOW = -4;
 export const ST_CONTENTION = -5;
 export const ST_NOT_ATTACHED = -6;
 export const ST_BAD_MEMORY = -7;
+export const ST_QUOTA = -8;
+export const ST_NS_DROPPED = -9;
 export const R_DONE = -100;
 export const R_REFUSED = -101;
+
+/** Namespace tags the core creates (assembly/ns.ts). */
+export const NS_DEFAULT = 0;
+export const NS_REGISTRY = 1;
 
 // Value kinds (assembly/layout.ts KIND_*) and write modes (map.ts MODE_*).
 export const KIND_STRING = 1;

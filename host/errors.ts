@@ -15,6 +15,10 @@ export type MapErrorCode =
   | 'ERR_INVALID_OPTION'
   /** The map would exceed `maxMemoryBytes` (or its thread slots are all taken). */
   | 'ERR_CAPACITY'
+  /** A namespace is at its maxEntries or maxMemoryBytes quota. */
+  | 'ERR_QUOTA'
+  /** An operation on a view of a namespace that was dropped. */
+  | 'ERR_NAMESPACE_DROPPED'
   /** `increment` on a key whose value is not a counter. */
   | 'ERR_NOT_A_COUNTER'
   /** `increment` would take the counter outside ±Number.MAX_SAFE_INTEGER. */

@@ -2,13 +2,13 @@
 
 // The map
 export { SharedMap } from './shared-map.js';
-export type { Key, Value, SharedMapHandle, MemoryUsage } from './shared-map.js';
+export type { Key, Value, SharedMapHandle, MemoryUsage, NamespaceUsage } from './shared-map.js';
 
 // Statistics
 export type { MapStats } from './metrics.js';
 
 // Options
-export type { SharedMapOptions } from './options.js';
+export type { SharedMapOptions, NamespaceOptions } from './options.js';
 
 // Errors
 export { MapError } from './errors.js';

@@ -87,3 +87,78 @@ export function describe(value: unknown): string {
   if (value === null || typeof value !== 'object') return String(value);
   return Object.prototype.toString.call(value);
 }
+
+/** Options of `map.namespace(name, options)`. Every field is optional. */
+export interface NamespaceOptions {
+  /**
+   * Most entries the namespace may hold; a set of a new key past it fails
+   * with `ERR_QUOTA` (never exceeded, even by threads inserting at once).
+   * 0 or absent: no quota.
+   */
+  maxEntries?: number;
+  /**
+   * Most bytes its entries may take as stored (a 32-byte header, the key and
+   * the value, each padded to 8); past it a set fails with `ERR_QUOTA`.
+   * 0 or absent: no quota (the map's own maxMemoryBytes still applies).
+   */
+  maxMemoryBytes?: number;
+  /** Largest key in this namespace; at most the map's. @default the map's maxKeyBytes */
+  maxKeyBytes?: number;
+  /** Largest value in this namespace; at most the map's. @default the map's maxValueBytes */
+  maxValueBytes?: number;
+  /**
+   * A policy on top of the key rules: called with the key's bytes (a copy)
+   * before every operation of this view; return `true` to accept, or `false`
+   * or a reason (string) to refuse with `ERR_INVALID_KEY`. Functions cannot
+   * travel between threads: each thread passes its own. It runs outside the
+   * core (no lock is ever held while user code runs).
+   */
+  validateKey?: (key: Uint8Array) => boolean | string;
+}
+
+export interface ResolvedNamespaceOptions {
+  maxEntries: number;
+  maxMemoryBytes: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  validateKey: ((key: Uint8Array) => boolean | string) | undefined;
+}
+
+/** Validates namespace options against the map's limits. */
+export function resolveNamespaceOptions(
+  options: NamespaceOptions | undefined, mapMaxKey: number, mapMaxValue: number,
+): ResolvedNamespaceOptions {
+  const out: ResolvedNamespaceOptions = {
+    maxEntries: 0, maxMemoryBytes: 0, maxKeyBytes: mapMaxKey, maxValueBytes: mapMaxValue, validateKey: undefined,
+  };
+  if (options === undefined) return out;
+  if (options === null || typeof options !== 'object') {
+    throw new MapError('ERR_INVALID_OPTION', `namespace options must be an object, got ${describe(options)}`);
+  }
+  const ranges: Record<string, [number, number]> = {
+    maxEntries: [0, 2 ** 32 - 1],
+    maxMemoryBytes: [0, 2 ** 32 - 1],
+    maxKeyBytes: [1, mapMaxKey],
+    maxValueBytes: [0, mapMaxValue],
+  };
+  for (const [name, value] of Object.entries(options)) {
+    if (name === 'validateKey') {
+      if (value !== undefined && typeof value !== 'function') {
+        throw new MapError('ERR_INVALID_OPTION', `option "validateKey" must be a function, got ${describe(value)}`);
+      }
+      out.validateKey = value as ResolvedNamespaceOptions['validateKey'];
+      continue;
+    }
+    const range = ranges[name];
+    if (range === undefined) throw new MapError('ERR_INVALID_OPTION', `unknown namespace option "${name}"`);
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < range[0] || value > range[1]) {
+      throw new MapError(
+        'ERR_INVALID_OPTION',
+        `option "${name}" must be an integer from ${range[0]} to ${range[1]}, got ${describe(value)}`,
+      );
+    }
+    (out as unknown as Record<string, number>)[name] = value;
+  }
+  return out;
+}

@@ -1,12 +1,15 @@
 import {
   type CoreExports, KIND_BYTES, KIND_COUNTER, KIND_STRING, MODE_CAD, MODE_CAS, MODE_DELETE,
-  MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SWAP, R_DONE, R_REFUSED, ST_BAD_MEMORY, ST_CAPACITY,
-  ST_CONTENTION, ST_NOT_ATTACHED, ST_NOT_COUNTER, ST_NOT_FOUND, ST_OVERFLOW, coreModule, instantiate,
+  MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
+  ST_CAPACITY, ST_NOT_FOUND, coreModule, instantiate,
 } from './core.js';
-import { decodeString, encodeString, isBytes, keyError, valueError } from './codec.js';
+import { encodeString, isBytes, keyError, valueError } from './codec.js';
 import { MapError } from './errors.js';
 import { CORE_STATS, type MapStats, formatMetrics } from './metrics.js';
-import { type SharedMapOptions, describe, resolveOptions } from './options.js';
+import {
+  type NamespaceOptions, type SharedMapOptions, describe, resolveNamespaceOptions, resolveOptions,
+} from './options.js';
+import { MIN_OUT, SCRATCH_BYTES, Session, TAG_BYTES, align8 } from './session.js';
 import { hostThreadId } from './thread-id.js';
 
 /** A key: a string (its UTF-8 bytes) or raw bytes. */
@@ -34,25 +37,19 @@ export interface MemoryUsage {
   limitBytes: number;
 }
 
-const SCRATCH_BYTES = 65536;
-/** Room kept for an output value after the inputs in the scratch buffer. */
-const MIN_OUT = 256;
+/** What a namespace holds against its quotas. */
+export interface NamespaceUsage {
+  name: string;
+  /** Live entries. */
+  entries: number;
+  /** Bytes of its entries as stored (header, key and value, each padded to 8). */
+  bytes: number;
+  /** Quotas; 0 = none. */
+  maxEntries: number;
+  maxMemoryBytes: number;
+}
+
 const PAGE = 65536;
-
-const align8 = (n: number) => (n + 7) & ~7;
-
-/** The part of Node's Buffer used here: native UTF-8 decoding of a range. */
-interface NodeBufferView {
-  utf8Slice(start: number, end: number): string;
-}
-
-/** A Node Buffer over `sab` (no copy), where Buffer exists; else null. */
-function bufferView(sab: ArrayBufferLike): NodeBufferView | null {
-  const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): NodeBufferView } }).Buffer;
-  if (B === undefined) return null;
-  const view = B.from(sab);
-  return typeof view.utf8Slice === 'function' ? view : null;
-}
 
 function nextPow2(n: number): number {
   let p = 16;
@@ -60,29 +57,8 @@ function nextPow2(n: number): number {
   return p;
 }
 
-function statusError(status: number, map: SharedMap): MapError {
-  switch (status) {
-    case ST_CAPACITY:
-      return new MapError(
-        'ERR_CAPACITY',
-        `the map is full: maxMemoryBytes (${map.memoryUsage().limitBytes}) reached; delete entries or create a larger map`,
-      );
-    case ST_NOT_COUNTER:
-      return new MapError('ERR_NOT_A_COUNTER', 'increment: the value at this key is not a counter');
-    case ST_OVERFLOW:
-      return new MapError(
-        'ERR_COUNTER_OVERFLOW',
-        'increment: the result would be outside ±Number.MAX_SAFE_INTEGER; the counter is unchanged',
-      );
-    case ST_CONTENTION:
-      return new MapError('ERR_CONTENTION', 'the operation lost over a million races in a row; nothing was changed');
-    case ST_NOT_ATTACHED:
-      return new MapError('ERR_CLOSED', 'this map was closed in this thread');
-    case ST_BAD_MEMORY:
-      return new MapError('ERR_INVALID_HANDLE', 'the memory does not hold a wasmap map of this version');
-  }
-  return new MapError('ERR_CONTENTION', `unexpected core status ${status}`);
-}
+const tagBytes = (tag: number) => new Uint8Array(new Uint32Array([tag]).buffer);
+const tagOf = (bytes: Uint8Array) => new Uint32Array(bytes.slice(0, 4).buffer)[0];
 
 /**
  * One key-value map shared by every thread that attaches to it. All
@@ -90,35 +66,29 @@ function statusError(status: number, map: SharedMap): MapError {
  * at once. See the README for the guarantees.
  */
 export class SharedMap {
-  private readonly memory: WebAssembly.Memory;
-  private readonly module: WebAssembly.Module;
-  private core: CoreExports | null;
-  private readonly owner: number;
+  private readonly s: Session;
+  /** The namespace tag every key of this view starts with. */
+  private readonly tag: number;
+  /** This view's limits (a namespace's may be lower than the map's). */
   private readonly maxKey: number;
   private readonly maxValue: number;
-  /** Scratch layout: key at sp (keyArea bytes), then inputs, then output. */
-  private readonly keyArea: number;
-  private sp = 0;
-  private scap = 0;
-  private u8: Uint8Array;
-  private i32: Int32Array;
-  private f64: Float64Array;
-  /** Node's Buffer over the same memory (fast native UTF-8 decoding), or null. */
-  private buf: NodeBufferView | null;
+  private readonly validateKey: ((key: Uint8Array) => boolean | string) | undefined;
+  /** The namespace's name, or undefined for the map itself. */
+  private readonly ns: string | undefined;
+  private viewClosed = false;
+  /** Where the last write put its output. */
+  private outAt = 0;
 
-  private constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, owner: number) {
-    this.memory = memory;
-    this.module = module;
-    this.core = core;
-    this.owner = owner;
-    this.maxKey = core.maxKeyBytes();
-    this.maxValue = core.maxValueBytes();
-    this.keyArea = align8(this.maxKey) + 8;
-    this.u8 = new Uint8Array(memory.buffer);
-    this.i32 = new Int32Array(memory.buffer);
-    this.f64 = new Float64Array(memory.buffer);
-    this.buf = bufferView(memory.buffer);
-    this.useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
+  private constructor(
+    s: Session, tag: number, maxKey: number, maxValue: number,
+    validateKey?: (key: Uint8Array) => boolean | string, ns?: string,
+  ) {
+    this.s = s;
+    this.tag = tag;
+    this.maxKey = maxKey;
+    this.maxValue = maxValue;
+    this.validateKey = validateKey;
+    this.ns = ns;
   }
 
   /** Creates a new, empty map in a new shared memory, attached to this thread. */
@@ -169,51 +139,54 @@ export class SharedMap {
       throw new MapError('ERR_CAPACITY', 'no room to attach this thread (too many threads, or the map is full)');
     }
     if (r < 0) throw new MapError('ERR_INVALID_HANDLE', 'the memory does not hold a wasmap map of this version');
-    return new SharedMap(memory, module, core, owner);
+    const s = new Session(memory, module, core, owner);
+    return new SharedMap(s, NS_DEFAULT, s.maxKey, s.maxValue);
   }
 
   /** Pass this to another thread and call `SharedMap.attach` there. */
   get handle(): SharedMapHandle {
     this.live();
-    return { wasmap: 1, memory: this.memory, module: this.module };
+    return { wasmap: 1, memory: this.s.memory, module: this.s.module };
   }
 
   /** The id this thread is known by in the map (see `releaseThread`). */
   get threadId(): number {
-    return this.owner;
+    return this.s.owner;
   }
 
-  /** Exact number of entries, the same from every thread. */
+  /** Exact number of entries (of this namespace), the same from every thread. */
   get size(): number {
-    return this.live().size();
+    return this.live().nsSize(this.tag);
   }
 
   get(key: Key): Value | number | undefined {
     const core = this.live();
+    const s = this.s;
     const kl = this.putKey(key);
-    const out = this.sp + this.keyArea;
-    const r = core.get(this.sp, kl, out, this.scap - this.keyArea);
+    const out = s.sp + s.keyArea;
+    const r = core.get(s.sp, kl, out, s.scap - s.keyArea);
     if (r < 0) {
       if (r === ST_NOT_FOUND) return undefined;
-      throw statusError(r, this);
+      throw s.error(r);
     }
-    return this.readValue(r, out);
+    return s.readValue(r, out);
   }
 
   has(key: Key): boolean {
     const core = this.live();
     const kl = this.putKey(key);
-    return core.has(this.sp, kl) === 1;
+    return core.has(this.s.sp, kl) === 1;
   }
 
   set(key: Key, value: Value): this {
     const core = this.live();
+    const s = this.s;
     const vcap = this.reserve(value, undefined);
     const kl = this.putKey(key);
-    const vp = this.sp + this.keyArea;
+    const vp = s.sp + s.keyArea;
     const [vkind, vl] = this.putValue(value, vp, vcap);
-    const r = core.set(this.sp, kl, vp, vl, vkind);
-    if (r !== R_DONE) throw statusError(r, this);
+    const r = core.set(s.sp, kl, vp, vl, vkind);
+    if (r !== R_DONE) throw s.error(r);
     return this;
   }
 
@@ -225,19 +198,19 @@ export class SharedMap {
   getOrSet(key: Key, value: Value): { value: Value | number; loaded: boolean } {
     const r = this.write(MODE_GET_OR_SET, key, value, undefined);
     if (r === R_DONE) return { value: typeof value === 'string' ? value : value.slice(), loaded: false };
-    return { value: this.readValue(r, this.outAt), loaded: true };
+    return { value: this.s.readValue(r, this.outAt), loaded: true };
   }
 
   /** Go's LoadAndDelete: removes the key, returning its value (or undefined). */
   getAndDelete(key: Key): Value | number | undefined {
     const r = this.write(MODE_GET_AND_DELETE, key, undefined, undefined);
-    return r === ST_NOT_FOUND ? undefined : this.readValue(r, this.outAt);
+    return r === ST_NOT_FOUND ? undefined : this.s.readValue(r, this.outAt);
   }
 
   /** Stores `value`, returning the previous value (or undefined). */
   swap(key: Key, value: Value): Value | number | undefined {
     const r = this.write(MODE_SWAP, key, value, undefined);
-    return r === ST_NOT_FOUND ? undefined : this.readValue(r, this.outAt);
+    return r === ST_NOT_FOUND ? undefined : this.s.readValue(r, this.outAt);
   }
 
   /**
@@ -265,48 +238,120 @@ export class SharedMap {
       throw new MapError('ERR_INVALID_VALUE', `increment: delta must be a safe integer, got ${describe(delta)}`);
     }
     const kl = this.putKey(key);
-    const v = core.increment(this.sp, kl, delta);
-    if (v !== v) throw statusError(core.lastStatus(), this);
+    const v = core.increment(this.s.sp, kl, delta);
+    if (v !== v) throw this.s.error(core.lastStatus());
     return v;
   }
 
   /**
-   * Deletes every entry present when it starts (each delete atomic); entries
-   * set concurrently by other threads may survive, as with any concurrent map.
+   * Deletes every entry (of this namespace) present when it starts, each
+   * delete atomic; entries set concurrently by other threads may survive, as
+   * with any concurrent map.
    */
   clear(): void {
-    this.live().clear();
+    this.live().clear(this.tag);
+  }
+
+  /**
+   * A view of the namespace `name`, with the whole map API scoped to it: its
+   * keys never collide with another namespace's, and `size`, `clear()` and
+   * `stats().namespace` see only its own entries. A view is a capability: it
+   * cannot reach other namespaces. The namespace is created on first use,
+   * with `options` as its quotas, and is found by name from every thread that
+   * holds the map. Only the map itself (not a namespace view) has namespaces.
+   */
+  namespace(name: string, options?: NamespaceOptions): SharedMap {
+    this.rootOnly('namespace');
+    const s = this.s;
+    const core = this.live();
+    const opts = resolveNamespaceOptions(options, s.maxKey, s.maxValue);
+    const registry = this.registry();
+    const nameKey = this.namespaceKey(name);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const found = registry.get(nameKey);
+      if (found instanceof Uint8Array) {
+        const tag = tagOf(found);
+        const info = this.nsInfo(tag);
+        if (info.live) {
+          for (const [option, have] of [
+            ['maxEntries', info.maxEntries], ['maxMemoryBytes', info.maxMemoryBytes],
+            ['maxKeyBytes', info.maxKey], ['maxValueBytes', info.maxValue],
+          ] as const) {
+            const want = (options as Record<string, unknown> | undefined)?.[option];
+            if (want !== undefined && want !== have) {
+              throw new MapError(
+                'ERR_INVALID_OPTION',
+                `namespace "${name}" exists with option "${option}" ${have}, not ${describe(want)}`,
+              );
+            }
+          }
+          return new SharedMap(s, tag, info.maxKey, info.maxValue, opts.validateKey, name);
+        }
+        registry.compareAndDelete(nameKey, found); // dropped meanwhile: forget it
+        continue;
+      }
+      const tag = core.nsNew(opts.maxEntries, opts.maxMemoryBytes, opts.maxKeyBytes, opts.maxValueBytes);
+      if (tag < 0) throw new MapError('ERR_CAPACITY', 'too many namespaces (1022 at most per map)');
+      const r = registry.getOrSet(nameKey, tagBytes(tag));
+      if (r.loaded) {
+        core.nsDrop(tag); // another thread created it first: use theirs
+        continue;
+      }
+      return new SharedMap(s, tag, opts.maxKeyBytes, opts.maxValueBytes, opts.validateKey, name);
+    }
+    throw new MapError('ERR_CONTENTION', `namespace "${name}" kept being created and dropped by other threads`);
+  }
+
+  /**
+   * Removes the namespace `name` and everything it holds. Views of it in any
+   * thread then fail with ERR_NAMESPACE_DROPPED; a later `namespace(name)`
+   * creates a new, empty one. Returns whether it existed.
+   */
+  dropNamespace(name: string): boolean {
+    this.rootOnly('dropNamespace');
+    const found = this.registry().getAndDelete(this.namespaceKey(name));
+    if (!(found instanceof Uint8Array)) return false;
+    return this.live().nsDrop(tagOf(found));
   }
 
   /**
    * Counters and gauges of the whole map, summed over every thread (the
    * counters are striped per thread in shared memory, so counting never
-   * contends). Exact when no other thread is writing.
+   * contends). Exact when no other thread is writing. On a namespace view,
+   * `namespace` tells what that namespace holds against its quotas.
    */
-  stats(): MapStats {
+  stats(): MapStats & { namespace?: NamespaceUsage } {
     const core = this.live();
-    const out = this.sp + this.keyArea;
+    const s = this.s;
+    const out = s.sp + s.keyArea;
     core.statsInto(out);
-    const stats = {} as MapStats;
-    CORE_STATS.forEach((name, k) => (stats[name] = this.f64[(out >> 3) + k]));
+    const stats = {} as MapStats & { namespace?: NamespaceUsage };
+    CORE_STATS.forEach((name, k) => (stats[name] = s.f64[(out >> 3) + k]));
     const memory = this.memoryUsage();
     stats.entries = core.size();
     stats.memoryUsedBytes = memory.usedBytes;
     stats.memoryReservedBytes = memory.reservedBytes;
     stats.memoryLimitBytes = memory.limitBytes;
+    if (this.ns !== undefined) {
+      const info = this.nsInfo(this.tag);
+      stats.namespace = {
+        name: this.ns, entries: info.entries, bytes: info.bytes,
+        maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
+      };
+    }
     return stats;
   }
 
   /** `stats()` in the Prometheus text exposition format (`wasmap_` prefix, `namespace` label). */
   metrics(): string {
-    return formatMetrics([['default', this.stats()]]);
+    return formatMetrics([[this.ns ?? 'default', this.stats()]]);
   }
 
   memoryUsage(): MemoryUsage {
     const core = this.live();
     return {
       usedBytes: core.memoryUsed(),
-      reservedBytes: this.memory.buffer.byteLength,
+      reservedBytes: this.s.memory.buffer.byteLength,
       limitBytes: core.memoryLimit(),
     };
   }
@@ -328,48 +373,66 @@ export class SharedMap {
   releaseOnExit(worker: { threadId: number; once(event: 'exit', cb: () => void): unknown }): void {
     const id = worker.threadId + 1; // see thread-id.ts
     worker.once('exit', () => {
-      if (this.core !== null) this.releaseThread(id);
+      if (this.s.core !== null) this.releaseThread(id);
     });
   }
 
-  /** Detaches this thread. Later calls throw ERR_CLOSED; other threads go on. */
+  /**
+   * Detaches this thread (on the map itself: every view of it in this thread
+   * closes too), or closes just this namespace view. Later calls throw
+   * ERR_CLOSED; other threads go on.
+   */
   close(): void {
-    if (this.core === null) return;
-    this.core.detach();
-    this.core = null;
+    if (this.ns !== undefined) {
+      this.viewClosed = true;
+      return;
+    }
+    if (this.s.core === null) return;
+    this.s.core.detach();
+    this.s.core = null;
   }
 
   get closed(): boolean {
-    return this.core === null;
+    return this.viewClosed || this.s.core === null;
   }
 
   // -------------------------------------------------------------------------
 
   private live(): CoreExports {
-    if (this.core === null) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
-    return this.core;
+    const core = this.s.core;
+    if (core === null || this.viewClosed) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
+    return core;
   }
 
-  private useScratch(ptr: number, size: number): void {
-    if (ptr === 0) throw statusError(ST_CAPACITY, this);
-    this.sp = ptr;
-    this.scap = size;
-    if (ptr + size > this.u8.length) this.refreshViews();
+  private rootOnly(what: string): void {
+    if (this.ns !== undefined) {
+      throw new MapError('ERR_INVALID_OPTION', `${what}() is an operation of the map itself, not of a namespace view`);
+    }
   }
 
-  private refreshViews(): void {
-    this.u8 = new Uint8Array(this.memory.buffer);
-    this.i32 = new Int32Array(this.memory.buffer);
-    this.f64 = new Float64Array(this.memory.buffer);
-    this.buf = bufferView(this.memory.buffer);
+  /** The view of the names registry (an internal namespace). */
+  private registry(): SharedMap {
+    return new SharedMap(this.s, NS_REGISTRY, this.s.maxKey, this.s.maxValue, undefined, '');
   }
 
-  private text(at: number, len: number): string {
-    return this.buf !== null ? this.buf.utf8Slice(at, at + len) : decodeString(this.u8, at, len);
+  private namespaceKey(name: unknown): string {
+    if (typeof name !== 'string' || name.length === 0 || !name.isWellFormed() || name.length > 256) {
+      throw new MapError('ERR_INVALID_OPTION', `a namespace name must be a non-empty well-formed string of at most 256 characters, got ${describe(name)}`);
+    }
+    return name;
   }
 
-  /** Where the last write put its output. */
-  private outAt = 0;
+  private nsInfo(tag: number) {
+    const s = this.s;
+    const out = s.sp + s.keyArea;
+    this.live().nsInfo(tag, out);
+    const f = s.f64;
+    const o = out >> 3;
+    return {
+      entries: f[o], bytes: f[o + 1], maxEntries: f[o + 2], maxMemoryBytes: f[o + 3],
+      maxKey: f[o + 4], maxValue: f[o + 5], live: f[o + 6] === 1,
+    };
+  }
 
   /**
    * Makes the scratch buffer big enough for the inputs; returns the room for
@@ -378,11 +441,7 @@ export class SharedMap {
   private reserve(value: unknown, expected: unknown): number {
     const vcap = typeof value === 'string' ? this.stringRoom(value) : isBytes(value) ? value.length : 8;
     const ecap = typeof expected === 'string' ? this.stringRoom(expected) : isBytes(expected) ? expected.length : 8;
-    const need = this.keyArea + align8(vcap) + 8 + align8(ecap) + 8 + MIN_OUT;
-    if (need > this.scap) {
-      const size = need > this.scap * 2 ? need : this.scap * 2;
-      this.useScratch(this.live().scratch(size), size);
-    }
+    this.s.ensure(this.s.keyArea + align8(vcap) + 8 + align8(ecap) + 8 + MIN_OUT);
     return vcap;
   }
 
@@ -392,20 +451,38 @@ export class SharedMap {
     return n < this.maxValue ? n : this.maxValue;
   }
 
+  /** Writes the namespace tag and the key at the scratch buffer; returns their length. */
   private putKey(key: Key): number {
+    const s = this.s;
+    const at = s.sp + TAG_BYTES;
+    s.i32[s.sp >> 2] = this.tag;
     let n: number;
     if (typeof key === 'string') {
-      n = encodeString(this.u8, this.sp, key, this.maxKey);
+      n = encodeString(s.u8, at, key, this.maxKey);
       if (n === -1) throw keyError(key);
     } else if (isBytes(key)) {
       n = key.length > this.maxKey ? -2 : key.length;
-      if (n > 0) this.u8.set(key, this.sp);
+      if (n > 0) s.u8.set(key, at);
     } else {
       throw keyError(key);
     }
     if (n === 0) throw keyError(key);
     if (n === -2) this.tooLargeKey(key);
-    return n;
+    if (this.validateKey !== undefined) this.checkKey(at, n);
+    return n + TAG_BYTES;
+  }
+
+  private checkKey(at: number, n: number): void {
+    let verdict: boolean | string;
+    try {
+      verdict = this.validateKey!(this.s.u8.slice(at, at + n));
+    } catch (err) {
+      verdict = `validateKey threw: ${(err as Error)?.message ?? String(err)}`;
+    }
+    if (verdict !== true) {
+      const reason = typeof verdict === 'string' ? verdict : 'refused by the namespace\'s validateKey';
+      throw new MapError('ERR_INVALID_KEY', `the key was refused: ${reason}`);
+    }
   }
 
   private tooLargeKey(key: Key): never {
@@ -417,14 +494,14 @@ export class SharedMap {
   /** Writes a value at `at` (room for `cap` bytes); returns [kind, length]. */
   private putValue(value: unknown, at: number, cap: number): [number, number] {
     if (typeof value === 'string') {
-      const n = encodeString(this.u8, at, value, cap);
+      const n = encodeString(this.s.u8, at, value, cap);
       if (n === -1) throw valueError(value);
       if (n === -2) this.tooLargeValue(value);
       return [KIND_STRING, n];
     }
     if (isBytes(value)) {
       if (value.length > this.maxValue) this.tooLargeValue(value);
-      this.u8.set(value, at);
+      this.s.u8.set(value, at);
       return [KIND_BYTES, value.length];
     }
     throw valueError(value);
@@ -443,8 +520,8 @@ export class SharedMap {
         throw new MapError('ERR_INVALID_VALUE', `an expected counter value must be a safe integer, got ${describe(expected)}`);
       }
       const hi = Math.floor(expected / 4294967296);
-      this.i32[at >> 2] = (expected - hi * 4294967296) | 0; // two's complement, low word
-      this.i32[(at >> 2) + 1] = hi;
+      this.s.i32[at >> 2] = (expected - hi * 4294967296) | 0; // two's complement, low word
+      this.s.i32[(at >> 2) + 1] = hi;
       return [KIND_COUNTER, 8];
     }
     return this.putValue(expected, at, cap);
@@ -455,43 +532,20 @@ export class SharedMap {
     const core = this.live();
     if (mode < MODE_DELETE && typeof value !== 'string' && !isBytes(value)) throw valueError(value);
     const vcap = this.reserve(value, expected);
+    const s = this.s;
     const kl = this.putKey(key);
-    const vp = this.sp + this.keyArea;
+    const vp = s.sp + s.keyArea;
     let vkind = 0;
     let vl = 0;
     if (value !== undefined) [vkind, vl] = this.putValue(value, vp, vcap);
     const ep = vp + align8(vl) + 8;
     let ekind = 0;
     let el = 0;
-    if (expected !== undefined) [ekind, el] = this.putExpected(expected, ep, this.scap - (ep - this.sp) - MIN_OUT);
+    if (expected !== undefined) [ekind, el] = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
     const out = ep + align8(el) + 8;
     this.outAt = out;
-    const r = core.write(mode, this.sp, kl, vp, vl, vkind, ep, el, ekind, out, this.scap - (out - this.sp));
-    if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw statusError(r, this);
+    const r = core.write(mode, s.sp, kl, vp, vl, vkind, ep, el, ekind, out, s.scap - (out - s.sp));
+    if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw s.error(r);
     return r;
-  }
-
-  /** Decodes an output: (len << 3) | kind, at `out` or pending in the core. */
-  private readValue(r: number, out: number): Value | number {
-    const kind = r & 7;
-    const len = r >>> 3;
-    if (kind === KIND_COUNTER) {
-      const i = out >> 2;
-      return this.i32[i + 1] * 4294967296 + (this.i32[i] >>> 0);
-    }
-    const room = this.scap - (out - this.sp);
-    if (len > room) {
-      // Too big for the scratch buffer: read it in place, still protected
-      // by the core's operation, then end that operation.
-      const core = this.live();
-      const at = core.pendingValue();
-      try {
-        if (at + len > this.u8.length) this.refreshViews();
-        return kind === KIND_BYTES ? this.u8.slice(at, at + len) : this.text(at, len);
-      } finally {
-        core.endPending();
-      }
-    }
-    return kind === KIND_BYTES ? this.u8.slice(out, out + len) : this.text(out, len);
   }
 }

@@ -1,0 +1,146 @@
+// One thread's attachment to a map: its core instance, its scratch buffer in
+// shared memory and its views of that memory. Every SharedMap view a thread
+// holds of one map (the map itself and its namespaces) shares one Session.
+import {
+  type CoreExports, KIND_BYTES, KIND_COUNTER, ST_BAD_MEMORY, ST_CAPACITY, ST_CONTENTION,
+  ST_NOT_ATTACHED, ST_NOT_COUNTER, ST_NS_DROPPED, ST_OVERFLOW, ST_QUOTA,
+} from './core.js';
+import { decodeString } from './codec.js';
+import { MapError } from './errors.js';
+
+export const SCRATCH_BYTES = 65536;
+/** Room kept for an output value after the inputs in the scratch buffer. */
+export const MIN_OUT = 256;
+/** Every key starts with its namespace's 4-byte tag (assembly/layout.ts). */
+export const TAG_BYTES = 4;
+
+export const align8 = (n: number) => (n + 7) & ~7;
+
+/** The part of Node's Buffer used here: native UTF-8 decoding of a range. */
+interface NodeBufferView {
+  utf8Slice(start: number, end: number): string;
+}
+
+/** A Node Buffer over `sab` (no copy), where Buffer exists; else null. */
+function bufferView(sab: ArrayBufferLike): NodeBufferView | null {
+  const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): NodeBufferView } }).Buffer;
+  if (B === undefined) return null;
+  const view = B.from(sab);
+  return typeof view.utf8Slice === 'function' ? view : null;
+}
+
+export class Session {
+  core: CoreExports | null;
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
+  readonly owner: number;
+  /** The map's own limits (a namespace may have lower ones). */
+  readonly maxKey: number;
+  readonly maxValue: number;
+  /** Scratch layout: tag + key at sp (keyArea bytes), then inputs, then output. */
+  readonly keyArea: number;
+  sp = 0;
+  scap = 0;
+  u8: Uint8Array;
+  i32: Int32Array;
+  f64: Float64Array;
+  /** Node's Buffer over the same memory (fast native UTF-8 decoding), or null. */
+  buf: NodeBufferView | null;
+
+  constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, owner: number) {
+    this.memory = memory;
+    this.module = module;
+    this.core = core;
+    this.owner = owner;
+    this.maxKey = core.maxKeyBytes();
+    this.maxValue = core.maxValueBytes();
+    this.keyArea = align8(TAG_BYTES + this.maxKey) + 8;
+    this.u8 = new Uint8Array(memory.buffer);
+    this.i32 = new Int32Array(memory.buffer);
+    this.f64 = new Float64Array(memory.buffer);
+    this.buf = bufferView(memory.buffer);
+    this.useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
+  }
+
+  live(): CoreExports {
+    if (this.core === null) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
+    return this.core;
+  }
+
+  useScratch(ptr: number, size: number): void {
+    if (ptr === 0) throw this.error(ST_CAPACITY);
+    this.sp = ptr;
+    this.scap = size;
+    if (ptr + size > this.u8.length) this.refreshViews();
+  }
+
+  refreshViews(): void {
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
+    this.buf = bufferView(this.memory.buffer);
+  }
+
+  /** Grows the scratch buffer to at least `need` bytes (moves it: call before writing inputs). */
+  ensure(need: number): void {
+    if (need <= this.scap) return;
+    const size = need > this.scap * 2 ? need : this.scap * 2;
+    this.useScratch(this.live().scratch(size), size);
+  }
+
+  text(at: number, len: number): string {
+    return this.buf !== null ? this.buf.utf8Slice(at, at + len) : decodeString(this.u8, at, len);
+  }
+
+  /** Decodes an output: (len << 3) | kind, at `out` or pending in the core. */
+  readValue(r: number, out: number): string | Uint8Array | number {
+    const kind = r & 7;
+    const len = r >>> 3;
+    if (kind === KIND_COUNTER) {
+      const i = out >> 2;
+      return this.i32[i + 1] * 4294967296 + (this.i32[i] >>> 0);
+    }
+    if (len > this.scap - (out - this.sp)) {
+      // Too big for the scratch buffer: read it in place, still protected
+      // by the core's operation, then end that operation.
+      const core = this.live();
+      const at = core.pendingValue();
+      try {
+        if (at + len > this.u8.length) this.refreshViews();
+        return kind === KIND_BYTES ? this.u8.slice(at, at + len) : this.text(at, len);
+      } finally {
+        core.endPending();
+      }
+    }
+    return kind === KIND_BYTES ? this.u8.slice(out, out + len) : this.text(out, len);
+  }
+
+  /** The MapError for a core status. */
+  error(status: number): MapError {
+    switch (status) {
+      case ST_CAPACITY:
+        return new MapError(
+          'ERR_CAPACITY',
+          `the map is full: maxMemoryBytes (${this.core?.memoryLimit()}) reached; delete entries or create a larger map`,
+        );
+      case ST_QUOTA:
+        return new MapError('ERR_QUOTA', 'the namespace is at its quota (maxEntries or maxMemoryBytes); nothing was changed');
+      case ST_NS_DROPPED:
+        return new MapError('ERR_NAMESPACE_DROPPED', 'this namespace was dropped');
+      case ST_NOT_COUNTER:
+        return new MapError('ERR_NOT_A_COUNTER', 'increment: the value at this key is not a counter');
+      case ST_OVERFLOW:
+        return new MapError(
+          'ERR_COUNTER_OVERFLOW',
+          'increment: the result would be outside ±Number.MAX_SAFE_INTEGER; the counter is unchanged',
+        );
+      case ST_CONTENTION:
+        return new MapError('ERR_CONTENTION', 'the operation lost over a million races in a row; nothing was changed');
+      case ST_NOT_ATTACHED:
+        return new MapError('ERR_CLOSED', 'this map was closed in this thread');
+      case ST_BAD_MEMORY:
+        return new MapError('ERR_INVALID_HANDLE', 'the memory does not hold a wasmap map of this version');
+    }
+    return new MapError('ERR_CONTENTION', `unexpected core status ${status}`);
+  }
+}
