@@ -23,7 +23,7 @@ export interface CoreExports {
   size(): number;
   clear(tag: number): void;
   nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number): number;
-  nsDrop(tag: number): boolean;
+  nsDrop(tag: number): number;
   nsInfo(tag: number, out: number): void;
   nsSize(tag: number): number;
   memoryUsed(): number;

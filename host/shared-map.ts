@@ -311,7 +311,7 @@ export class SharedMap {
     this.rootOnly('dropNamespace');
     const found = this.registry().getAndDelete(this.namespaceKey(name));
     if (!(found instanceof Uint8Array)) return false;
-    return this.live().nsDrop(tagOf(found));
+    return this.live().nsDrop(tagOf(found)) === 1;
   }
 
   /**

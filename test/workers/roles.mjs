@@ -85,6 +85,32 @@ export const roles = (map) => ({
     return got;
   },
 
+  /**
+   * Inserts into a namespace with an entry quota, deleting some of its own
+   * keys now and then so the count crosses the quota again and again; counts
+   * what it stored and every time it saw the namespace over its quota.
+   */
+  quota({ attempts, writer }) {
+    const ns = map.namespace('quota', { maxEntries: 100 });
+    let stored = 0;
+    let refused = 0;
+    let over = 0;
+    const mine = [];
+    for (let i = 0; i < attempts; i++) {
+      try {
+        ns.set(`k:${writer}:${i}`, 'v');
+        mine.push(i);
+        stored++;
+      } catch (e) {
+        if (e.code !== 'ERR_QUOTA') throw e;
+        refused++;
+        if (mine.length > 0 && ns.delete(`k:${writer}:${mine.shift()}`)) stored--;
+      }
+      if (ns.size > 100) over++;
+    }
+    return { stored, refused, over };
+  },
+
   /** A known number of each kind of operation, for exact statistics. */
   stats({ count, writer }) {
     for (let i = 0; i < count; i++) {

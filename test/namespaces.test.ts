@@ -1,0 +1,207 @@
+// Per-instance namespaces: isolated views with quotas, found by name from
+// every thread, and the key rules applied to them.
+import { afterEach, describe, expect, test } from 'vitest';
+import { MapError, SharedMap } from '../dist/index.js';
+import { scale, startWorkers } from './helpers.js';
+// @ts-expect-error: plain JS module shared with the workers
+import { roles } from './workers/roles.mjs';
+
+let map: SharedMap;
+afterEach(() => map?.close());
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MapError);
+    return (e as MapError).code;
+  }
+  return undefined;
+}
+
+describe('isolation', () => {
+  test('the same key in two namespaces and the map itself are three entries', async () => {
+    map = await SharedMap.create();
+    const a = map.namespace('a');
+    const b = map.namespace('b');
+    map.set('k', 'root');
+    a.set('k', 'in a');
+    b.set(new TextEncoder().encode('k'), new Uint8Array([1]));
+    expect(map.get('k')).toBe('root');
+    expect(a.get('k')).toBe('in a');
+    expect([...(b.get('k') as Uint8Array)]).toEqual([1]);
+    expect([map.size, a.size, b.size]).toEqual([1, 1, 1]);
+    a.increment('n');
+    expect(a.size).toBe(2);
+    expect(map.has('n')).toBe(false);
+  });
+
+  test('clear() of a namespace removes only its own entries', async () => {
+    map = await SharedMap.create({ initialCapacity: 4 });
+    const a = map.namespace('a');
+    const b = map.namespace('b');
+    for (let i = 0; i < 500; i++) {
+      a.set(`k${i}`, 'a');
+      b.set(`k${i}`, 'b');
+      map.set(`k${i}`, 'root');
+    }
+    a.clear();
+    expect([a.size, b.size, map.size]).toEqual([0, 500, 500]);
+    expect(a.get('k7')).toBeUndefined();
+    expect(b.get('k7')).toBe('b');
+    map.clear();
+    expect([a.size, b.size, map.size]).toEqual([0, 500, 0]);
+  });
+
+  test('a view is a capability: it has no way to other namespaces', async () => {
+    map = await SharedMap.create();
+    const a = map.namespace('a');
+    map.namespace('secret').set('token', 'hunter2');
+    expect(a.get('token')).toBeUndefined();
+    expect(codeOf(() => a.namespace('secret'))).toBe('ERR_INVALID_OPTION');
+    expect(codeOf(() => a.dropNamespace('secret'))).toBe('ERR_INVALID_OPTION');
+  });
+
+  test('a namespace is found by name from another thread', async () => {
+    map = await SharedMap.create();
+    map.namespace('shared').set('from main', 'hello');
+    const other = await SharedMap.attach(map.handle);
+    expect(other.namespace('shared').get('from main')).toBe('hello');
+    other.namespace('shared').set('from other', 'hi');
+    expect(map.namespace('shared').size).toBe(2);
+    other.close();
+  });
+});
+
+describe('quotas', () => {
+  test('maxEntries refuses new keys with ERR_QUOTA, still allows updates, and deleting makes room', async () => {
+    map = await SharedMap.create();
+    const q = map.namespace('q', { maxEntries: 3 });
+    q.set('a', '1').set('b', '2');
+    q.increment('c');
+    expect(codeOf(() => q.set('d', '4'))).toBe('ERR_QUOTA');
+    expect(codeOf(() => q.getOrSet('d', '4'))).toBe('ERR_QUOTA');
+    expect(codeOf(() => q.increment('d'))).toBe('ERR_QUOTA');
+    expect(q.has('d')).toBe(false);
+    q.set('a', 'updated'); // not a new entry
+    expect(q.swap('b', 'swapped')).toBe('2');
+    expect(q.size).toBe(3);
+    q.delete('c');
+    q.set('d', '4');
+    expect(q.get('d')).toBe('4');
+    expect(q.stats().namespace).toMatchObject({ name: 'q', entries: 3, maxEntries: 3 });
+    map.set('outside', 'the quota is the namespace\'s only'); // the map itself is not limited
+  });
+
+  test('maxMemoryBytes counts stored bytes and refuses growth past it', async () => {
+    map = await SharedMap.create();
+    const q = map.namespace('small', { maxMemoryBytes: 1000 });
+    // Each entry: 32-byte header + key (5+4 tag -> 16) + value (100 -> 104) = 152 bytes.
+    for (let i = 0; i < 6; i++) q.set(`key:${i}`, 'x'.repeat(100));
+    expect(q.stats().namespace?.bytes).toBe(6 * 152);
+    expect(codeOf(() => q.set('key:6', 'x'.repeat(100)))).toBe('ERR_QUOTA');
+    expect(codeOf(() => q.set('key:0', 'x'.repeat(300)))).toBe('ERR_QUOTA'); // growth of an entry
+    expect(q.get('key:0')).toBe('x'.repeat(100));
+    q.set('key:0', 'small'); // shrinking is always allowed
+    expect(q.stats().namespace?.bytes).toBe(5 * 152 + 32 + 16 + 8);
+    q.set('key:6', 'x'.repeat(100));
+    expect(q.size).toBe(7);
+  });
+
+  test('key and value limits are the namespace\'s own', async () => {
+    map = await SharedMap.create();
+    const q = map.namespace('tight', { maxKeyBytes: 4, maxValueBytes: 2 });
+    q.set('abcd', 'xy');
+    expect(codeOf(() => q.set('abcde', 'x'))).toBe('ERR_KEY_TOO_LARGE');
+    expect(codeOf(() => q.set('a', 'xyz'))).toBe('ERR_VALUE_TOO_LARGE');
+    expect(codeOf(() => map.namespace('wide', { maxKeyBytes: 5000 }))).toBe('ERR_INVALID_OPTION');
+  });
+
+  test('asking for an existing namespace with other quotas throws ERR_INVALID_OPTION naming the option', async () => {
+    map = await SharedMap.create();
+    map.namespace('n', { maxEntries: 10 });
+    expect(map.namespace('n').size).toBe(0); // no options: fine
+    let error: MapError | undefined;
+    try {
+      map.namespace('n', { maxEntries: 20 });
+    } catch (e) {
+      error = e as MapError;
+    }
+    expect(error?.code).toBe('ERR_INVALID_OPTION');
+    expect(error?.message).toContain('maxEntries');
+  });
+
+  test('an entry quota is never exceeded with three threads inserting and deleting at the limit', async () => {
+    map = await SharedMap.create();
+    const attempts = scale(20_000, 300_000);
+    const started = await startWorkers<{ stored: number; refused: number; over: number }>(map, 'stress.mjs', 2, {
+      role: 'quota', params: { attempts },
+    });
+    started.go();
+    const mine = roles(map).quota({ attempts, writer: 0 });
+    const results = [mine, ...(await started.results)];
+    const ns = map.namespace('quota');
+    expect(results.map((r) => r.over)).toEqual([0, 0, 0]);
+    expect(results.reduce((s, r) => s + r.refused, 0)).toBeGreaterThan(attempts);
+    expect(ns.size).toBe(results.reduce((s, r) => s + r.stored, 0));
+    expect(ns.size).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('dropNamespace', () => {
+  test('removes everything the namespace holds; stale views fail; the name can be reused', async () => {
+    map = await SharedMap.create();
+    const old = map.namespace('tmp', { maxEntries: 5 });
+    old.set('a', '1');
+    map.namespace('keep').set('a', 'kept');
+    expect(map.dropNamespace('tmp')).toBe(true);
+    expect(map.dropNamespace('tmp')).toBe(false);
+    expect(codeOf(() => old.set('b', '2'))).toBe('ERR_NAMESPACE_DROPPED');
+    expect(old.get('a')).toBeUndefined();
+    const fresh = map.namespace('tmp');
+    expect(fresh.size).toBe(0);
+    expect(fresh.get('a')).toBeUndefined();
+    fresh.set('a', 'new');
+    expect(old.get('a')).toBeUndefined(); // the old view never sees the new namespace
+    expect(map.namespace('keep').get('a')).toBe('kept');
+  });
+
+  test('namespaces created and dropped many times do not run out', async () => {
+    map = await SharedMap.create();
+    for (let i = 0; i < 3000; i++) {
+      const ns = map.namespace(`n${i % 7}`);
+      ns.set('x', String(i));
+      expect(map.dropNamespace(`n${i % 7}`)).toBe(true);
+    }
+    expect(map.size).toBe(0);
+  });
+});
+
+describe('validateKey', () => {
+  test('a refusal is ERR_INVALID_KEY with the policy\'s reason, and nothing changes', async () => {
+    map = await SharedMap.create();
+    const ns = map.namespace('tenant', {
+      validateKey: (key) => (key[0] === 0x74 /* t */ ? true : 'keys must start with "t"'),
+    });
+    ns.set('topic', 'ok');
+    let error: MapError | undefined;
+    try {
+      ns.set('other', 'no');
+    } catch (e) {
+      error = e as MapError;
+    }
+    expect(error?.code).toBe('ERR_INVALID_KEY');
+    expect(error?.message).toContain('keys must start with "t"');
+    expect(codeOf(() => ns.get('x'))).toBe('ERR_INVALID_KEY');
+    expect(ns.size).toBe(1);
+  });
+
+  test('a policy that throws or returns false refuses the key', async () => {
+    map = await SharedMap.create();
+    const throwing = map.namespace('t1', { validateKey: () => { throw new Error('boom'); } });
+    const falsy = map.namespace('t2', { validateKey: () => false });
+    expect(codeOf(() => throwing.set('a', 'b'))).toBe('ERR_INVALID_KEY');
+    expect(codeOf(() => falsy.set('a', 'b'))).toBe('ERR_INVALID_KEY');
+    expect(codeOf(() => map.namespace('t3', { validateKey: 'no' as never }))).toBe('ERR_INVALID_OPTION');
+  });
+});
