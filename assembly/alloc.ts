@@ -20,7 +20,7 @@
 import {
   H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES,
   blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeHead, hdrCas, hdrLoad,
-  hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots,
+  hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
 
 /** Classes up to this size are carved SPAN_BYTES at a time (fewer top CASes). */
@@ -146,7 +146,10 @@ function allocBelow(size: usize, limit: usize): usize {
 /** Returns a block that no thread can reach any more (see epoch.ts). A
  *  table's header block takes its slots block with it. */
 export function free(b: usize): void {
-  if (blockKind(b) == KIND_TABLE) freeSized(tableSlots(b), <usize>tableCap(b) << 3);
+  if (blockKind(b) == KIND_TABLE) {
+    freeSized(tableSlots(b), <usize>tableCap(b) << 3);
+    freeSized(tableChunks(b), <usize>chunkCount(tableCap(b)) << 3);
+  }
   pushChain(classOf(blockSize(b)), b, b);
 }
 

@@ -82,27 +82,29 @@
 // Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
 
 import { alloc, allocInit, freeSized, heapTop } from "./alloc";
-import { nsCreate, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
+import { nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
 import {
   ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entrySize,
-  entryValue, hdrLoad, hdrStore, statAdd, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
+  entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
   N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
+  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe,
   makeTomb, makeValueEntry, pending, clearPending, update,
 } from "./map";
 
 let status: i32 = 0;
 
 /** Formats a zeroed memory as an empty map. Returns 0 or a status. */
-export function init(limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: u32): i32 {
+export function init(limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: u32, now: f64, defaultTtl: f64): i32 {
   if (hdrLoad(H_MAGIC) != 0) return ST_BAD_MEMORY;
+  setTimeBase(now);
   hdrStore(H_VERSION, LAYOUT_VERSION);
   hdrStore(H_SEED, seed);
   hdrStore(H_EPOCH, 0);
@@ -113,7 +115,7 @@ export function init(limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: 
   allocInit(limit);
   const records = alloc(<usize>MAX_NAMESPACES * NS_SIZE);
   if (records == 0) return ST_CAPACITY;
-  nsInit(records);
+  nsInit(records, defaultTtl);
   if (!createRoot(minCap)) return ST_CAPACITY;
   // Order: last; attach() refuses a memory without it.
   hdrStore(H_MAGIC, MAGIC);
@@ -164,8 +166,9 @@ export function release(owner: u32): i32 {
 
 /** get: (len << 3) | kind of the value (copied to out if len <= ocap), or
  *  ST_NOT_FOUND. */
-export function get(kp: u32, kl: u32, out: u32, ocap: u32): i32 {
+export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
   enter();
   const e = find(kp, kl, hashKey(kp, kl));
   if (e == 0) {
@@ -177,8 +180,9 @@ export function get(kp: u32, kl: u32, out: u32, ocap: u32): i32 {
   return finish(copyOut(e, out, ocap));
 }
 
-export function has(kp: u32, kl: u32): i32 {
+export function has(kp: u32, kl: u32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
   enter();
   const e = find(kp, kl, hashKey(kp, kl));
   statAdd(me, e != 0 ? STAT_HITS : STAT_MISSES, 1);
@@ -207,9 +211,10 @@ export function endPending(): void {
  */
 export function write(
   mode: i32, kp: u32, kl: u32, vp: u32, vl: u32, vkind: u32,
-  ep: u32, el: u32, ekind: u32, out: u32, ocap: u32,
+  ep: u32, el: u32, ekind: u32, out: u32, ocap: u32, now: f64, expires: f64,
 ): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
   enter();
   const deleting = mode >= MODE_DELETE;
   let n: usize = 0;
@@ -218,7 +223,7 @@ export function write(
     n = makeTomb(kp, kl); // 0 when memory is full: the old entry stays as tombstone
     nsize = entrySize(kl, 0);
   } else {
-    n = makeValueEntry(vkind, kp, kl, vp, vl);
+    n = makeValueEntry(vkind, kp, kl, vp, vl, expires);
     if (n == 0) {
       leave();
       return ST_CAPACITY;
@@ -231,20 +236,57 @@ export function write(
   else if (mode == MODE_GET_AND_DELETE) consumed = r >= 0;
   else consumed = r == R_DONE;
   if (!consumed && n != 0) freeSized(n, nsize); // never published
+  // Writes carry the expiry sweep along, one chunk each.
+  if (pending == 0) sweepStep();
   return finish(r);
 }
 
-export function set(kp: u32, kl: u32, vp: u32, vl: u32, vkind: u32): i32 {
-  return write(MODE_SET, kp, kl, vp, vl, vkind, 0, 0, 0, 0, 0);
+export function set(kp: u32, kl: u32, vp: u32, vl: u32, vkind: u32, now: f64, expires: f64): i32 {
+  return write(MODE_SET, kp, kl, vp, vl, vkind, 0, 0, 0, 0, 0, now, expires);
+}
+
+/** Gives the entry at the key a new expiry (0: none), keeping its value.
+ *  Returns R_DONE, or R_REFUSED if the key is absent. */
+export function retime(kp: u32, kl: u32, now: f64, expires: f64): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
+  enter();
+  const r = retimeEntry(kp, kl, hashKey(kp, kl), expires);
+  leave();
+  return r;
+}
+
+/** The expiry of the entry at the key (0: none), or -1 if absent. */
+export function expiresAt(kp: u32, kl: u32, now: f64): f64 {
+  if (tid < 0) return -1;
+  setNow(now, 0);
+  enter();
+  const e = find(kp, kl, hashKey(kp, kl));
+  const x = e == 0 ? -1 : entryExpires(e);
+  leave();
+  return x;
+}
+
+/** Removes every entry whose expiry has come (sweeps every due chunk);
+ *  returns how many this call removed. */
+export function purge(now: f64): f64 {
+  if (tid < 0) return 0;
+  setNow(now, 0);
+  enter();
+  const before = expiredByMe;
+  sweepAll();
+  leave();
+  return <f64>(expiredByMe - before);
 }
 
 /** Adds `delta` to the counter at the key; returns the new value, or NaN
  *  with the status in lastStatus(). */
-export function increment(kp: u32, kl: u32, delta: f64): f64 {
+export function increment(kp: u32, kl: u32, delta: f64, now: f64, expires: f64): f64 {
   if (tid < 0) {
     status = ST_NOT_ATTACHED;
     return NaN;
   }
+  setNow(now, expires);
   enter();
   const r = incrementCounter(kp, kl, hashKey(kp, kl), <i64>delta);
   leave();
@@ -259,21 +301,23 @@ export function lastStatus(): i32 {
   return status;
 }
 
+/** Live entries of the whole map (every namespace), without sweeping. */
 export function size(): f64 {
   return <f64>liveCount();
 }
 
 /** Deletes every entry of the namespace of `tag` (see clearNamespace). */
-export function clear(tag: u32): void {
+export function clear(tag: u32, now: f64): void {
   if (tid < 0) return;
+  setNow(now, 0);
   enter();
   clearNamespace(tag & (MAX_NAMESPACES - 1));
   leave();
 }
 
 /** Creates a namespace with these quotas (0 = none); returns its tag or a status. */
-export function nsNew(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: u32): i32 {
-  return nsCreate(maxEntries, maxBytes, maxKey, maxValue);
+export function nsNew(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: u32, defaultTtl: f64): i32 {
+  return nsCreate(maxEntries, maxBytes, maxKey, maxValue, defaultTtl);
 }
 
 /** Drops a namespace: views of it fail from now on; its entries are removed. */
@@ -297,10 +341,17 @@ export function nsInfo(tag: u32, out: u32): void {
   store<f64>(o + 32, <f64>nsField(tag, N_MAX_KEY));
   store<f64>(o + 40, <f64>nsField(tag, N_MAX_VALUE));
   store<f64>(o + 48, nsIsLive(tag) ? 1 : 0);
+  store<f64>(o + 56, nsDefaultTtl(tag));
 }
 
-/** Live entries of the namespace of `tag`. */
-export function nsSize(tag: u32): f64 {
+/** Live entries of the namespace of `tag`, after sweeping what has expired. */
+export function nsSize(tag: u32, now: f64): f64 {
+  if (tid >= 0) {
+    setNow(now, 0);
+    enter();
+    sweepAll();
+    leave();
+  }
   return <f64>nsField(tag, N_ENTRIES);
 }
 
@@ -312,6 +363,12 @@ export function statsInto(out: u32): void {
 /** Bytes the allocator has taken from memory so far (its high-water mark). */
 export function memoryUsed(): f64 {
   return <f64>heapTop();
+}
+
+/** Address of the flag that says some entry has an expiry (hosts read
+ *  their clock only once it is set). */
+export function ttlFlagAddress(): u32 {
+  return <u32>(nsRecord(0) + N_TTL_USED);
 }
 
 /** The map's byte limit (maxMemoryBytes). */

@@ -25,6 +25,9 @@
 //   +40 u32 minCapacity    smallest table, in slots
 //   +44 u32 reserve        bytes below the limit kept for a table migration
 //   +48 u32 namespaces     address of the namespace records (see below)
+//   +52 u32 sweepCursor    next expiry chunk a writer sweeps (ttl.ts)
+//   +56 f64 timeBase       the creator's clock at init: expiry chunks count
+//                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
 //   +128 u64 stats[16]     totals folded in from released thread slots
 //
@@ -60,7 +63,7 @@
 //   +8  u32 keyLen
 //   +12 u32 valueLen
 //   +16 u64 rev            reserved: modification revision (later issue)
-//   +24 u64 expires        reserved: absolute expiry in ms, 0 = never (TTL)
+//   +24 f64 expires        absolute expiry, ms on the hosts' clock; 0 = never
 //   +32 key bytes, padded to 8, then value bytes, padded to 8
 //
 // Table: a header block of TABLE_HEADER bytes, and a slots block of exactly
@@ -77,6 +80,10 @@
 //                          still copy in (live count at the start, + slack)
 //   +32 u32 copied         entries copied in by migration
 //   +36 u32 slots          address of the slots block: u64 slots[cap]
+//   +40 u32 chunks         address of the expiry chunk words (ttl.ts): one
+//                          u64 per SWEEP_CHUNK slots, (version << 32) | the
+//                          earliest expiry (ms from timeBase) of any entry
+//                          published in those slots since the chunk was swept
 //
 // Slot word (u64): high 32 bits = key hash, low 32 bits = entry address with
 // flag bits in its low 3 bits (entries are 8-aligned, so these are free):
@@ -96,7 +103,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 3;
+export const LAYOUT_VERSION: u32 = 4;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -113,6 +120,8 @@ export const H_MAX_VALUE: usize = H_MAX_KEY + 4;
 export const H_MIN_CAP: usize = H_MAX_VALUE + 4;
 export const H_RESERVE: usize = H_MIN_CAP + 4;
 export const H_NS: usize = H_RESERVE + 4;
+export const H_SWEEP: usize = H_NS + 4;
+export const H_TIME_BASE: usize = H_SWEEP + 4; // 8-aligned (56)
 /** Live entry count; on its own cache line (written by every insert/delete). */
 export const H_SIZE: usize = 64;
 /** Statistics of threads that have let their slot go (see T_STATS). */
@@ -229,6 +238,9 @@ export const HEAP_START: usize = (THREADS + <usize>MAX_THREADS * THREAD_SIZE + 6
 //   +24 u32 state          NS_FREE or NS_LIVE
 //   +28 u32 gen            generation; bumped when the namespace is dropped
 //   +32 u32 maxKey, +36 u32 maxValue: limits the host applies to its keys
+//   +40 f64 defaultTtl     ms the host gives new entries without a ttl; 0 = none
+//   +48 u32 ttlUsed        (record 0 only) set once any entry gets an expiry:
+//                          until then hosts skip reading their clock
 
 export const MAX_NAMESPACES: u32 = 1024;
 export const NS_ID_BITS: u32 = 10;
@@ -244,6 +256,8 @@ export const N_STATE: usize = N_MAX_BYTES + 4;
 export const N_GEN: usize = N_STATE + 4;
 export const N_MAX_KEY: usize = N_GEN + 4;
 export const N_MAX_VALUE: usize = N_MAX_KEY + 4;
+export const N_DEFAULT_TTL: usize = N_MAX_VALUE + 4; // 8-aligned (40)
+export const N_TTL_USED: usize = N_DEFAULT_TTL + 8;
 
 @inline export function nsRecord(tag: u32): usize {
   // Safety: the index is masked below MAX_NAMESPACES; the block holds them all.
@@ -312,7 +326,7 @@ export const ENTRY_KEY: usize = E_EXPIRES + 8; // 32: header of an entry
   store<u32>(e + E_KEY_LEN, keyLen);
   store<u32>(e + E_VALUE_LEN, valueLen);
   store<u64>(e + E_REV, 0);
-  store<u64>(e + E_EXPIRES, 0);
+  store<f64>(e + E_EXPIRES, 0);
 }
 
 // Counter word: a signed 64-bit value kept within +-(2^53 - 1), so that bits
@@ -337,6 +351,24 @@ export const TB_MOVED: usize = TB_CLAIM + 4;
 export const TB_RESERVE: usize = TB_MOVED + 4;
 export const TB_COPIED: usize = TB_RESERVE + 4;
 export const TB_SLOTS: usize = TB_COPIED + 4;
+export const TB_CHUNKS: usize = TB_SLOTS + 4;
+/** Slots per expiry chunk: what one sweep step scans. */
+export const SWEEP_SHIFT: u32 = 10;
+export const NO_EXPIRY: u32 = 0xffffffff;
+
+@inline export function chunkCount(cap: u32): u32 {
+  return cap >> SWEEP_SHIFT > 0 ? cap >> SWEEP_SHIFT : 1;
+}
+@inline export function tableChunks(t: usize): usize {
+  return <usize>load<u32>(t + TB_CHUNKS); // immutable once the table is published
+}
+@inline export function chunkAddr(chunks: usize, c: u32): usize {
+  // Safety: c < chunkCount(cap) at every call site; 8-aligned block.
+  return chunks + (<usize>c << 3);
+}
+@inline export function entryExpires(e: usize): f64 {
+  return load<f64>(e + E_EXPIRES); // immutable once published
+}
 export const TABLE_HEADER: usize = 64;
 
 /** Bytes of a table of `cap` slots: its header block and its slots block. */

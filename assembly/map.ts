@@ -10,7 +10,9 @@ import {
   TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
-  tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS,
+  tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS, TB_CHUNKS,
+  NO_EXPIRY, SWEEP_SHIFT, chunkAddr, chunkCount, tableChunks, entryExpires, E_EXPIRES, H_TIME_BASE,
+  H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
   STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES,
 } from "./layout";
@@ -140,11 +142,12 @@ function compact(): bool {
   return true;
 }
 
-function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, fresh: bool): usize {
+function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, fresh: bool, expires: f64): usize {
   const size = entrySize(kl, vl);
   const e = fresh ? allocFresh(size) : alloc(size);
   if (e == 0) return 0;
   entryInit(e, kind, <u32>kl, <u32>vl);
+  store<f64>(e + E_EXPIRES, expires);
   copy(entryKey(e), kp, kl);
   if (vl != 0) copy(entryValue(e), vp, vl);
   return e;
@@ -206,7 +209,10 @@ function newTable(cap: u32): usize {
   const t = allocReserved(TABLE_HEADER);
   if (t == 0) return 0;
   const slots = allocReserved(<usize>cap << 3);
-  if (slots == 0) {
+  const nChunks = chunkCount(cap);
+  const chunks: usize = slots == 0 ? <usize>0 : allocReserved(<usize>nChunks << 3);
+  if (chunks == 0) {
+    if (slots != 0) freeSized(slots, <usize>cap << 3);
     freeSized(t, TABLE_HEADER);
     return 0;
   }
@@ -214,13 +220,16 @@ function newTable(cap: u32): usize {
   store<u32>(t + B_INFO, KIND_TABLE);
   store<u32>(t + TB_CAP, cap);
   store<u32>(t + TB_SLOTS, <u32>slots);
+  store<u32>(t + TB_CHUNKS, <u32>chunks);
   memory.fill(slots, 0, <usize>cap << 3);
+  for (let c: u32 = 0; c < nChunks; c++) store<u64>(chunkAddr(chunks, c), <u64>NO_EXPIRY);
   return t;
 }
 
 /** Frees a table that was never published. */
 function freeTable(t: usize): void {
   freeSized(tableSlots(t), <usize>tableCap(t) << 3);
+  freeSized(tableChunks(t), <usize>chunkCount(tableCap(t)) << 3);
   freeSized(t, TABLE_HEADER);
 }
 
@@ -352,6 +361,7 @@ function copyInto(t2: usize, h: u32, e: usize): void {
     const s = slotAddr(slots, i);
     const w = slotLoad(s);
     if (w == 0) {
+      chunkLower(t2, s, entryExpires(e));
       if (slotCas(s, 0, slotWord(h, <u32>e)) == 0) {
         tableAdd(t2, TB_USED, 1);
         tableAdd(t2, TB_COPIED, 1);
@@ -393,7 +403,7 @@ export function find(kp: usize, kl: usize, h: u32): usize {
         if (slotHash(w) == h) sawMoved = true; // SLOT_MOVED: maybe ours
       } else if (slotHash(w) == h) {
         const e = slotEntry(w);
-        if (keyEquals(e, kp, kl)) return (lo & SLOT_DEL) != 0 ? 0 : e;
+        if (keyEquals(e, kp, kl)) return (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
       }
       i = (i + 1) & mask;
     }
@@ -548,8 +558,11 @@ export function update(
     const st = locate(kp, kl, h);
     if (st < 0) return st;
     const w = locW;
-    const present = w != 0 && (slotLo(w) & SLOT_DEL) == 0;
-    const e = present ? slotEntry(w) : 0;
+    // Linked: the slot holds an entry (counted in size). Present: linked and
+    // not expired. An expired entry reads as absent; a write replaces it.
+    const linked = w != 0 && (slotLo(w) & SLOT_DEL) == 0;
+    const e = linked ? slotEntry(w) : 0;
+    const present = linked && !expiredAt(e);
     if (!present) {
       if (mode == MODE_GET_AND_DELETE) {
         statAdd(t, STAT_MISSES, 1);
@@ -568,11 +581,11 @@ export function update(
       return copyOut(e, out, ocap);
     }
     let result = R_DONE;
-    if (present) {
+    if (linked) {
       let cw: u64 = 0;
       const counter = blockKind(e) == KIND_COUNTER;
       if (counter) cw = counterLoad(e);
-      if ((mode == MODE_CAS || mode == MODE_CAD) && !valueEquals(e, cw, ep, el, ekind)) {
+      if (present && (mode == MODE_CAS || mode == MODE_CAD) && !valueEquals(e, cw, ep, el, ekind)) {
         statAdd(t, STAT_CAS_FAILURES, 1);
         return R_REFUSED;
       }
@@ -581,22 +594,22 @@ export function update(
       if (counter && !counterSealed(cw)) {
         if (counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
       }
-      if (mode == MODE_SWAP || mode == MODE_GET_AND_DELETE) result = copyOut(e, out, ocap);
-    } else if (mode == MODE_SWAP) {
-      result = ST_NOT_FOUND;
+      if (present && (mode == MODE_SWAP || mode == MODE_GET_AND_DELETE)) result = copyOut(e, out, ocap);
     }
+    if (!present && mode == MODE_SWAP) result = ST_NOT_FOUND;
     // The namespace's share: an added entry and its bytes are reserved
     // (within its quotas) before they are published.
     const tag = nsTagOf(kp);
     let shrink: i64 = 0;
     if (!deleting) {
-      const grow = <i64>entrySize(kl, entryValueLen(n)) - (present ? <i64>entrySize(kl, entryValueLen(e)) : 0);
-      const q = nsReserve(tag, present ? 0 : 1, grow > 0 ? grow : 0);
+      const grow = <i64>entrySize(kl, entryValueLen(n)) - (linked ? <i64>entrySize(kl, entryValueLen(e)) : 0);
+      const q = nsReserve(tag, linked ? 0 : 1, grow > 0 ? grow : 0);
       if (q < 0) {
         pending = 0;
         return q;
       }
       if (grow < 0) shrink = grow;
+      chunkLower(locT, locS, entryExpires(n)); // before publishing: see chunkLower
     }
     if (w == 0) {
       const r = tryInsert(h, n);
@@ -614,13 +627,14 @@ export function update(
     if (slotCas(locS, w, nw) == w) {
       // No call or loop before the counts (see tryInsert).
       nsCommit();
-      if (!present) sizeAdd(1);
+      if (!linked) sizeAdd(1);
       else if (deleting) {
         sizeAdd(-1);
         nsAdd(tag, -1, -<i64>entrySize(kl, entryValueLen(e)));
       }
       if (shrink != 0) nsAdd(tag, 0, shrink);
-      account(mode, present, e, n, kl);
+      if (linked && !present) statAdd(t, STAT_EXPIRATIONS, 1); // replaced an expired entry
+      account(mode, linked, e, n, kl);
       if (!keep) retire(slotEntry(w));
       return result;
     }
@@ -683,8 +697,17 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       return st;
     }
     const w = locW;
-    const present = w != 0 && (slotLo(w) & SLOT_DEL) == 0;
+    const linked = w != 0 && (slotLo(w) & SLOT_DEL) == 0;
+    const present = linked && !expiredAt(slotEntry(w));
     let base: i64 = 0;
+    if (linked && !present) {
+      // Expired: it starts again from 0; a counter is sealed first.
+      const e = slotEntry(w);
+      if (blockKind(e) == KIND_COUNTER) {
+        const cw = counterLoad(e);
+        if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
+      }
+    }
     if (present) {
       const e = slotEntry(w);
       if (blockKind(e) != KIND_COUNTER) {
@@ -720,13 +743,15 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     } else {
       store<i64>(entryValue(n), nv); // still private
     }
-    if (!present) {
+    if (!linked) {
       const q = nsReserve(nsTagOf(kp), 1, <i64>entrySize(kl, 8));
       if (q < 0) {
         freeSized(n, entrySize(kl, 8));
         return q;
       }
     }
+    store<f64>(n + E_EXPIRES, present ? entryExpires(slotEntry(w)) : counterExpires);
+    chunkLower(locT, locS, entryExpires(n));
     if (w == 0) {
       const r = tryInsert(h, n);
       if (r == 1) {
@@ -743,13 +768,14 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     }
     if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
       nsCommit();
-      if (!present) sizeAdd(1);
-      account(MODE_SET, present, slotEntry(w), n, kl);
+      if (!linked) sizeAdd(1);
+      if (linked && !present) statAdd(me, STAT_EXPIRATIONS, 1);
+      account(MODE_SET, linked, slotEntry(w), n, kl);
       retire(slotEntry(w));
       counterResult = nv;
       return 0;
     }
-    if (!present) nsUndo();
+    if (!linked) nsUndo();
     statAdd(me, STAT_CONTENTION, 1);
   }
   if (n != 0) freeSized(n, entrySize(kl, 8));
@@ -784,11 +810,193 @@ export function liveCount(): i64 {
   return sizeLoad();
 }
 
-export function makeValueEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize): usize {
-  return makeEntry(kind, kp, kl, vp, vl, true);
+export function makeValueEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, expires: f64): usize {
+  return makeEntry(kind, kp, kl, vp, vl, true, expires);
 }
 
 export function makeTomb(kp: usize, kl: usize): usize {
-  return makeEntry(KIND_TOMB, kp, kl, 0, 0, true);
+  return makeEntry(KIND_TOMB, kp, kl, 0, 0, true, 0);
 }
 
+
+// ---------------------------------------------------------------------------
+// Expiry (TTL)
+//
+// An entry may carry an absolute expiry (ms on the hosts' shared clock). From
+// that instant every operation reads it as absent, and a write replaces it.
+// Expired entries are also removed without being read, by sweeping: each
+// table keeps, per chunk of SWEEP_CHUNK slots, the earliest expiry of any
+// entry published there (lowered before publishing, so never later than the
+// truth). `size` and purgeExpired() sweep every chunk that is due, and each
+// write sweeps one more chunk in turn: the work is proportional to what has
+// expired (plus one word per chunk), never a stop of the whole map.
+
+/** The calling thread's clock for this operation, set by index.ts. */
+let now: f64 = 0;
+/** Expiry of a counter that increment creates (the host's defaultTtl). */
+let counterExpires: f64 = 0;
+/** This thread's next chunk to sweep on a write. */
+let sweepNext: u32 = 0;
+/** Entries this thread has expired (purge() reports its share). */
+export let expiredByMe: i64 = 0;
+
+export function setNow(t: f64, newCounterExpires: f64): void {
+  now = t;
+  counterExpires = newCounterExpires;
+}
+
+@inline function expiredAt(e: usize): bool {
+  const x = entryExpires(e);
+  return x != 0 && x <= now;
+}
+
+/** Milliseconds from the map's time base (floor: never later than x). */
+@inline function relMs(x: f64): u32 {
+  const r = Math.floor(x - load<f64>(HEADER + H_TIME_BASE));
+  if (r <= 0) return 0;
+  if (r >= <f64>(NO_EXPIRY - 1)) return NO_EXPIRY - 1;
+  return <u32>r;
+}
+
+export function setTimeBase(t: f64): void {
+  store<f64>(HEADER + H_TIME_BASE, t);
+}
+
+/**
+ * Makes the chunk of slot s (table t) cover an entry expiring at x (0: no
+ * expiry, nothing to do). Called before the entry is published: the chunk
+ * may then claim an earlier expiry than it holds (a wasted sweep), never a
+ * later one, even if this thread dies in between. The version bump makes a
+ * concurrent sweep of the chunk keep the lower bound.
+ */
+function chunkLower(t: usize, s: usize, x: f64): void {
+  if (x == 0) return;
+  const flag = nsRecord(0) + N_TTL_USED;
+  if (atomic.load<u32>(flag) == 0) atomic.store<u32>(flag, 1);
+  const i = <u32>((s - tableSlots(t)) >> 3);
+  const a = chunkAddr(tableChunks(t), i >> SWEEP_SHIFT);
+  const ms = relMs(x);
+  let w = atomic.load<u64>(a);
+  while (true) {
+    const cur = <u32>w;
+    const nw = (((w >> 32) + 1) << 32) | <u64>(ms < cur ? ms : cur);
+    const seen = atomic.cmpxchg<u64>(a, w, nw);
+    if (seen == w) return;
+    w = seen;
+  }
+}
+
+/** Removes entry e (hash h) if it is still its key's entry. Returns false
+ *  only if it could not (memory for its tombstone, or contention). */
+function expireEntry(e: usize, h: u32): bool {
+  const kp = entryKey(e);
+  const kl = <usize>entryKeyLen(e);
+  // A key-only tombstone keeps the key's slot, so the entry's memory (key
+  // and value) can go back now. Without memory for one, e itself stays as
+  // the tombstone until the next migration.
+  const k = alloc(entrySize(kl, 0));
+  if (k != 0) {
+    entryInit(k, KIND_TOMB, <u32>kl, 0);
+    copy(entryKey(k), kp, kl);
+  }
+  for (let attempt = 0; attempt < 64; attempt++) {
+    if (locate(kp, kl, h) < 0) break;
+    const w = locW;
+    if (w == 0 || (slotLo(w) & SLOT_DEL) != 0 || slotEntry(w) != e) {
+      if (k != 0) freeSized(k, entrySize(kl, 0));
+      return true; // replaced or deleted meanwhile: nothing to expire
+    }
+    if (blockKind(e) == KIND_COUNTER) {
+      const cw = counterLoad(e);
+      if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
+    }
+    const nw = slotWord(h, <u32>(k != 0 ? k : e) | SLOT_DEL);
+    if (slotCas(locS, w, nw) == w) {
+      // No call or loop before the counts (see tryInsert).
+      sizeAdd(-1);
+      nsAdd(nsTagOf(kp), -1, -<i64>entrySize(kl, entryValueLen(e)));
+      statAdd(me, STAT_EXPIRATIONS, 1);
+      expiredByMe++;
+      statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
+      statAdd(me, STAT_VALUE_BYTES, -<i64>entryValueLen(e));
+      if (k != 0) retire(e);
+      return true;
+    }
+  }
+  if (k != 0) freeSized(k, entrySize(kl, 0));
+  return false;
+}
+
+/** Sweeps chunk c of table t if its earliest expiry has come. */
+function sweepChunk(t: usize, c: u32): void {
+  const a = chunkAddr(tableChunks(t), c);
+  const w0 = atomic.load<u64>(a);
+  const due = <u32>w0;
+  if (due == NO_EXPIRY || due > relMs(now)) return;
+  const cap = tableCap(t);
+  const slots = tableSlots(t);
+  const start = c << SWEEP_SHIFT;
+  const end = min(start + (<u32>1 << SWEEP_SHIFT), cap);
+  let earliest = NO_EXPIRY;
+  for (let i = start; i < end; i++) {
+    const w = slotLoad(slotAddr(slots, i));
+    const lo = slotLo(w);
+    if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
+    const e = slotEntry(w);
+    const x = entryExpires(e);
+    if (x == 0) continue;
+    if (x <= now && expireEntry(e, slotHash(w))) continue;
+    const ms = relMs(x);
+    if (ms < earliest) earliest = ms;
+  }
+  // Order: only if nothing was published in the chunk meanwhile (the same
+  // version); otherwise its lower bound stays, and a later sweep redoes it.
+  atomic.cmpxchg<u64>(a, w0, (w0 & 0xffffffff00000000) | <u64>earliest);
+}
+
+/** Sweeps every chunk that is due, in the root table and any it migrates to. */
+export function sweepAll(): void {
+  let t = root();
+  while (t != 0) {
+    const n = chunkCount(tableCap(t));
+    for (let c: u32 = 0; c < n; c++) sweepChunk(t, c);
+    t = <usize>tableNext(t);
+  }
+}
+
+/** One step of the sweep that rides on writes: this thread's next chunk. */
+export function sweepStep(): void {
+  const t = root();
+  sweepChunk(t, sweepNext++ % chunkCount(tableCap(t)));
+}
+
+/** Replaces the key's entry with a copy that expires at `expires` (0: never).
+ *  R_DONE, or R_REFUSED if the key is absent. */
+export function retimeEntry(kp: usize, kl: usize, h: u32, expires: f64): i32 {
+  for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    const st = locate(kp, kl, h);
+    if (st < 0) return st;
+    const w = locW;
+    if (w == 0 || (slotLo(w) & SLOT_DEL) != 0) return R_REFUSED;
+    const e = slotEntry(w);
+    if (expiredAt(e)) return R_REFUSED;
+    const kind = blockKind(e);
+    let n: usize;
+    if (kind == KIND_COUNTER) {
+      const cw = counterLoad(e);
+      if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
+      n = makeCounter(kp, kl, unsealed(cw));
+    } else {
+      n = makeEntry(kind, kp, kl, entryValue(e), <usize>entryValueLen(e), false, 0);
+    }
+    if (n == 0) return ST_CAPACITY;
+    store<f64>(n + E_EXPIRES, expires);
+    chunkLower(locT, locS, expires);
+    if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
+      retire(e);
+      return R_DONE;
+    }
+    freeSized(n, entrySize(kl, entryValueLen(n)));
+  }
+  return ST_CONTENTION;
+}

@@ -11,7 +11,7 @@
 import { me } from "./epoch";
 import {
   H_NS, HEADER, MAX_NAMESPACES, NS_FREE, NS_ID_BITS, NS_LIVE, NS_SIZE, N_BYTES, N_ENTRIES, N_GEN,
-  N_MAX_BYTES, N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, N_STATE, T_NS_PENDING, T_NS_PENDING_BYTES,
+  N_DEFAULT_TTL, N_MAX_BYTES, N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, N_STATE, T_NS_PENDING, T_NS_PENDING_BYTES,
   T_NS_PENDING_ENTRIES, hdrStore, nsRecord,
 } from "./layout";
 
@@ -22,9 +22,10 @@ export const NS_DEFAULT: u32 = 0;
 export const NS_REGISTRY: u32 = 1;
 
 /** Sets up the records block (init, on zeroed memory). */
-export function nsInit(block: usize): void {
+export function nsInit(block: usize, defaultTtl: f64): void {
   hdrStore(H_NS, <u32>block);
   memory.fill(block, 0, <usize>MAX_NAMESPACES * NS_SIZE);
+  store<f64>(nsRecord(NS_DEFAULT) + N_DEFAULT_TTL, defaultTtl);
   atomic.store<u32>(nsRecord(NS_DEFAULT) + N_STATE, NS_LIVE);
   atomic.store<u32>(nsRecord(NS_REGISTRY) + N_STATE, NS_LIVE);
 }
@@ -92,7 +93,7 @@ export function nsUndoOf(t: usize): void {
 }
 
 /** Claims a free record and returns its tag, or ST_QUOTA if all are taken. */
-export function nsCreate(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: u32): i32 {
+export function nsCreate(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: u32, defaultTtl: f64): i32 {
   for (let id: u32 = NS_REGISTRY + 1; id < MAX_NAMESPACES; id++) {
     const rec = nsRecord(id);
     if (atomic.load<u32>(rec + N_STATE) != NS_FREE) continue;
@@ -105,6 +106,7 @@ export function nsCreate(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: 
     atomic.store<u32>(rec + N_MAX_BYTES, maxBytes);
     atomic.store<u32>(rec + N_MAX_KEY, maxKey);
     atomic.store<u32>(rec + N_MAX_VALUE, maxValue);
+    store<f64>(rec + N_DEFAULT_TTL, defaultTtl);
     atomic.store<u32>(rec + N_STATE, NS_LIVE);
     return <i32>(id | (atomic.load<u32>(rec + N_GEN) << NS_ID_BITS));
   }
@@ -131,6 +133,10 @@ export function nsField(tag: u32, f: usize): i64 {
   const rec = nsRecord(tag);
   if (f == N_ENTRIES || f == N_BYTES) return atomic.load<i64>(rec + f);
   return <i64>atomic.load<u32>(rec + f);
+}
+
+export function nsDefaultTtl(tag: u32): f64 {
+  return load<f64>(nsRecord(tag) + N_DEFAULT_TTL);
 }
 
 export function nsIsLive(tag: u32): bool {

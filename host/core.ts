@@ -4,31 +4,35 @@ import { WASM_BASE64 } from './wasm-bytes.js';
 
 /** Exports of the core; pointers are byte offsets into the shared memory. */
 export interface CoreExports {
-  init(limit: number, seed: number, maxKey: number, maxValue: number, minCap: number): number;
+  init(limit: number, seed: number, maxKey: number, maxValue: number, minCap: number, now: number, defaultTtl: number): number;
   attach(owner: number, scratchBytes: number): number;
   detach(): void;
   scratch(size: number): number;
   release(owner: number): number;
-  get(kp: number, kl: number, out: number, ocap: number): number;
-  has(kp: number, kl: number): number;
+  get(kp: number, kl: number, out: number, ocap: number, now: number): number;
+  has(kp: number, kl: number, now: number): number;
   pendingValue(): number;
   endPending(): void;
   write(
     mode: number, kp: number, kl: number, vp: number, vl: number, vkind: number,
-    ep: number, el: number, ekind: number, out: number, ocap: number,
+    ep: number, el: number, ekind: number, out: number, ocap: number, now: number, expires: number,
   ): number;
-  set(kp: number, kl: number, vp: number, vl: number, vkind: number): number;
-  increment(kp: number, kl: number, delta: number): number;
+  set(kp: number, kl: number, vp: number, vl: number, vkind: number, now: number, expires: number): number;
+  increment(kp: number, kl: number, delta: number, now: number, expires: number): number;
+  retime(kp: number, kl: number, now: number, expires: number): number;
+  expiresAt(kp: number, kl: number, now: number): number;
+  purge(now: number): number;
   lastStatus(): number;
   size(): number;
-  clear(tag: number): void;
-  nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number): number;
+  clear(tag: number, now: number): void;
+  nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number, defaultTtl: number): number;
   nsDrop(tag: number): number;
   nsInfo(tag: number, out: number): void;
-  nsSize(tag: number): number;
-  memoryUsed(): number;
+  nsSize(tag: number, now: number): number;
   statsInto(out: number): void;
+  memoryUsed(): number;
   memoryLimit(): number;
+  ttlFlagAddress(): number;
   maxKeyBytes(): number;
   maxValueBytes(): number;
   threadIndex(): number;

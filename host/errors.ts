@@ -15,6 +15,8 @@ export type MapErrorCode =
   | 'ERR_INVALID_OPTION'
   /** The map would exceed `maxMemoryBytes` (or its thread slots are all taken). */
   | 'ERR_CAPACITY'
+  /** A ttl (or defaultTtl) that is not a positive finite number of milliseconds. */
+  | 'ERR_INVALID_TTL'
   /** A namespace is at its maxEntries or maxMemoryBytes quota. */
   | 'ERR_QUOTA'
   /** An operation on a view of a namespace that was dropped. */

@@ -8,7 +8,7 @@ export type { Key, Value, SharedMapHandle, MemoryUsage, NamespaceUsage } from '.
 export type { MapStats } from './metrics.js';
 
 // Options
-export type { SharedMapOptions, NamespaceOptions } from './options.js';
+export type { SharedMapOptions, NamespaceOptions, AttachOptions, WriteOptions } from './options.js';
 
 // Errors
 export { MapError } from './errors.js';

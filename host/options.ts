@@ -30,6 +30,50 @@ export interface SharedMapOptions {
    * @default 512
    */
   initialCapacity?: number;
+  /**
+   * Time to live, in milliseconds, of every entry written without a `ttl` of
+   * its own (see `set(key, value, { ttl })`). A positive finite number;
+   * absent: entries live until deleted. Counters created by `increment` get
+   * it too.
+   */
+  defaultTtl?: number;
+  /**
+   * This thread's clock, in milliseconds on a time base every thread shares
+   * (expiry times are absolute). A function cannot travel to another thread:
+   * `attach` takes its own. Tests pass a fake one.
+   * @default () => performance.timeOrigin + performance.now()
+   */
+  clock?: () => number;
+}
+
+/** Options of `SharedMap.attach`. */
+export interface AttachOptions {
+  /** This thread's clock (see SharedMapOptions.clock). */
+  clock?: () => number;
+}
+
+/** Options of a single write. */
+export interface WriteOptions {
+  /** Milliseconds this entry lives; a positive finite number. @default the namespace's or map's defaultTtl */
+  ttl?: number;
+}
+
+export const defaultClock = (): number => performance.timeOrigin + performance.now();
+
+/** Throws ERR_INVALID_TTL unless `ttl` is a positive finite number. */
+export function checkTtl(ttl: unknown, what = 'ttl'): number {
+  if (typeof ttl !== 'number' || !(ttl > 0) || ttl === Infinity) {
+    throw new MapError('ERR_INVALID_TTL', `${what} must be a positive finite number of milliseconds, got ${describe(ttl)}`);
+  }
+  return ttl;
+}
+
+export function checkClock(clock: unknown): () => number {
+  if (clock === undefined) return defaultClock;
+  if (typeof clock !== 'function') {
+    throw new MapError('ERR_INVALID_OPTION', `option "clock" must be a function returning milliseconds, got ${describe(clock)}`);
+  }
+  return clock as () => number;
 }
 
 export interface ResolvedOptions {
@@ -62,6 +106,7 @@ export function resolveOptions(options: SharedMapOptions | undefined): ResolvedO
   }
   const out = { ...DEFAULTS };
   for (const name of Object.keys(options)) {
+    if (name === 'defaultTtl' || name === 'clock') continue; // see resolveTime
     if (!(name in RANGES)) {
       throw new MapError('ERR_INVALID_OPTION', `unknown option "${name}"`);
     }
@@ -90,6 +135,8 @@ export function describe(value: unknown): string {
 
 /** Options of `map.namespace(name, options)`. Every field is optional. */
 export interface NamespaceOptions {
+  /** As the map's `defaultTtl`, for this namespace's entries. @default none */
+  defaultTtl?: number;
   /**
    * Most entries the namespace may hold; a set of a new key past it fails
    * with `ERR_QUOTA` (never exceeded, even by threads inserting at once).
@@ -117,6 +164,7 @@ export interface NamespaceOptions {
 }
 
 export interface ResolvedNamespaceOptions {
+  defaultTtl: number;
   maxEntries: number;
   maxMemoryBytes: number;
   maxKeyBytes: number;
@@ -129,6 +177,7 @@ export function resolveNamespaceOptions(
   options: NamespaceOptions | undefined, mapMaxKey: number, mapMaxValue: number,
 ): ResolvedNamespaceOptions {
   const out: ResolvedNamespaceOptions = {
+    defaultTtl: 0,
     maxEntries: 0, maxMemoryBytes: 0, maxKeyBytes: mapMaxKey, maxValueBytes: mapMaxValue, validateKey: undefined,
   };
   if (options === undefined) return out;
@@ -142,6 +191,10 @@ export function resolveNamespaceOptions(
     maxValueBytes: [0, mapMaxValue],
   };
   for (const [name, value] of Object.entries(options)) {
+    if (name === 'defaultTtl') {
+      if (value !== undefined) out.defaultTtl = checkTtl(value, 'option "defaultTtl"');
+      continue;
+    }
     if (name === 'validateKey') {
       if (value !== undefined && typeof value !== 'function') {
         throw new MapError('ERR_INVALID_OPTION', `option "validateKey" must be a function, got ${describe(value)}`);

@@ -46,8 +46,15 @@ export class Session {
   f64: Float64Array;
   /** Node's Buffer over the same memory (fast native UTF-8 decoding), or null. */
   buf: NodeBufferView | null;
+  readonly clock: () => number;
+  /** Index (in i32) of the map's "some entry has an expiry" flag. */
+  private readonly ttlFlag: number;
 
-  constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, owner: number) {
+  constructor(
+    memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, owner: number, clock: () => number,
+  ) {
+    this.clock = clock;
+    this.ttlFlag = core.ttlFlagAddress() >> 2;
     this.memory = memory;
     this.module = module;
     this.core = core;
@@ -60,6 +67,11 @@ export class Session {
     this.f64 = new Float64Array(memory.buffer);
     this.buf = bufferView(memory.buffer);
     this.useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
+  }
+
+  /** The clock for an operation; 0 (never read) until some entry has an expiry. */
+  now(): number {
+    return this.i32[this.ttlFlag] === 0 ? 0 : this.clock();
   }
 
   live(): CoreExports {

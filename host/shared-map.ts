@@ -7,7 +7,8 @@ import { encodeString, isBytes, keyError, valueError } from './codec.js';
 import { MapError } from './errors.js';
 import { CORE_STATS, type MapStats, formatMetrics } from './metrics.js';
 import {
-  type NamespaceOptions, type SharedMapOptions, describe, resolveNamespaceOptions, resolveOptions,
+  type AttachOptions, type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
+  describe, resolveNamespaceOptions, resolveOptions,
 } from './options.js';
 import { MIN_OUT, SCRATCH_BYTES, Session, TAG_BYTES, align8 } from './session.js';
 import { hostThreadId } from './thread-id.js';
@@ -73,6 +74,8 @@ export class SharedMap {
   private readonly maxKey: number;
   private readonly maxValue: number;
   private readonly validateKey: ((key: Uint8Array) => boolean | string) | undefined;
+  /** Milliseconds new entries live without a ttl of their own; 0 = forever. */
+  private readonly defaultTtl: number;
   /** The namespace's name, or undefined for the map itself. */
   private readonly ns: string | undefined;
   private viewClosed = false;
@@ -80,13 +83,14 @@ export class SharedMap {
   private outAt = 0;
 
   private constructor(
-    s: Session, tag: number, maxKey: number, maxValue: number,
+    s: Session, tag: number, maxKey: number, maxValue: number, defaultTtl: number,
     validateKey?: (key: Uint8Array) => boolean | string, ns?: string,
   ) {
     this.s = s;
     this.tag = tag;
     this.maxKey = maxKey;
     this.maxValue = maxValue;
+    this.defaultTtl = defaultTtl;
     this.validateKey = validateKey;
     this.ns = ns;
   }
@@ -94,6 +98,8 @@ export class SharedMap {
   /** Creates a new, empty map in a new shared memory, attached to this thread. */
   static async create(options?: SharedMapOptions): Promise<SharedMap> {
     const opts = resolveOptions(options);
+    const clock = checkClock(options?.clock);
+    const defaultTtl = options?.defaultTtl === undefined ? 0 : checkTtl(options.defaultTtl, 'option "defaultTtl"');
     if (typeof SharedArrayBuffer === 'undefined') {
       throw new MapError(
         'ERR_CAPACITY',
@@ -106,15 +112,22 @@ export class SharedMap {
     const core = instantiate(module, memory);
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
     const minCap = nextPow2(opts.initialCapacity * 2);
-    const status = core.init(maxPages * PAGE, seed, opts.maxKeyBytes, opts.maxValueBytes, minCap);
+    const status = core.init(maxPages * PAGE, seed, opts.maxKeyBytes, opts.maxValueBytes, minCap, clock(), defaultTtl);
     if (status !== 0) {
       throw new MapError('ERR_INVALID_OPTION', `option "initialCapacity" (${opts.initialCapacity}) does not fit in maxMemoryBytes`);
     }
-    return SharedMap.attachCore(memory, module, core);
+    return SharedMap.attachCore(memory, module, core, clock);
   }
 
   /** Attaches this thread to the map behind `handle` (from `map.handle` in another thread). */
-  static async attach(handle: SharedMapHandle): Promise<SharedMap> {
+  static async attach(handle: SharedMapHandle, options?: AttachOptions): Promise<SharedMap> {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new MapError('ERR_INVALID_OPTION', `attach options must be an object, got ${describe(options)}`);
+    }
+    for (const name of Object.keys(options ?? {})) {
+      if (name !== 'clock') throw new MapError('ERR_INVALID_OPTION', `unknown option "${name}"`);
+    }
+    const clock = checkClock(options?.clock);
     const h = handle as Partial<SharedMapHandle> | null;
     if (
       h === null || typeof h !== 'object' || h.wasmap !== 1 ||
@@ -129,18 +142,21 @@ export class SharedMap {
     } catch (err) {
       throw new MapError('ERR_INVALID_HANDLE', `the handle's module and memory do not fit together: ${(err as Error).message}`);
     }
-    return SharedMap.attachCore(h.memory, h.module, core);
+    return SharedMap.attachCore(h.memory, h.module, core, clock);
   }
 
-  private static async attachCore(memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports): Promise<SharedMap> {
+  private static async attachCore(
+    memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, clock: () => number,
+  ): Promise<SharedMap> {
     const owner = await hostThreadId();
     const r = core.attach(owner, SCRATCH_BYTES);
     if (r === ST_CAPACITY) {
       throw new MapError('ERR_CAPACITY', 'no room to attach this thread (too many threads, or the map is full)');
     }
     if (r < 0) throw new MapError('ERR_INVALID_HANDLE', 'the memory does not hold a wasmap map of this version');
-    const s = new Session(memory, module, core, owner);
-    return new SharedMap(s, NS_DEFAULT, s.maxKey, s.maxValue);
+    const s = new Session(memory, module, core, owner, clock);
+    const root = new SharedMap(s, NS_DEFAULT, s.maxKey, s.maxValue, 0);
+    return new SharedMap(s, NS_DEFAULT, s.maxKey, s.maxValue, root.nsInfo(NS_DEFAULT).defaultTtl);
   }
 
   /** Pass this to another thread and call `SharedMap.attach` there. */
@@ -156,7 +172,7 @@ export class SharedMap {
 
   /** Exact number of entries (of this namespace), the same from every thread. */
   get size(): number {
-    return this.live().nsSize(this.tag);
+    return this.live().nsSize(this.tag, this.s.now());
   }
 
   get(key: Key): Value | number | undefined {
@@ -164,7 +180,7 @@ export class SharedMap {
     const s = this.s;
     const kl = this.putKey(key);
     const out = s.sp + s.keyArea;
-    const r = core.get(s.sp, kl, out, s.scap - s.keyArea);
+    const r = core.get(s.sp, kl, out, s.scap - s.keyArea, s.now());
     if (r < 0) {
       if (r === ST_NOT_FOUND) return undefined;
       throw s.error(r);
@@ -175,41 +191,43 @@ export class SharedMap {
   has(key: Key): boolean {
     const core = this.live();
     const kl = this.putKey(key);
-    return core.has(this.s.sp, kl) === 1;
+    return core.has(this.s.sp, kl, this.s.now()) === 1;
   }
 
-  set(key: Key, value: Value): this {
+  /** Stores `value`; `options.ttl` (ms) makes it expire (default: defaultTtl). */
+  set(key: Key, value: Value, options?: WriteOptions): this {
     const core = this.live();
     const s = this.s;
+    const expires = this.expiresFor(options);
     const vcap = this.reserve(value, undefined);
     const kl = this.putKey(key);
     const vp = s.sp + s.keyArea;
     const [vkind, vl] = this.putValue(value, vp, vcap);
-    const r = core.set(s.sp, kl, vp, vl, vkind);
+    const r = core.set(s.sp, kl, vp, vl, vkind, expires === 0 ? s.now() : this.clockAt, expires);
     if (r !== R_DONE) throw s.error(r);
     return this;
   }
 
   delete(key: Key): boolean {
-    return this.write(MODE_DELETE, key, undefined, undefined) === R_DONE;
+    return this.write(MODE_DELETE, key, undefined, undefined, undefined) === R_DONE;
   }
 
   /** Go's LoadOrStore: the present value (`loaded: true`), or stores `value`. */
-  getOrSet(key: Key, value: Value): { value: Value | number; loaded: boolean } {
-    const r = this.write(MODE_GET_OR_SET, key, value, undefined);
+  getOrSet(key: Key, value: Value, options?: WriteOptions): { value: Value | number; loaded: boolean } {
+    const r = this.write(MODE_GET_OR_SET, key, value, undefined, options);
     if (r === R_DONE) return { value: typeof value === 'string' ? value : value.slice(), loaded: false };
     return { value: this.s.readValue(r, this.outAt), loaded: true };
   }
 
   /** Go's LoadAndDelete: removes the key, returning its value (or undefined). */
   getAndDelete(key: Key): Value | number | undefined {
-    const r = this.write(MODE_GET_AND_DELETE, key, undefined, undefined);
+    const r = this.write(MODE_GET_AND_DELETE, key, undefined, undefined, undefined);
     return r === ST_NOT_FOUND ? undefined : this.s.readValue(r, this.outAt);
   }
 
   /** Stores `value`, returning the previous value (or undefined). */
-  swap(key: Key, value: Value): Value | number | undefined {
-    const r = this.write(MODE_SWAP, key, value, undefined);
+  swap(key: Key, value: Value, options?: WriteOptions): Value | number | undefined {
+    const r = this.write(MODE_SWAP, key, value, undefined, options);
     return r === ST_NOT_FOUND ? undefined : this.s.readValue(r, this.outAt);
   }
 
@@ -217,13 +235,13 @@ export class SharedMap {
    * Stores `next` only if the present value equals `expected` (same kind and
    * bytes; a number matches a counter of that value).
    */
-  compareAndSwap(key: Key, expected: Value | number, next: Value): boolean {
-    return this.write(MODE_CAS, key, next, expected) === R_DONE;
+  compareAndSwap(key: Key, expected: Value | number, next: Value, options?: WriteOptions): boolean {
+    return this.write(MODE_CAS, key, next, expected, options) === R_DONE;
   }
 
   /** Deletes the key only if its value equals `expected` (as compareAndSwap). */
   compareAndDelete(key: Key, expected: Value | number): boolean {
-    return this.write(MODE_CAD, key, undefined, expected) === R_DONE;
+    return this.write(MODE_CAD, key, undefined, expected, undefined) === R_DONE;
   }
 
   /**
@@ -237,8 +255,9 @@ export class SharedMap {
     if (!Number.isSafeInteger(delta)) {
       throw new MapError('ERR_INVALID_VALUE', `increment: delta must be a safe integer, got ${describe(delta)}`);
     }
+    const expires = this.expiresFor(undefined);
     const kl = this.putKey(key);
-    const v = core.increment(this.s.sp, kl, delta);
+    const v = core.increment(this.s.sp, kl, delta, expires === 0 ? this.s.now() : this.clockAt, expires);
     if (v !== v) throw this.s.error(core.lastStatus());
     return v;
   }
@@ -249,7 +268,50 @@ export class SharedMap {
    * with any concurrent map.
    */
   clear(): void {
-    this.live().clear(this.tag);
+    this.live().clear(this.tag, this.s.now());
+  }
+
+  /**
+   * Milliseconds until the entry at `key` expires: `Infinity` if it has no
+   * expiry, `undefined` if it is absent (or already expired).
+   */
+  ttl(key: Key): number | undefined {
+    const core = this.live();
+    const kl = this.putKey(key);
+    const now = this.s.clock();
+    const x = core.expiresAt(this.s.sp, kl, now);
+    if (x < 0) return undefined;
+    return x === 0 ? Infinity : Math.max(0, x - now);
+  }
+
+  /** Gives the entry at `key` a new time to live (ms from now). Returns whether it was present. */
+  expire(key: Key, ttl: number): boolean {
+    const core = this.live();
+    checkTtl(ttl);
+    const kl = this.putKey(key);
+    const now = this.s.clock();
+    const r = core.retime(this.s.sp, kl, now, now + ttl);
+    if (r !== R_DONE && r !== R_REFUSED) throw this.s.error(r);
+    return r === R_DONE;
+  }
+
+  /** Removes the expiry of the entry at `key`. Returns whether it was present. */
+  persist(key: Key): boolean {
+    const core = this.live();
+    const kl = this.putKey(key);
+    const r = core.retime(this.s.sp, kl, this.s.now(), 0);
+    if (r !== R_DONE && r !== R_REFUSED) throw this.s.error(r);
+    return r === R_DONE;
+  }
+
+  /**
+   * Removes every expired entry now (their memory goes back to the map).
+   * Expired entries are never returned or counted anyway, and are also
+   * removed as `size` is read and, a little at a time, by every write.
+   * Returns how many this call removed.
+   */
+  purgeExpired(): number {
+    return this.live().purge(this.s.clock());
   }
 
   /**
@@ -275,7 +337,7 @@ export class SharedMap {
         if (info.live) {
           for (const [option, have] of [
             ['maxEntries', info.maxEntries], ['maxMemoryBytes', info.maxMemoryBytes],
-            ['maxKeyBytes', info.maxKey], ['maxValueBytes', info.maxValue],
+            ['maxKeyBytes', info.maxKey], ['maxValueBytes', info.maxValue], ['defaultTtl', info.defaultTtl],
           ] as const) {
             const want = (options as Record<string, unknown> | undefined)?.[option];
             if (want !== undefined && want !== have) {
@@ -285,19 +347,19 @@ export class SharedMap {
               );
             }
           }
-          return new SharedMap(s, tag, info.maxKey, info.maxValue, opts.validateKey, name);
+          return new SharedMap(s, tag, info.maxKey, info.maxValue, info.defaultTtl, opts.validateKey, name);
         }
         registry.compareAndDelete(nameKey, found); // dropped meanwhile: forget it
         continue;
       }
-      const tag = core.nsNew(opts.maxEntries, opts.maxMemoryBytes, opts.maxKeyBytes, opts.maxValueBytes);
+      const tag = core.nsNew(opts.maxEntries, opts.maxMemoryBytes, opts.maxKeyBytes, opts.maxValueBytes, opts.defaultTtl);
       if (tag < 0) throw new MapError('ERR_CAPACITY', 'too many namespaces (1022 at most per map)');
       const r = registry.getOrSet(nameKey, tagBytes(tag));
       if (r.loaded) {
         core.nsDrop(tag); // another thread created it first: use theirs
         continue;
       }
-      return new SharedMap(s, tag, opts.maxKeyBytes, opts.maxValueBytes, opts.validateKey, name);
+      return new SharedMap(s, tag, opts.maxKeyBytes, opts.maxValueBytes, opts.defaultTtl, opts.validateKey, name);
     }
     throw new MapError('ERR_CONTENTION', `namespace "${name}" kept being created and dropped by other threads`);
   }
@@ -404,6 +466,23 @@ export class SharedMap {
     return core;
   }
 
+  /** The clock reading expiresFor took (the `now` of that operation). */
+  private clockAt = 0;
+
+  /** The absolute expiry of a write (0: none), reading the clock if needed. */
+  private expiresFor(options: WriteOptions | undefined): number {
+    let ttl = this.defaultTtl;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') {
+        throw new MapError('ERR_INVALID_OPTION', `write options must be an object, got ${describe(options)}`);
+      }
+      if (options.ttl !== undefined) ttl = checkTtl(options.ttl);
+    }
+    if (ttl === 0) return 0;
+    this.clockAt = this.s.clock();
+    return this.clockAt + ttl;
+  }
+
   private rootOnly(what: string): void {
     if (this.ns !== undefined) {
       throw new MapError('ERR_INVALID_OPTION', `${what}() is an operation of the map itself, not of a namespace view`);
@@ -412,7 +491,7 @@ export class SharedMap {
 
   /** The view of the names registry (an internal namespace). */
   private registry(): SharedMap {
-    return new SharedMap(this.s, NS_REGISTRY, this.s.maxKey, this.s.maxValue, undefined, '');
+    return new SharedMap(this.s, NS_REGISTRY, this.s.maxKey, this.s.maxValue, 0, undefined, '');
   }
 
   private namespaceKey(name: unknown): string {
@@ -430,7 +509,7 @@ export class SharedMap {
     const o = out >> 3;
     return {
       entries: f[o], bytes: f[o + 1], maxEntries: f[o + 2], maxMemoryBytes: f[o + 3],
-      maxKey: f[o + 4], maxValue: f[o + 5], live: f[o + 6] === 1,
+      maxKey: f[o + 4], maxValue: f[o + 5], live: f[o + 6] === 1, defaultTtl: f[o + 7],
     };
   }
 
@@ -528,9 +607,12 @@ export class SharedMap {
   }
 
   /** Every write but set and increment; returns the core's result. */
-  private write(mode: number, key: Key, value: Value | undefined, expected: unknown): number {
+  private write(
+    mode: number, key: Key, value: Value | undefined, expected: unknown, options: WriteOptions | undefined,
+  ): number {
     const core = this.live();
     if (mode < MODE_DELETE && typeof value !== 'string' && !isBytes(value)) throw valueError(value);
+    const expires = mode < MODE_DELETE ? this.expiresFor(options) : 0;
     const vcap = this.reserve(value, expected);
     const s = this.s;
     const kl = this.putKey(key);
@@ -544,7 +626,8 @@ export class SharedMap {
     if (expected !== undefined) [ekind, el] = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
     const out = ep + align8(el) + 8;
     this.outAt = out;
-    const r = core.write(mode, s.sp, kl, vp, vl, vkind, ep, el, ekind, out, s.scap - (out - s.sp));
+    const now = expires === 0 ? s.now() : this.clockAt;
+    const r = core.write(mode, s.sp, kl, vp, vl, vkind, ep, el, ekind, out, s.scap - (out - s.sp), now, expires);
     if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw s.error(r);
     return r;
   }
