@@ -887,31 +887,22 @@ function chunkLower(t: usize, s: usize, x: f64): void {
 }
 
 /** Removes entry e (hash h) if it is still its key's entry. Returns false
- *  only if it could not (memory for its tombstone, or contention). */
+ *  only if contention kept it from doing so. */
 function expireEntry(e: usize, h: u32): bool {
   const kp = entryKey(e);
   const kl = <usize>entryKeyLen(e);
-  // A key-only tombstone keeps the key's slot, so the entry's memory (key
-  // and value) can go back now. Without memory for one, e itself stays as
-  // the tombstone until the next migration.
-  const k = alloc(entrySize(kl, 0));
-  if (k != 0) {
-    entryInit(k, KIND_TOMB, <u32>kl, 0);
-    copy(entryKey(k), kp, kl);
-  }
   for (let attempt = 0; attempt < 64; attempt++) {
     if (locate(kp, kl, h) < 0) break;
     const w = locW;
-    if (w == 0 || (slotLo(w) & SLOT_DEL) != 0 || slotEntry(w) != e) {
-      if (k != 0) freeSized(k, entrySize(kl, 0));
-      return true; // replaced or deleted meanwhile: nothing to expire
-    }
+    if (w == 0 || (slotLo(w) & SLOT_DEL) != 0 || slotEntry(w) != e) return true; // replaced meanwhile
     if (blockKind(e) == KIND_COUNTER) {
       const cw = counterLoad(e);
       if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
     }
-    const nw = slotWord(h, <u32>(k != 0 ? k : e) | SLOT_DEL);
-    if (slotCas(locS, w, nw) == w) {
+    // The entry stays as its own tombstone: expiring never needs memory.
+    // Its memory goes back when the table next migrates, which a sweep
+    // starts once tombstones outnumber live entries (maybeCompact).
+    if (slotCas(locS, w, slotWord(h, <u32>e | SLOT_DEL)) == w) {
       // No call or loop before the counts (see tryInsert).
       sizeAdd(-1);
       nsAdd(nsTagOf(kp), -1, -<i64>entrySize(kl, entryValueLen(e)));
@@ -919,12 +910,20 @@ function expireEntry(e: usize, h: u32): bool {
       expiredByMe++;
       statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
       statAdd(me, STAT_VALUE_BYTES, -<i64>entryValueLen(e));
-      if (k != 0) retire(e);
       return true;
     }
   }
-  if (k != 0) freeSized(k, entrySize(kl, 0));
   return false;
+}
+
+/** Starts a migration of the root table (which drops tombstones and frees
+ *  what they hold) once tombstones outnumber live entries and fill a
+ *  quarter of it. */
+function maybeCompact(): void {
+  const r = root();
+  if (tableNext(r) != 0) return;
+  const dead = <i64>tableField(r, TB_USED) - sizeLoad();
+  if (dead > <i64>(tableCap(r) >> 2) && dead > sizeLoad()) startMigration(r);
 }
 
 /** Sweeps chunk c of table t if its earliest expiry has come. */
@@ -952,6 +951,7 @@ function sweepChunk(t: usize, c: u32): void {
   // Order: only if nothing was published in the chunk meanwhile (the same
   // version); otherwise its lower bound stays, and a later sweep redoes it.
   atomic.cmpxchg<u64>(a, w0, (w0 & 0xffffffff00000000) | <u64>earliest);
+  maybeCompact();
 }
 
 /** Sweeps every chunk that is due, in the root table and any it migrates to. */

@@ -1,0 +1,211 @@
+// TTL on the hosts' clock: run on fake clocks, with no sleeps.
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, test } from 'vitest';
+import { MapError, SharedMap } from '../dist/index.js';
+import { scale } from './helpers.js';
+
+let map: SharedMap;
+afterEach(() => map?.close());
+
+/** A fake clock every thread can read: ms in shared memory. */
+function fakeClock() {
+  const time = new Int32Array(new SharedArrayBuffer(4));
+  return {
+    time,
+    clock: () => 1_000_000 + Atomics.load(time, 0),
+    advance: (ms: number) => Atomics.add(time, 0, ms),
+  };
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MapError);
+    return (e as MapError).code;
+  }
+  return undefined;
+}
+
+describe('expiry', () => {
+  test('an expired entry is absent for every operation and not counted', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock });
+    for (const k of ['get', 'has', 'gos', 'swap', 'cas', 'gad', 'inc', 'del', 'cad']) map.set(k, 'old', { ttl: 100 });
+    map.increment('n', 5);
+    map.expire('n', 100);
+    map.set('forever', 'x');
+    expect(map.size).toBe(11);
+    t.advance(99);
+    expect(map.get('get')).toBe('old');
+    t.advance(1); // expiry is inclusive: at exactly set + ttl it is gone
+    expect(map.get('get')).toBeUndefined();
+    expect(map.has('has')).toBe(false);
+    expect(map.getOrSet('gos', 'new')).toEqual({ value: 'new', loaded: false });
+    expect(map.swap('swap', 'new')).toBeUndefined();
+    expect(map.compareAndSwap('cas', 'old', 'new')).toBe(false);
+    expect(map.getAndDelete('gad')).toBeUndefined();
+    expect(map.increment('inc')).toBe(1); // an expired string is absent, so a counter starts
+    expect(map.increment('n')).toBe(1);
+    expect(map.delete('del')).toBe(false);
+    expect(map.compareAndDelete('cad', 'old')).toBe(false);
+    expect(map.get('forever')).toBe('x');
+    // Left: forever, gos, swap, inc, n.
+    expect(map.size).toBe(5);
+    // All 10 entries with an expiry expired: 4 were replaced by a write
+    // (gos, swap, inc, n) and 6 swept as `size` was read.
+    expect(map.stats().expirations).toBe(10);
+  });
+
+  test('expiry is seen the same from several workers on a shared clock', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock });
+    const readers = await Promise.all(
+      [0, 1].map(async () => {
+        const w = new Worker(new URL('./workers/ttl-reader.mjs', import.meta.url), {
+          workerData: { handle: map.handle, time: t.time.buffer },
+        });
+        map.releaseOnExit(w);
+        await new Promise((r) => w.once('message', r));
+        return w;
+      }),
+    );
+    const ask = (w: Worker, keys: string[]) =>
+      new Promise<{ seen: (string | null)[]; size: number }>((resolve) => {
+        w.once('message', resolve);
+        w.postMessage({ keys });
+      });
+    map.set('short', 's', { ttl: 50 });
+    map.set('long', 'l', { ttl: 500 });
+    map.set('none', 'n');
+    for (const w of readers) expect(await ask(w, ['short', 'long', 'none'])).toEqual({ seen: ['s', 'l', 'n'], size: 3 });
+    t.advance(60);
+    for (const w of readers) expect(await ask(w, ['short', 'long', 'none'])).toEqual({ seen: [null, 'l', 'n'], size: 2 });
+    t.advance(500);
+    for (const w of readers) expect(await ask(w, ['short', 'long', 'none'])).toEqual({ seen: [null, null, 'n'], size: 1 });
+    expect(map.size).toBe(1);
+    await Promise.all(readers.map((w) => w.terminate()));
+  });
+
+  test('entries that expire without ever being read give their memory back', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock, maxMemoryBytes: 512 << 20 });
+    const n = scale(200_000, 1_000_000);
+    const value = 'v'.repeat(40);
+    for (let i = 0; i < n; i++) map.set(`short:${i}`, value, { ttl: 100 });
+    const full = map.memoryUsage().usedBytes;
+    t.advance(100);
+    // Writes alone sweep (one chunk each): no read, no purge.
+    for (let i = 0; i < 5000; i++) map.set(`other:${i % 10}`, 'x');
+    expect(map.stats().expirations).toBe(n);
+    expect(map.stats().entries).toBe(10);
+    // The same amount again fits in the memory the expired entries held.
+    for (let i = 0; i < n; i++) map.set(`again:${i}`, value);
+    const after = map.memoryUsage().usedBytes;
+    expect(after - full).toBeLessThan(full / 4);
+    expect(map.size).toBe(n + 10);
+  });
+
+  test('purgeExpired removes what has expired and says how many', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock, initialCapacity: 4 });
+    for (let i = 0; i < 3000; i++) map.set(`k${i}`, 'v', { ttl: i < 1000 ? 10 : 1000 });
+    t.advance(10);
+    expect(map.purgeExpired()).toBe(1000);
+    expect(map.purgeExpired()).toBe(0);
+    expect(map.stats().entries).toBe(2000);
+    expect(map.get('k999')).toBeUndefined();
+    expect(map.get('k1000')).toBe('v');
+  });
+});
+
+describe('ttl, expire, persist', () => {
+  test('ttl reports the remaining time, Infinity, or undefined', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock });
+    map.set('a', '1', { ttl: 1000 });
+    map.set('b', '2');
+    t.advance(250);
+    expect(map.ttl('a')).toBe(750);
+    expect(map.ttl('b')).toBe(Infinity);
+    expect(map.ttl('missing')).toBeUndefined();
+    t.advance(750);
+    expect(map.ttl('a')).toBeUndefined();
+  });
+
+  test('expire sets or changes a ttl and persist removes it, keeping the value', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock });
+    map.set('a', new Uint8Array([1, 2]));
+    map.increment('n', 7);
+    expect(map.expire('a', 100)).toBe(true);
+    expect(map.expire('n', 100)).toBe(true);
+    expect(map.expire('missing', 100)).toBe(false);
+    expect(map.ttl('a')).toBe(100);
+    t.advance(50);
+    expect(map.expire('a', 500)).toBe(true);
+    expect(map.persist('n')).toBe(true);
+    expect(map.increment('n')).toBe(8);
+    t.advance(100);
+    expect([...(map.get('a') as Uint8Array)]).toEqual([1, 2]);
+    expect(map.get('n')).toBe(8);
+    expect(map.ttl('n')).toBe(Infinity);
+    t.advance(500);
+    expect(map.get('a')).toBeUndefined();
+    expect(map.persist('a')).toBe(false);
+  });
+
+  test('defaultTtl applies to writes without a ttl, including new counters; a ttl overrides it', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock, defaultTtl: 100 });
+    map.set('d', 'default');
+    map.set('o', 'override', { ttl: 1000 });
+    map.increment('c');
+    const other = await SharedMap.attach(map.handle, { clock: t.clock });
+    other.set('from other thread', 'x'); // the default is the map's, in every thread
+    t.advance(100);
+    expect([map.get('d'), map.get('c'), map.get('from other thread')]).toEqual([undefined, undefined, undefined]);
+    expect(map.get('o')).toBe('override');
+    other.close();
+  });
+
+  test('a namespace has its own defaultTtl', async () => {
+    const t = fakeClock();
+    map = await SharedMap.create({ clock: t.clock });
+    const ns = map.namespace('sessions', { defaultTtl: 30 });
+    ns.set('s', '1');
+    map.set('s', 'root');
+    t.advance(30);
+    expect(ns.get('s')).toBeUndefined();
+    expect(ns.size).toBe(0);
+    expect(map.get('s')).toBe('root');
+  });
+});
+
+describe('ERR_INVALID_TTL', () => {
+  const bad: unknown[] = [0, -1, NaN, Infinity, -Infinity, '100', null, 10n];
+  test.each(bad.map((v) => [String(v), v]))('ttl %s is refused everywhere, changing nothing', async (_what, ttl) => {
+    map = await SharedMap.create();
+    map.set('k', 'v');
+    const o = { ttl } as never;
+    expect(codeOf(() => map.set('k', 'new', o))).toBe('ERR_INVALID_TTL');
+    expect(codeOf(() => map.getOrSet('new', 'x', o))).toBe('ERR_INVALID_TTL');
+    expect(codeOf(() => map.swap('k', 'x', o))).toBe('ERR_INVALID_TTL');
+    expect(codeOf(() => map.compareAndSwap('k', 'v', 'x', o))).toBe('ERR_INVALID_TTL');
+    expect(codeOf(() => map.expire('k', ttl as number))).toBe('ERR_INVALID_TTL');
+    expect(map.get('k')).toBe('v');
+    expect(map.ttl('k')).toBe(Infinity);
+    expect(map.size).toBe(1);
+    const created = await SharedMap.create({ defaultTtl: ttl as number }).catch((e) => e);
+    expect(created.code).toBe('ERR_INVALID_TTL');
+    expect(codeOf(() => map.namespace('n', { defaultTtl: ttl as number }))).toBe('ERR_INVALID_TTL');
+  });
+
+  test('a clock that is not a function is ERR_INVALID_OPTION', async () => {
+    const created = await SharedMap.create({ clock: 5 as never }).catch((e) => e);
+    expect(created.code).toBe('ERR_INVALID_OPTION');
+    map = await SharedMap.create();
+    const attached = await SharedMap.attach(map.handle, { clock: 'now' as never }).catch((e) => e);
+    expect(attached.code).toBe('ERR_INVALID_OPTION');
+  });
+});
