@@ -346,7 +346,8 @@ export function nsInfo(tag: u32, out: u32): void {
 
 /** Live entries of the namespace of `tag`, after sweeping what has expired. */
 export function nsSize(tag: u32, now: f64): f64 {
-  if (tid >= 0) {
+  // now == 0: the host has not read its clock, as no entry has an expiry.
+  if (tid >= 0 && now != 0) {
     setNow(now, 0);
     enter();
     sweepAll();
