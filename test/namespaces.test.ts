@@ -62,6 +62,24 @@ describe('isolation', () => {
     expect(codeOf(() => a.dropNamespace('secret'))).toBe('ERR_INVALID_OPTION');
   });
 
+  test('three threads each in their own namespace, with the same keys, never see each other', async () => {
+    map = await SharedMap.create({ initialCapacity: 4 });
+    const count = scale(5_000, 100_000);
+    const started = await startWorkers<{ bad: number; size: number }>(map, 'stress.mjs', 2, {
+      role: 'tenant', params: { count },
+    });
+    started.go();
+    const results = [roles(map).tenant({ count, writer: 0 }), ...(await started.results)];
+    expect(results.map((r) => r.bad)).toEqual([0, 0, 0]);
+    for (let w = 0; w < 3; w++) {
+      const ns = map.namespace(`tenant-${w}`);
+      expect(ns.size).toBe(101);
+      expect(ns.get('ops')).toBe(count);
+      expect(ns.get('k99')).toBe(`w${w}:${count - 1}`);
+    }
+    expect(map.size).toBe(0);
+  });
+
   test('a namespace is found by name from another thread', async () => {
     map = await SharedMap.create();
     map.namespace('shared').set('from main', 'hello');

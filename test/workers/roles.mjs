@@ -111,6 +111,19 @@ export const roles = (map) => ({
     return { stored, refused, over };
   },
 
+  /** Works in its own namespace with keys every thread also uses elsewhere. */
+  tenant({ count, writer }) {
+    const ns = map.namespace(`tenant-${writer}`);
+    let bad = 0;
+    for (let i = 0; i < count; i++) {
+      ns.set(`k${i % 100}`, `w${writer}:${i}`);
+      ns.increment('ops');
+      const v = ns.get(`k${(i * 7) % 100}`);
+      if (v !== undefined && !v.startsWith(`w${writer}:`)) bad++;
+    }
+    return { bad, size: ns.size };
+  },
+
   /** A known number of each kind of operation, for exact statistics. */
   stats({ count, writer }) {
     for (let i = 0; i < count; i++) {
