@@ -57,17 +57,37 @@ const METRICS: [keyof MapStats, string, 'counter' | 'gauge', string][] = [
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
+/** What a namespace holds against its quotas (see NamespaceUsage). */
+export interface NamespaceGauges {
+  entries: number;
+  bytes: number;
+  maxEntries: number;
+  maxMemoryBytes: number;
+}
+
+const NAMESPACE_METRICS: [keyof NamespaceGauges, string, string][] = [
+  ['entries', 'namespace_entries', 'Live entries of the namespace.'],
+  ['bytes', 'namespace_bytes', 'Bytes of the namespace\'s entries as stored.'],
+  ['maxEntries', 'namespace_max_entries', 'The namespace\'s entry quota (0: none).'],
+  ['maxMemoryBytes', 'namespace_max_memory_bytes', 'The namespace\'s byte quota (0: none).'],
+];
+
 /**
- * The Prometheus text exposition format (version 0.0.4) of one or more
- * label sets' statistics: every metric is prefixed `wasmap_` and labelled
- * with its namespace.
+ * The Prometheus text exposition format (version 0.0.4): the whole map's
+ * metrics (when given), then each namespace's gauges with a `namespace`
+ * label. Every name is prefixed `wasmap_`.
  */
-export function formatMetrics(byNamespace: [string, MapStats][]): string {
+export function formatMetrics(map: MapStats | undefined, namespaces: [string, NamespaceGauges][]): string {
   let out = '';
-  for (const [field, name, type, help] of METRICS) {
-    out += `# HELP wasmap_${name} ${help}\n# TYPE wasmap_${name} ${type}\n`;
-    for (const [namespace, stats] of byNamespace) {
-      out += `wasmap_${name}{namespace="${escapeLabel(namespace)}"} ${stats[field]}\n`;
+  if (map !== undefined) {
+    for (const [field, name, type, help] of METRICS) {
+      out += `# HELP wasmap_${name} ${help}\n# TYPE wasmap_${name} ${type}\nwasmap_${name} ${map[field]}\n`;
+    }
+  }
+  for (const [field, name, help] of NAMESPACE_METRICS) {
+    out += `# HELP wasmap_${name} ${help}\n# TYPE wasmap_${name} gauge\n`;
+    for (const [namespace, gauges] of namespaces) {
+      out += `wasmap_${name}{namespace="${escapeLabel(namespace)}"} ${gauges[field]}\n`;
     }
   }
   return out;

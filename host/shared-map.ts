@@ -404,9 +404,15 @@ export class SharedMap {
     return stats;
   }
 
-  /** `stats()` in the Prometheus text exposition format (`wasmap_` prefix, `namespace` label). */
+  /**
+   * The Prometheus text exposition format (`wasmap_` prefix): on the map
+   * itself, the whole map's `stats()` and its default namespace's gauges; on
+   * a namespace view, only that namespace's gauges (label `namespace`).
+   */
   metrics(): string {
-    return formatMetrics([[this.ns ?? 'default', this.stats()]]);
+    const info = this.nsInfo(this.tag);
+    const gauges = { entries: info.entries, bytes: info.bytes, maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes };
+    return formatMetrics(this.ns === undefined ? this.stats() : undefined, [[this.ns ?? 'default', gauges]]);
   }
 
   memoryUsage(): MemoryUsage {

@@ -10,7 +10,7 @@ const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-fo
   name: string;
   help: string;
   type: string;
-  metrics: { value: string; labels: Record<string, string> }[];
+  metrics: { value: string; labels?: Record<string, string> }[];
 }[];
 
 let map: SharedMap;
@@ -75,13 +75,24 @@ test('metrics() is Prometheus text a real parser reads back as stats()', async (
     ['wasmap_memory_reserved_bytes', 'GAUGE', stats.memoryReservedBytes],
     ['wasmap_memory_limit_bytes', 'GAUGE', 256 * 2 ** 20],
   ];
-  expect(families.length).toBe(expected.length);
+  expect(families.length).toBe(expected.length + 4);
   for (const [name, type, value] of expected) {
     const family = byName.get(name);
     expect(family, name).toBeDefined();
     expect(family!.type).toBe(type);
     expect(family!.help.length).toBeGreaterThan(5);
-    expect(family!.metrics).toEqual([{ value: String(value), labels: { namespace: 'default' } }]);
+    expect(family!.metrics).toEqual([{ value: String(value) }]);
   }
+  // The default namespace's gauges, labelled.
+  expect(byName.get('wasmap_namespace_entries')!.metrics).toEqual([{ value: '2', labels: { namespace: 'default' } }]);
+  // A namespace view exposes its own gauges only.
+  const ns = map.namespace('plugin "a"', { maxEntries: 7 });
+  ns.set('x', 'y');
+  const nsFamilies = new Map(parsePrometheus(ns.metrics()).map((f) => [f.name, f]));
+  expect([...nsFamilies.keys()].sort()).toEqual([
+    'wasmap_namespace_bytes', 'wasmap_namespace_entries', 'wasmap_namespace_max_entries', 'wasmap_namespace_max_memory_bytes',
+  ]);
+  expect(nsFamilies.get('wasmap_namespace_entries')!.metrics).toEqual([{ value: '1', labels: { namespace: 'plugin "a"' } }]);
+  expect(nsFamilies.get('wasmap_namespace_max_entries')!.metrics[0].value).toBe('7');
   expect([stats.hits, stats.misses, stats.sets, stats.deletes, stats.casFailures]).toEqual([1, 1, 3, 1, 1]);
 });
