@@ -95,14 +95,17 @@ import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
-  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe,
+  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch,
   makeTomb, makeValueEntry, pending, clearPending, update,
 } from "./map";
 
 let status: i32 = 0;
 
 /** Formats a zeroed memory as an empty map. Returns 0 or a status. */
-export function init(limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: u32, now: f64, defaultTtl: f64): i32 {
+export function init(
+  limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: u32, now: f64, defaultTtl: f64,
+  maxEntries: u32, eviction: u32,
+): i32 {
   if (hdrLoad(H_MAGIC) != 0) return ST_BAD_MEMORY;
   setTimeBase(now);
   hdrStore(H_VERSION, LAYOUT_VERSION);
@@ -116,6 +119,7 @@ export function init(limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: 
   const records = alloc(<usize>MAX_NAMESPACES * NS_SIZE);
   if (records == 0) return ST_CAPACITY;
   nsInit(records, defaultTtl);
+  setBounds(maxEntries, eviction);
   if (!createRoot(minCap)) return ST_CAPACITY;
   // Order: last; attach() refuses a memory without it.
   hdrStore(H_MAGIC, MAGIC);
@@ -177,6 +181,7 @@ export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
     return ST_NOT_FOUND;
   }
   statAdd(me, STAT_HITS, 1);
+  touch(e);
   return finish(copyOut(e, out, ocap));
 }
 

@@ -59,7 +59,7 @@
 //
 //   +0  u32 link           retire/free-list link; written only once the
 //                          entry is unreachable, never read by readers
-//   +4  u32 info           kind (low 8 bits); bits 8..31 reserved (namespace)
+//   +4  u32 info           kind (low 8 bits); bits 8..31: access stamp (LRU)
 //   +8  u32 keyLen
 //   +12 u32 valueLen
 //   +16 u64 rev            reserved: modification revision (later issue)
@@ -241,6 +241,10 @@ export const HEAP_START: usize = (THREADS + <usize>MAX_THREADS * THREAD_SIZE + 6
 //   +40 f64 defaultTtl     ms the host gives new entries without a ttl; 0 = none
 //   +48 u32 ttlUsed        (record 0 only) set once any entry gets an expiry:
 //                          until then hosts skip reading their clock
+//   +52 u32 mapMaxEntries  (record 0 only) bound on the whole map; 0 = none
+//   +56 u32 eviction       (record 0 only) EVICT_NONE or EVICT_LRU
+//   +60 u32 tick           (record 0 only) new entries so far: the clock of
+//                          the access stamps (info bits 8..31 of an entry)
 
 export const MAX_NAMESPACES: u32 = 1024;
 export const NS_ID_BITS: u32 = 10;
@@ -258,6 +262,17 @@ export const N_MAX_KEY: usize = N_GEN + 4;
 export const N_MAX_VALUE: usize = N_MAX_KEY + 4;
 export const N_DEFAULT_TTL: usize = N_MAX_VALUE + 4; // 8-aligned (40)
 export const N_TTL_USED: usize = N_DEFAULT_TTL + 8;
+export const N_MAP_MAX_ENTRIES: usize = N_TTL_USED + 4;
+export const N_EVICTION: usize = N_MAP_MAX_ENTRIES + 4;
+export const N_TICK: usize = N_EVICTION + 4;
+export const EVICT_NONE: u32 = 0;
+export const EVICT_LRU: u32 = 1;
+/** An entry's access stamp: bits 8..31 of its info word, (tick >> 2) when
+ *  it was last read or written (written by readers only when it changed).
+ *  Ages are taken modulo 2^24 stamps (2^26 new entries). */
+export const STAMP_SHIFT: u32 = 8;
+export const STAMP_TICK_SHIFT: u32 = 2;
+export const STAMP_MASK: u32 = 0xffffff;
 
 @inline export function nsRecord(tag: u32): usize {
   // Safety: the index is masked below MAX_NAMESPACES; the block holds them all.
@@ -371,9 +386,11 @@ export const NO_EXPIRY: u32 = 0xffffffff;
 }
 export const TABLE_HEADER: usize = 64;
 
-/** Bytes of a table of `cap` slots: its header block and its slots block. */
+/** Bytes a table of `cap` slots takes: its header, slots and expiry chunk
+ *  blocks, with room for the alignment of each (what the reserve must hold). */
 @inline export function tableSize(cap: u32): usize {
-  return TABLE_HEADER + (<usize>cap << 3);
+  const chunkBytes = <usize>chunkCount(cap) << 3;
+  return TABLE_HEADER + (<usize>cap << 3) + (chunkBytes < 16 ? 16 : chunkBytes) + 3 * 64;
 }
 @inline export function tableSlots(t: usize): usize {
   return <usize>load<u32>(t + TB_SLOTS); // immutable once the table is published

@@ -12,7 +12,8 @@ import {
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS, TB_CHUNKS,
   NO_EXPIRY, SWEEP_SHIFT, chunkAddr, chunkCount, tableChunks, entryExpires, E_EXPIRES, H_TIME_BASE,
-  H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED,
+  H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED, N_MAP_MAX_ENTRIES, N_EVICTION, N_TICK,
+  EVICT_LRU, STAMP_SHIFT, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
   STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES,
 } from "./layout";
@@ -119,6 +120,10 @@ function allocFresh(size: usize): usize {
     b = alloc(size);
   }
   if (b == 0 && compact()) {
+    reclaim();
+    b = alloc(size);
+  }
+  if (b == 0 && evictForMemory() && compact()) {
     reclaim();
     b = alloc(size);
   }
@@ -255,7 +260,14 @@ function startMigration(t: usize): void {
   const reserve = (live > 0 ? live : 0) + <i64>hdrLoad(H_THREAD_HIGH) + 1;
   let cap = hdrLoad(H_MIN_CAP);
   while (<i64>cap < reserve * 2 + <i64>CHUNK && cap < 0x10000000) cap <<= 1;
-  const t2 = newTable(cap);
+  let t2 = newTable(cap);
+  // No memory for that: a smaller table (down to the smallest that holds the
+  // live entries below its growth mark) still drops the tombstones; the
+  // reserve, or the blocks of tables freed before, usually hold one.
+  while (t2 == 0 && cap > hdrLoad(H_MIN_CAP) && reserve + <i64>CHUNK < <i64>growAt(cap >> 1)) {
+    cap >>= 1;
+    t2 = newTable(cap);
+  }
   if (t2 == 0) return;
   store<u32>(t2 + TB_RESERVE, <u32>reserve);
   // Order: publishes the zeroed table; from here on writers freeze t's slots.
@@ -553,6 +565,7 @@ export function update(
 ): i32 {
   const deleting = mode >= MODE_DELETE;
   const t = me;
+  let roomMade = false;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     if (attempt > 0) statAdd(t, STAT_CONTENTION, 1);
     const st = locate(kp, kl, h);
@@ -578,6 +591,7 @@ export function update(
       }
     } else if (mode == MODE_GET_OR_SET) {
       statAdd(t, STAT_HITS, 1);
+      touch(e);
       return copyOut(e, out, ocap);
     }
     let result = R_DONE;
@@ -602,6 +616,19 @@ export function update(
     const tag = nsTagOf(kp);
     let shrink: i64 = 0;
     if (!deleting) {
+      if (!linked && !roomMade) {
+        const room = makeRoom();
+        if (room < 0) {
+          pending = 0;
+          return room;
+        }
+        if (room == 1) {
+          roomMade = true;
+          pending = 0;
+          continue;
+        }
+      }
+      stampNew(n);
       const grow = <i64>entrySize(kl, entryValueLen(n)) - (linked ? <i64>entrySize(kl, entryValueLen(e)) : 0);
       const q = nsReserve(tag, linked ? 0 : 1, grow > 0 ? grow : 0);
       if (q < 0) {
@@ -679,6 +706,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       // replacing writer seals it first), so the add lands on the live value.
       const seen = counterCas(e0, cw, <u64>nv);
       if (seen == cw) {
+        touch(e0);
         statAdd(me, STAT_SETS, 1);
         counterResult = nv;
         return 0;
@@ -690,6 +718,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
   // Slow path: absent, deleted, or sealed by a writer replacing it: publish
   // a fresh counter entry in its slot.
   let n: usize = 0;
+  let roomMade = false;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     const st = locate(kp, kl, h);
     if (st < 0) {
@@ -744,6 +773,15 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       store<i64>(entryValue(n), nv); // still private
     }
     if (!linked) {
+      const room = roomMade ? 0 : makeRoom();
+      if (room < 0) {
+        freeSized(n, entrySize(kl, 8));
+        return room;
+      }
+      if (room == 1) {
+        roomMade = true;
+        continue;
+      }
       const q = nsReserve(nsTagOf(kp), 1, <i64>entrySize(kl, 8));
       if (q < 0) {
         freeSized(n, entrySize(kl, 8));
@@ -751,6 +789,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       }
     }
     store<f64>(n + E_EXPIRES, present ? entryExpires(slotEntry(w)) : counterExpires);
+    stampNew(n);
     chunkLower(locT, locS, entryExpires(n));
     if (w == 0) {
       const r = tryInsert(h, n);
@@ -889,12 +928,23 @@ function chunkLower(t: usize, s: usize, x: f64): void {
 /** Removes entry e (hash h) if it is still its key's entry. Returns false
  *  only if contention kept it from doing so. */
 function expireEntry(e: usize, h: u32): bool {
+  return removeEntry(e, h, STAT_EXPIRATIONS) != REMOVE_FAILED;
+}
+
+const REMOVE_FAILED: i32 = 0;
+const REMOVE_DONE: i32 = 1;
+/** e was no longer its key's entry (replaced or deleted meanwhile). */
+const REMOVE_GONE: i32 = 2;
+
+/** Removes entry e (hash h) if it is still its key's entry, counting it
+ *  under `stat` (expirations or evictions). */
+function removeEntry(e: usize, h: u32, stat: i32): i32 {
   const kp = entryKey(e);
   const kl = <usize>entryKeyLen(e);
   for (let attempt = 0; attempt < 64; attempt++) {
     if (locate(kp, kl, h) < 0) break;
     const w = locW;
-    if (w == 0 || (slotLo(w) & SLOT_DEL) != 0 || slotEntry(w) != e) return true; // replaced meanwhile
+    if (w == 0 || (slotLo(w) & SLOT_DEL) != 0 || slotEntry(w) != e) return REMOVE_GONE;
     if (blockKind(e) == KIND_COUNTER) {
       const cw = counterLoad(e);
       if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
@@ -906,14 +956,14 @@ function expireEntry(e: usize, h: u32): bool {
       // No call or loop before the counts (see tryInsert).
       sizeAdd(-1);
       nsAdd(nsTagOf(kp), -1, -<i64>entrySize(kl, entryValueLen(e)));
-      statAdd(me, STAT_EXPIRATIONS, 1);
-      expiredByMe++;
+      statAdd(me, stat, 1);
+      if (stat == STAT_EXPIRATIONS) expiredByMe++;
       statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
       statAdd(me, STAT_VALUE_BYTES, -<i64>entryValueLen(e));
-      return true;
+      return REMOVE_DONE;
     }
   }
-  return false;
+  return REMOVE_FAILED;
 }
 
 /** Starts a migration of the root table (which drops tombstones and frees
@@ -999,4 +1049,122 @@ export function retimeEntry(kp: usize, kl: usize, h: u32, expires: f64): i32 {
     freeSized(n, entrySize(kl, entryValueLen(n)));
   }
   return ST_CONTENTION;
+}
+
+// ---------------------------------------------------------------------------
+// Bounded size and eviction
+//
+// With a map-wide maxEntries, an insert that finds the map full either fails
+// (EVICT_NONE: ST_CAPACITY) or evicts first (EVICT_LRU): it samples a few
+// random slots of the root table and removes the entry read or written least
+// recently (expired entries first), by the same single CAS as any delete.
+// There is no global lock and no list to maintain: recency is a 24-bit stamp
+// in each entry, written by a read only when it changed. Concurrent inserters
+// may each see room at once, so the bound can be passed by at most one entry
+// per thread inserting at that instant.
+
+const SAMPLES: i32 = 8;
+let rng: u32 = 0;
+
+@inline function policy(): u32 {
+  return atomic.load<u32>(nsRecord(0) + N_EVICTION);
+}
+
+/** The access stamp now. */
+@inline function stampNow(): u32 {
+  return (atomic.load<u32>(nsRecord(0) + N_TICK) >> STAMP_TICK_SHIFT) & STAMP_MASK;
+}
+
+/** Marks e as used now (LRU only); writes only when the stamp changed. */
+export function touch(e: usize): void {
+  if (policy() != EVICT_LRU) return;
+  const info = load<u32>(e + B_INFO);
+  const want = (info & ~(STAMP_MASK << STAMP_SHIFT)) | (stampNow() << STAMP_SHIFT);
+  if (info != want) atomic.store<u32>(e + B_INFO, want);
+}
+
+/** A new entry starts as used now, and advances the stamp clock. */
+function stampNew(n: usize): void {
+  if (policy() != EVICT_LRU) return;
+  const tick = atomic.add<u32>(nsRecord(0) + N_TICK, 1);
+  store<u32>(n + B_INFO, (load<u32>(n + B_INFO) & 0xff) | (((tick >> STAMP_TICK_SHIFT) & STAMP_MASK) << STAMP_SHIFT));
+}
+
+@inline function nextRandom(): u32 {
+  if (rng == 0) rng = <u32>me | 1;
+  rng ^= rng << 13;
+  rng ^= rng >> 17;
+  rng ^= rng << 5;
+  return rng;
+}
+
+/** Evicts one entry chosen by sampling. Returns whether one was removed. */
+function evictOne(): bool {
+  const nowStamp = stampNow();
+  for (let round = 0; round < 8; round++) {
+    // While the root migrates, its entries are moving to `next`: sample there
+    // every other round.
+    let t = root();
+    const next = <usize>tableNext(t);
+    if (next != 0 && (round & 1) == 1) t = next;
+    const cap = tableCap(t);
+    const slots = tableSlots(t);
+    let best: usize = 0;
+    let bestHash: u32 = 0;
+    let bestAge: u32 = 0;
+    let bestExpired = false;
+    for (let k = 0; k < SAMPLES; k++) {
+      const w = slotLoad(slotAddr(slots, nextRandom() & (cap - 1)));
+      const lo = slotLo(w);
+      if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
+      const e = slotEntry(w);
+      if (expiredAt(e)) {
+        best = e;
+        bestHash = slotHash(w);
+        bestExpired = true;
+        break;
+      }
+      const age = (nowStamp - (load<u32>(e + B_INFO) >> STAMP_SHIFT)) & STAMP_MASK;
+      if (best == 0 || age > bestAge) {
+        best = e;
+        bestHash = slotHash(w);
+        bestAge = age;
+      }
+    }
+    if (best != 0 && removeEntry(best, bestHash, bestExpired ? STAT_EXPIRATIONS : STAT_EVICTIONS) == REMOVE_DONE) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Before an insert: room under the map's maxEntries. Returns 0 if there is
+ * room, 1 if it evicted to make some (the caller must locate its key again:
+ * evicting moved locate()'s results), or ST_CAPACITY.
+ */
+function makeRoom(): i32 {
+  const max = atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
+  if (max == 0 || sizeLoad() < <i64>max) return 0;
+  if (policy() != EVICT_LRU) return ST_CAPACITY;
+  // One eviction pays for one insert, even if other threads' inserts took
+  // the room meanwhile (so the bound may be passed by one per such thread).
+  for (let k = 0; k < 64; k++) if (evictOne()) return 1;
+  return ST_CAPACITY;
+}
+
+/** When memory is full: evicts a batch, so that compacting frees memory. */
+function evictForMemory(): bool {
+  if (policy() != EVICT_LRU) return false;
+  // An eighth of the entries at a time: each batch is followed by a
+  // compaction of the table, so batches must not be tiny.
+  const batch = max<i64>(64, sizeLoad() >> 3);
+  let n: i64 = 0;
+  for (let k: i64 = 0; k < batch; k++) if (evictOne()) n++;
+  return n > 0;
+}
+
+export function setBounds(maxEntries: u32, eviction: u32): void {
+  atomic.store<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES, maxEntries);
+  atomic.store<u32>(nsRecord(0) + N_EVICTION, eviction);
 }

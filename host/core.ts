@@ -4,7 +4,10 @@ import { WASM_BASE64 } from './wasm-bytes.js';
 
 /** Exports of the core; pointers are byte offsets into the shared memory. */
 export interface CoreExports {
-  init(limit: number, seed: number, maxKey: number, maxValue: number, minCap: number, now: number, defaultTtl: number): number;
+  init(
+    limit: number, seed: number, maxKey: number, maxValue: number, minCap: number, now: number, defaultTtl: number,
+    maxEntries: number, eviction: number,
+  ): number;
   attach(owner: number, scratchBytes: number): number;
   detach(): void;
   scratch(size: number): number;

@@ -31,6 +31,20 @@ export interface SharedMapOptions {
    */
   initialCapacity?: number;
   /**
+   * Most entries the whole map holds (every namespace together); 0 or
+   * absent: no bound but memory. What happens at the bound is `eviction`'s.
+   * Threads inserting at the same instant may each pass it by one.
+   */
+  maxEntries?: number;
+  /**
+   * At `maxEntries`, or when memory is full: `'none'` fails the insert with
+   * `ERR_CAPACITY`; `'lru'` evicts the entry read or written least recently
+   * among a few sampled at random (expired ones first), from any thread,
+   * without a global lock. Counted in `stats().evictions`.
+   * @default 'none'
+   */
+  eviction?: 'none' | 'lru';
+  /**
    * Time to live, in milliseconds, of every entry written without a `ttl` of
    * its own (see `set(key, value, { ttl })`). A positive finite number;
    * absent: entries live until deleted. Counters created by `increment` get
@@ -77,6 +91,8 @@ export function checkClock(clock: unknown): () => number {
 }
 
 export interface ResolvedOptions {
+  maxEntries: number;
+  eviction: 'none' | 'lru';
   maxMemoryBytes: number;
   maxKeyBytes: number;
   maxValueBytes: number;
@@ -85,13 +101,16 @@ export interface ResolvedOptions {
 
 const MIB = 1 << 20;
 export const DEFAULTS: ResolvedOptions = {
+  maxEntries: 0,
+  eviction: 'none',
   maxMemoryBytes: 256 * MIB,
   maxKeyBytes: 1024,
   maxValueBytes: MIB,
   initialCapacity: 512,
 };
 
-const RANGES: Record<keyof ResolvedOptions, [number, number]> = {
+const RANGES: Record<Exclude<keyof ResolvedOptions, 'eviction'>, [number, number]> = {
+  maxEntries: [0, 2 ** 32 - 1],
   maxMemoryBytes: [MIB, 4 * 1024 * MIB - 65536],
   maxKeyBytes: [1, 65536],
   maxValueBytes: [0, 64 * MIB],
@@ -106,12 +125,20 @@ export function resolveOptions(options: SharedMapOptions | undefined): ResolvedO
   }
   const out = { ...DEFAULTS };
   for (const name of Object.keys(options)) {
-    if (name === 'defaultTtl' || name === 'clock') continue; // see resolveTime
+    if (name === 'defaultTtl' || name === 'clock') continue; // checked by SharedMap.create
+    if (name === 'eviction') {
+      const v = (options as Record<string, unknown>).eviction;
+      if (v !== undefined && v !== 'none' && v !== 'lru') {
+        throw new MapError('ERR_INVALID_OPTION', `option "eviction" must be 'none' or 'lru', got ${describe(v)}`);
+      }
+      if (v !== undefined) out.eviction = v;
+      continue;
+    }
     if (!(name in RANGES)) {
       throw new MapError('ERR_INVALID_OPTION', `unknown option "${name}"`);
     }
   }
-  for (const name of Object.keys(RANGES) as (keyof ResolvedOptions)[]) {
+  for (const name of Object.keys(RANGES) as (keyof typeof RANGES)[]) {
     const value = (options as Record<string, unknown>)[name];
     if (value === undefined) continue;
     const [min, max] = RANGES[name];

@@ -112,7 +112,10 @@ export class SharedMap {
     const core = instantiate(module, memory);
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
     const minCap = nextPow2(opts.initialCapacity * 2);
-    const status = core.init(maxPages * PAGE, seed, opts.maxKeyBytes, opts.maxValueBytes, minCap, clock(), defaultTtl);
+    const status = core.init(
+      maxPages * PAGE, seed, opts.maxKeyBytes, opts.maxValueBytes, minCap, clock(), defaultTtl,
+      opts.maxEntries, opts.eviction === 'lru' ? 1 : 0,
+    );
     if (status !== 0) {
       throw new MapError('ERR_INVALID_OPTION', `option "initialCapacity" (${opts.initialCapacity}) does not fit in maxMemoryBytes`);
     }

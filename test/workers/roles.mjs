@@ -124,6 +124,16 @@ export const roles = (map) => ({
     return { bad, size: ns.size };
   },
 
+  /** Inserts its own new keys into a bounded map, reading some back. */
+  evict({ count, writer }) {
+    let hits = 0;
+    for (let i = 0; i < count; i++) {
+      map.set(`ev:${writer}:${i}`, `v${i}`);
+      if (map.get(`ev:${writer}:${i >> 1}`) !== undefined) hits++;
+    }
+    return { inserted: count, hits };
+  },
+
   /** A known number of each kind of operation, for exact statistics. */
   stats({ count, writer }) {
     for (let i = 0; i < count; i++) {

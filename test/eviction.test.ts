@@ -1,0 +1,81 @@
+// A bounded map: maxEntries and maxMemoryBytes with eviction 'none' or 'lru'.
+import { afterEach, expect, test } from 'vitest';
+import { MapError, SharedMap } from '../dist/index.js';
+import { scale, startWorkers } from './helpers.js';
+// @ts-expect-error: plain JS module shared with the workers
+import { roles } from './workers/roles.mjs';
+
+let map: SharedMap;
+afterEach(() => map?.close());
+
+test("with eviction 'none', inserts past maxEntries fail with ERR_CAPACITY and change nothing", async () => {
+  map = await SharedMap.create({ maxEntries: 3 });
+  map.set('a', '1').set('b', '2');
+  map.increment('c');
+  let code: string | undefined;
+  try {
+    map.set('d', '4');
+  } catch (e) {
+    code = (e as MapError).code;
+  }
+  expect(code).toBe('ERR_CAPACITY');
+  expect(() => map.increment('e')).toThrow(MapError);
+  map.set('a', 'updated'); // not a new entry
+  expect(map.size).toBe(3);
+  map.delete('b');
+  map.set('d', '4');
+  expect([map.get('a'), map.get('d'), map.has('b')]).toEqual(['updated', '4', false]);
+  expect(map.stats().evictions).toBe(0);
+});
+
+test("with eviction 'lru', the map stays at maxEntries and keeps what was used recently", async () => {
+  map = await SharedMap.create({ maxEntries: 1000, eviction: 'lru' });
+  for (let i = 0; i < 1000; i++) map.set(`k${i}`, `v${i}`);
+  for (let i = 0; i < 100; i++) map.get(`k${i}`); // the oldest hundred, read again
+  for (let i = 1000; i < 1500; i++) map.set(`k${i}`, `v${i}`);
+  expect(map.size).toBe(1000);
+  expect(map.stats().evictions).toBe(500);
+  let kept = 0;
+  for (let i = 0; i < 100; i++) if (map.get(`k${i}`) === `v${i}`) kept++;
+  let oldKept = 0;
+  for (let i = 100; i < 600; i++) if (map.has(`k${i}`)) oldKept++;
+  // Sampled LRU (8 samples an eviction) approximates LRU: the recently read
+  // hundred mostly survive, the untouched old mostly go first.
+  expect(kept).toBeGreaterThan(75);
+  expect(oldKept).toBeLessThan(300);
+});
+
+test('eviction under three concurrent writers keeps exact accounting', async () => {
+  map = await SharedMap.create({ maxEntries: 2000, eviction: 'lru', initialCapacity: 16 });
+  const count = scale(20_000, 300_000);
+  const started = await startWorkers<{ inserted: number }>(map, 'stress.mjs', 2, { role: 'evict', params: { count } });
+  started.go();
+  const results = [roles(map).evict({ count, writer: 0 }), ...(await started.results)];
+  const inserted = results.reduce((s, r) => s + r.inserted, 0);
+  const stats = map.stats();
+  let present = 0;
+  for (let w = 0; w < 3; w++) for (let i = 0; i < count; i++) if (map.has(`ev:${w}:${i}`)) present++;
+  expect(map.size).toBe(present);
+  expect(stats.sets - stats.evictions).toBe(present); // every set inserted a new key
+  expect(stats.sets).toBe(inserted);
+  expect(present).toBeLessThanOrEqual(2000 + 3); // at most one over per inserting thread
+  expect(present).toBeGreaterThan(1900);
+});
+
+test("with eviction 'lru', a full memory evicts instead of failing", async () => {
+  map = await SharedMap.create({ maxMemoryBytes: 2 << 20, eviction: 'lru' });
+  const value = 'v'.repeat(200);
+  for (let i = 0; i < 100_000; i++) map.set(`key:${i}`, value);
+  const stats = map.stats();
+  expect(stats.evictions).toBeGreaterThan(80_000);
+  expect(map.size).toBe(100_000 - stats.evictions);
+  expect(map.get('key:99999')).toBe(value); // the newest is there
+  expect(stats.memoryUsedBytes).toBeLessThanOrEqual(2 << 20);
+});
+
+test('a bad eviction or maxEntries option is ERR_INVALID_OPTION', async () => {
+  for (const options of [{ eviction: 'lfu' }, { eviction: 1 }, { maxEntries: -1 }, { maxEntries: 1.5 }]) {
+    const error = await SharedMap.create(options as never).catch((e) => e);
+    expect(error.code).toBe('ERR_INVALID_OPTION');
+  }
+});
