@@ -369,6 +369,17 @@ if (notes.length > 0) {
   for (const n of notes) console.log(`  - ${n}`);
 }
 
+// Hit ratio at equal capacity (eviction), against lru-cache.
+const { hitRatios } = await import('./hit-ratio.mjs');
+const hitRows = await hitRatios();
+console.log('');
+console.log(`${pad('hit ratio (capacity 10,000)', 34)}${lpad('lru-cache', 11)}${lpad('wasmap lru', 12)}${lpad('ratio', 8)}  goal >= 1x`);
+console.log('-'.repeat(78));
+for (const r of hitRows) {
+  const pct = (x) => `${(x * 100).toFixed(2)}%`;
+  console.log(`${pad(r.trace, 34)}${lpad(pct(r.lruCache), 11)}${lpad(pct(r.wasmap), 12)}${lpad(r.ratio.toFixed(3) + 'x', 8)}  ${r.ratio >= 1 ? 'yes' : 'NO'}`);
+}
+
 const report = {
   date: new Date().toISOString(),
   node: process.version,
@@ -381,6 +392,7 @@ const report = {
   },
   results,
   ratios,
+  hitRatios: hitRows,
 };
 const outDir = new URL('./results/', import.meta.url);
 mkdirSync(outDir, { recursive: true });
