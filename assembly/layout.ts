@@ -59,7 +59,7 @@
 //
 //   +0  u32 link           retire/free-list link; written only once the
 //                          entry is unreachable, never read by readers
-//   +4  u32 info           kind (low 8 bits); bits 8..31: access stamp (LRU)
+//   +4  u32 info           kind (low 8 bits); bits 8..31: use record (eviction)
 //   +8  u32 keyLen
 //   +12 u32 valueLen
 //   +16 u64 rev            reserved: modification revision (later issue)
@@ -267,12 +267,15 @@ export const N_EVICTION: usize = N_MAP_MAX_ENTRIES + 4;
 export const N_TICK: usize = N_EVICTION + 4;
 export const EVICT_NONE: u32 = 0;
 export const EVICT_LRU: u32 = 1;
-/** An entry's access stamp: bits 8..31 of its info word, (tick >> 2) when
- *  it was last read or written (written by readers only when it changed).
- *  Ages are taken modulo 2^24 stamps (2^26 new entries). */
-export const STAMP_SHIFT: u32 = 8;
+/** An entry's use record, in bits 8..31 of its info word: a 4-bit use
+ *  count (bits 8..11) and a 20-bit stamp (bits 12..31), (tick >> 2) when it
+ *  was last used. Readers write it only when the stamp changed, so the count
+ *  is "ticks in which it was used" (at most 15), and sampling wears it down. */
+export const FREQ_SHIFT: u32 = 8;
+export const FREQ_MASK: u32 = 0xf;
+export const STAMP_SHIFT: u32 = 12;
 export const STAMP_TICK_SHIFT: u32 = 2;
-export const STAMP_MASK: u32 = 0xffffff;
+export const STAMP_MASK: u32 = 0xfffff;
 
 @inline export function nsRecord(tag: u32): usize {
   // Safety: the index is masked below MAX_NAMESPACES; the block holds them all.
