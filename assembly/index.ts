@@ -82,13 +82,13 @@
 // Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
 
 import { alloc, allocInit, freeSized, heapTop } from "./alloc";
-import { nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
+import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
 import {
   ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entrySize,
-  entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
+  entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
   N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE,
 } from "./layout";
 import {
@@ -176,11 +176,11 @@ export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
   enter();
   const e = find(kp, kl, hashKey(kp, kl));
   if (e == 0) {
-    statAdd(me, STAT_MISSES, 1);
+    countOp(load<u32>(kp), STAT_MISSES);
     leave();
     return ST_NOT_FOUND;
   }
-  statAdd(me, STAT_HITS, 1);
+  countOp(load<u32>(kp), STAT_HITS);
   touch(e);
   return finish(copyOut(e, out, ocap));
 }
@@ -190,7 +190,7 @@ export function has(kp: u32, kl: u32, now: f64): i32 {
   setNow(now, 0);
   enter();
   const e = find(kp, kl, hashKey(kp, kl));
-  statAdd(me, e != 0 ? STAT_HITS : STAT_MISSES, 1);
+  countOp(load<u32>(kp), e != 0 ? STAT_HITS : STAT_MISSES);
   leave();
   return e != 0 ? 1 : 0;
 }
@@ -347,6 +347,7 @@ export function nsInfo(tag: u32, out: u32): void {
   store<f64>(o + 40, <f64>nsField(tag, N_MAX_VALUE));
   store<f64>(o + 48, nsIsLive(tag) ? 1 : 0);
   store<f64>(o + 56, nsDefaultTtl(tag));
+  for (let k = 0; k < NS_COUNTERS; k++) store<f64>(o + 64 + (<usize>k << 3), <f64>nsCounter(tag, k));
 }
 
 /** Live entries of the namespace of `tag`, after sweeping what has expired. */

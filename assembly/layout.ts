@@ -198,6 +198,14 @@ export const STAT_VALUE_BYTES: i32 = 7;
 export const STAT_EXPIRATIONS: i32 = 8;
 export const STAT_EVICTIONS: i32 = 9;
 
+/** The namespace counter (index into N_COUNTERS) a statistic maps to, or -1. */
+@inline export function nsCounterOf(stat: i32): i32 {
+  if (stat <= STAT_DELETES) return stat;
+  if (stat == STAT_EXPIRATIONS) return 4;
+  if (stat == STAT_EVICTIONS) return 5;
+  return -1;
+}
+
 /** Adds to one of this thread's statistics (`t` is its own slot). */
 @inline export function statAdd(t: usize, stat: i32, d: i64): void {
   // Safety: stat < NUM_STATS; the slot is THREAD_SIZE bytes.
@@ -244,11 +252,15 @@ export const HEAP_START: usize = (THREADS + <usize>MAX_THREADS * THREAD_SIZE + 6
 //   +52 u32 mapMaxEntries  (record 0 only) bound on the whole map; 0 = none
 //   +56 u32 eviction       (record 0 only) EVICT_NONE or EVICT_LRU
 //   +60 u32 tick           (record 0 only) new entries so far: the clock of
-//                          the access stamps (info bits 8..31 of an entry)
+//                          the use stamps (info bits 8..31 of an entry)
+//   +64 i64 counters[6]    hits, misses, sets, deletes, expirations,
+//                          evictions of this namespace (not kept for the
+//                          map's own namespace, whose traffic is the map's:
+//                          see the striped statistics)
 
 export const MAX_NAMESPACES: u32 = 1024;
 export const NS_ID_BITS: u32 = 10;
-export const NS_SIZE: usize = 64;
+export const NS_SIZE: usize = 128;
 export const NS_TAG_BYTES: usize = 4;
 export const NS_FREE: u32 = 0;
 export const NS_LIVE: u32 = 1;
@@ -265,6 +277,8 @@ export const N_TTL_USED: usize = N_DEFAULT_TTL + 8;
 export const N_MAP_MAX_ENTRIES: usize = N_TTL_USED + 4;
 export const N_EVICTION: usize = N_MAP_MAX_ENTRIES + 4;
 export const N_TICK: usize = N_EVICTION + 4;
+export const N_COUNTERS: usize = 64;
+export const NS_COUNTERS: i32 = 6;
 export const EVICT_NONE: u32 = 0;
 export const EVICT_LRU: u32 = 1;
 /** An entry's use record, in bits 8..31 of its info word: a 4-bit use

@@ -3,7 +3,7 @@
 
 import { alloc, allocReserved, freeSized } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
-import { nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
+import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
   COUNTER_SEAL, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
@@ -13,7 +13,7 @@ import {
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS, TB_CHUNKS,
   NO_EXPIRY, SWEEP_SHIFT, chunkAddr, chunkCount, tableChunks, entryExpires, E_EXPIRES, H_TIME_BASE,
   H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED, N_MAP_MAX_ENTRIES, N_EVICTION, N_TICK,
-  EVICT_LRU, STAMP_SHIFT, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
+  EVICT_LRU, N_ENTRIES, STAMP_SHIFT, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
   STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES,
 } from "./layout";
@@ -578,7 +578,7 @@ export function update(
     const present = linked && !expiredAt(e);
     if (!present) {
       if (mode == MODE_GET_AND_DELETE) {
-        statAdd(t, STAT_MISSES, 1);
+        countOp(nsTagOf(kp), STAT_MISSES);
         return ST_NOT_FOUND;
       }
       if (deleting) {
@@ -590,7 +590,7 @@ export function update(
         return R_REFUSED;
       }
     } else if (mode == MODE_GET_OR_SET) {
-      statAdd(t, STAT_HITS, 1);
+      countOp(nsTagOf(kp), STAT_HITS);
       touch(e);
       return copyOut(e, out, ocap);
     }
@@ -660,7 +660,7 @@ export function update(
         nsAdd(tag, -1, -<i64>entrySize(kl, entryValueLen(e)));
       }
       if (shrink != 0) nsAdd(tag, 0, shrink);
-      if (linked && !present) statAdd(t, STAT_EXPIRATIONS, 1); // replaced an expired entry
+      if (linked && !present) countOp(tag, STAT_EXPIRATIONS); // replaced an expired entry
       account(mode, linked, e, n, kl);
       if (!keep) retire(slotEntry(w));
       return result;
@@ -671,18 +671,23 @@ export function update(
   return ST_CONTENTION;
 }
 
-/** Statistics of a write that took effect (this thread's stripe). */
+/** Statistics of a write that took effect (this thread's stripe, and its
+ *  namespace's counters). */
 @inline function account(mode: i32, present: bool, old: usize, n: usize, kl: usize): void {
   const t = me;
+  // The registry of namespace names is the host's bookkeeping: not counted.
+  if ((nsTagOf(entryKey(mode >= MODE_DELETE ? old : n)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) return;
   if (mode >= MODE_DELETE) {
-    statAdd(t, STAT_DELETES, 1);
-    if (mode == MODE_GET_AND_DELETE) statAdd(t, STAT_HITS, 1);
+    const tag = nsTagOf(entryKey(old));
+    countOp(tag, STAT_DELETES);
+    if (mode == MODE_GET_AND_DELETE) countOp(tag, STAT_HITS);
     statAdd(t, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
     statAdd(t, STAT_VALUE_BYTES, -<i64>entryValueLen(old));
     return;
   }
-  if (mode == MODE_GET_OR_SET) statAdd(t, STAT_MISSES, 1);
-  statAdd(t, STAT_SETS, 1);
+  const tag = nsTagOf(entryKey(n));
+  if (mode == MODE_GET_OR_SET) countOp(tag, STAT_MISSES);
+  countOp(tag, STAT_SETS);
   let dv = <i64>entryValueLen(n);
   if (present) dv -= <i64>entryValueLen(old);
   else statAdd(t, STAT_KEY_BYTES, <i64>(kl - NS_TAG_BYTES)); // the user's key, without its tag
@@ -707,7 +712,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       const seen = counterCas(e0, cw, <u64>nv);
       if (seen == cw) {
         touch(e0);
-        statAdd(me, STAT_SETS, 1);
+        countOp(nsTagOf(kp), STAT_SETS);
         counterResult = nv;
         return 0;
       }
@@ -752,7 +757,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
         }
         if (counterCas(e, cw, <u64>nv) == cw) {
           if (n != 0) freeSized(n, entrySize(kl, 8));
-          statAdd(me, STAT_SETS, 1);
+          countOp(nsTagOf(kp), STAT_SETS);
           counterResult = nv;
           return 0;
         }
@@ -808,7 +813,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
       nsCommit();
       if (!linked) sizeAdd(1);
-      if (linked && !present) statAdd(me, STAT_EXPIRATIONS, 1);
+      if (linked && !present) countOp(nsTagOf(kp), STAT_EXPIRATIONS);
       account(MODE_SET, linked, slotEntry(w), n, kl);
       retire(slotEntry(w));
       counterResult = nv;
@@ -845,8 +850,9 @@ export function clearNamespace(id: u32): void {
   if (tableNext(r) == 0) startMigration(r);
 }
 
+/** Live entries of every namespace but the registry of names. */
 export function liveCount(): i64 {
-  return sizeLoad();
+  return boundedSize();
 }
 
 export function makeValueEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, expires: f64): usize {
@@ -956,7 +962,7 @@ function removeEntry(e: usize, h: u32, stat: i32): i32 {
       // No call or loop before the counts (see tryInsert).
       sizeAdd(-1);
       nsAdd(nsTagOf(kp), -1, -<i64>entrySize(kl, entryValueLen(e)));
-      statAdd(me, stat, 1);
+      countOp(nsTagOf(kp), stat);
       if (stat == STAT_EXPIRATIONS) expiredByMe++;
       statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
       statAdd(me, STAT_VALUE_BYTES, -<i64>entryValueLen(e));
@@ -1064,6 +1070,8 @@ export function retimeEntry(kp: usize, kl: usize, h: u32, expires: f64): i32 {
 // per thread inserting at that instant.
 
 const SAMPLES: i32 = 8;
+/** The registry of namespace names (ns.ts NS_REGISTRY). */
+const NS_REGISTRY_TAG: u32 = 1;
 let rng: u32 = 0;
 
 @inline function policy(): u32 {
@@ -1129,6 +1137,7 @@ function evictOne(): bool {
       const lo = slotLo(w);
       if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
       const e = slotEntry(w);
+      if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue; // names stay
       if (expiredAt(e)) {
         best = e;
         bestHash = slotHash(w);
@@ -1164,9 +1173,15 @@ function evictOne(): bool {
  * room, 1 if it evicted to make some (the caller must locate its key again:
  * evicting moved locate()'s results), or ST_CAPACITY.
  */
+/** Entries that count against the map's maxEntries: all but the registry
+ *  of namespace names (which is never evicted either). */
+@inline function boundedSize(): i64 {
+  return sizeLoad() - atomic.load<i64>(nsRecord(NS_REGISTRY_TAG) + N_ENTRIES);
+}
+
 function makeRoom(): i32 {
   const max = atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
-  if (max == 0 || sizeLoad() < <i64>max) return 0;
+  if (max == 0 || boundedSize() < <i64>max) return 0;
   if (policy() != EVICT_LRU) return ST_CAPACITY;
   // One eviction pays for one insert, even if other threads' inserts took
   // the room meanwhile (so the bound may be passed by one per such thread).

@@ -12,7 +12,7 @@ import { me } from "./epoch";
 import {
   H_NS, HEADER, MAX_NAMESPACES, NS_FREE, NS_ID_BITS, NS_LIVE, NS_SIZE, N_BYTES, N_ENTRIES, N_GEN,
   N_DEFAULT_TTL, N_MAX_BYTES, N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, N_STATE, T_NS_PENDING, T_NS_PENDING_BYTES,
-  T_NS_PENDING_ENTRIES, hdrStore, nsRecord,
+  T_NS_PENDING_ENTRIES, hdrStore, nsRecord, N_COUNTERS, NS_COUNTERS, nsCounterOf, statAdd,
 } from "./layout";
 
 export const ST_QUOTA: i32 = -8;
@@ -85,6 +85,22 @@ export function nsUndoOf(t: usize): void {
   nsUndoOf(me);
 }
 
+/** Counts one operation: in this thread's statistics, and in its
+ *  namespace's counters unless it is the map's own (or the registry). */
+@inline export function countOp(tag: u32, stat: i32): void {
+  const id = tag & (MAX_NAMESPACES - 1);
+  if (id == NS_REGISTRY) return; // the host's own bookkeeping, not the user's traffic
+  statAdd(me, stat, 1);
+  if (id > NS_REGISTRY) {
+    const k = nsCounterOf(stat);
+    if (k >= 0) atomic.add<i64>(nsRecord(tag) + N_COUNTERS + (<usize>k << 3), 1);
+  }
+}
+
+export function nsCounter(tag: u32, k: i32): i64 {
+  return atomic.load<i64>(nsRecord(tag) + N_COUNTERS + (<usize>k << 3));
+}
+
 /** Accounts a removal or shrink (never refused). */
 @inline export function nsAdd(tag: u32, entries: i64, bytes: i64): void {
   const rec = nsRecord(tag);
@@ -102,6 +118,7 @@ export function nsCreate(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: 
     if (atomic.cmpxchg<u32>(rec + N_STATE, NS_FREE, NS_LIVE + 1) != NS_FREE) continue;
     atomic.store<i64>(rec + N_ENTRIES, 0);
     atomic.store<i64>(rec + N_BYTES, 0);
+    for (let k = 0; k < NS_COUNTERS; k++) atomic.store<i64>(rec + N_COUNTERS + (<usize>k << 3), 0);
     atomic.store<u32>(rec + N_MAX_ENTRIES, maxEntries);
     atomic.store<u32>(rec + N_MAX_BYTES, maxBytes);
     atomic.store<u32>(rec + N_MAX_KEY, maxKey);

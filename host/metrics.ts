@@ -63,13 +63,25 @@ export interface NamespaceGauges {
   bytes: number;
   maxEntries: number;
   maxMemoryBytes: number;
+  hits: number;
+  misses: number;
+  sets: number;
+  deletes: number;
+  expirations: number;
+  evictions: number;
 }
 
-const NAMESPACE_METRICS: [keyof NamespaceGauges, string, string][] = [
-  ['entries', 'namespace_entries', 'Live entries of the namespace.'],
-  ['bytes', 'namespace_bytes', 'Bytes of the namespace\'s entries as stored.'],
-  ['maxEntries', 'namespace_max_entries', 'The namespace\'s entry quota (0: none).'],
-  ['maxMemoryBytes', 'namespace_max_memory_bytes', 'The namespace\'s byte quota (0: none).'],
+const NAMESPACE_METRICS: [keyof NamespaceGauges, string, 'counter' | 'gauge', string][] = [
+  ['entries', 'namespace_entries', 'gauge', 'Live entries of the namespace.'],
+  ['bytes', 'namespace_bytes', 'gauge', 'Bytes of the namespace\'s entries as stored.'],
+  ['maxEntries', 'namespace_max_entries', 'gauge', 'The namespace\'s entry quota (0: none).'],
+  ['maxMemoryBytes', 'namespace_max_memory_bytes', 'gauge', 'The namespace\'s byte quota (0: none).'],
+  ['hits', 'namespace_hits_total', 'counter', 'Lookups in the namespace that found a live entry.'],
+  ['misses', 'namespace_misses_total', 'counter', 'Lookups in the namespace that found nothing.'],
+  ['sets', 'namespace_sets_total', 'counter', 'Writes in the namespace that stored a value.'],
+  ['deletes', 'namespace_deletes_total', 'counter', 'Deletes in the namespace that removed an entry.'],
+  ['expirations', 'namespace_expirations_total', 'counter', 'Entries of the namespace removed because their TTL ran out.'],
+  ['evictions', 'namespace_evictions_total', 'counter', 'Entries of the namespace evicted.'],
 ];
 
 /**
@@ -84,9 +96,13 @@ export function formatMetrics(map: MapStats | undefined, namespaces: [string, Na
       out += `# HELP wasmap_${name} ${help}\n# TYPE wasmap_${name} ${type}\nwasmap_${name} ${map[field]}\n`;
     }
   }
-  for (const [field, name, help] of NAMESPACE_METRICS) {
-    out += `# HELP wasmap_${name} ${help}\n# TYPE wasmap_${name} gauge\n`;
-    for (const [namespace, gauges] of namespaces) {
+  for (const [field, name, type, help] of NAMESPACE_METRICS) {
+    // The map's own namespace has no counters of its own: its traffic is
+    // the whole map's, above.
+    const rows = namespaces.filter(([, g]) => type === 'gauge' || !Number.isNaN(g[field]));
+    if (rows.length === 0) continue;
+    out += `# HELP wasmap_${name} ${help}\n# TYPE wasmap_${name} ${type}\n`;
+    for (const [namespace, gauges] of rows) {
       out += `wasmap_${name}{namespace="${escapeLabel(namespace)}"} ${gauges[field]}\n`;
     }
   }

@@ -38,9 +38,16 @@ export interface MemoryUsage {
   limitBytes: number;
 }
 
-/** What a namespace holds against its quotas. */
+/** What a namespace holds against its quotas, and its own traffic. */
 export interface NamespaceUsage {
   name: string;
+  /** Operations on this namespace (see MapStats for their meaning). */
+  hits: number;
+  misses: number;
+  sets: number;
+  deletes: number;
+  expirations: number;
+  evictions: number;
   /** Live entries. */
   entries: number;
   /** Bytes of its entries as stored (header, key and value, each padded to 8). */
@@ -402,6 +409,8 @@ export class SharedMap {
       stats.namespace = {
         name: this.ns, entries: info.entries, bytes: info.bytes,
         maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
+        hits: info.hits, misses: info.misses, sets: info.sets, deletes: info.deletes,
+        expirations: info.expirations, evictions: info.evictions,
       };
     }
     return stats;
@@ -414,7 +423,15 @@ export class SharedMap {
    */
   metrics(): string {
     const info = this.nsInfo(this.tag);
-    const gauges = { entries: info.entries, bytes: info.bytes, maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes };
+    const gauges = {
+      entries: info.entries, bytes: info.bytes, maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
+      hits: info.hits, misses: info.misses, sets: info.sets, deletes: info.deletes,
+      expirations: info.expirations, evictions: info.evictions,
+    };
+    if (this.ns === undefined) {
+      // Counted map-wide only (see NamespaceUsage): no per-namespace counters here.
+      for (const k of ['hits', 'misses', 'sets', 'deletes', 'expirations', 'evictions'] as const) gauges[k] = NaN;
+    }
     return formatMetrics(this.ns === undefined ? this.stats() : undefined, [[this.ns ?? 'default', gauges]]);
   }
 
@@ -519,6 +536,7 @@ export class SharedMap {
     return {
       entries: f[o], bytes: f[o + 1], maxEntries: f[o + 2], maxMemoryBytes: f[o + 3],
       maxKey: f[o + 4], maxValue: f[o + 5], live: f[o + 6] === 1, defaultTtl: f[o + 7],
+      hits: f[o + 8], misses: f[o + 9], sets: f[o + 10], deletes: f[o + 11], expirations: f[o + 12], evictions: f[o + 13],
     };
   }
 

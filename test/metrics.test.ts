@@ -88,11 +88,21 @@ test('metrics() is Prometheus text a real parser reads back as stats()', async (
   // A namespace view exposes its own gauges only.
   const ns = map.namespace('plugin "a"', { maxEntries: 7 });
   ns.set('x', 'y');
+  ns.get('x');
+  ns.get('nope');
   const nsFamilies = new Map(parsePrometheus(ns.metrics()).map((f) => [f.name, f]));
   expect([...nsFamilies.keys()].sort()).toEqual([
-    'wasmap_namespace_bytes', 'wasmap_namespace_entries', 'wasmap_namespace_max_entries', 'wasmap_namespace_max_memory_bytes',
+    'wasmap_namespace_bytes', 'wasmap_namespace_deletes_total', 'wasmap_namespace_entries',
+    'wasmap_namespace_evictions_total', 'wasmap_namespace_expirations_total', 'wasmap_namespace_hits_total',
+    'wasmap_namespace_max_entries', 'wasmap_namespace_max_memory_bytes', 'wasmap_namespace_misses_total',
+    'wasmap_namespace_sets_total',
   ]);
-  expect(nsFamilies.get('wasmap_namespace_entries')!.metrics).toEqual([{ value: '1', labels: { namespace: 'plugin "a"' } }]);
+  const label = { namespace: 'plugin "a"' };
+  expect(nsFamilies.get('wasmap_namespace_entries')!.metrics).toEqual([{ value: '1', labels: label }]);
   expect(nsFamilies.get('wasmap_namespace_max_entries')!.metrics[0].value).toBe('7');
+  expect(nsFamilies.get('wasmap_namespace_hits_total')!.type).toBe('COUNTER');
+  for (const [name, value] of [['hits', '1'], ['misses', '1'], ['sets', '1'], ['deletes', '0']]) {
+    expect(nsFamilies.get(`wasmap_namespace_${name}_total`)!.metrics).toEqual([{ value, labels: label }]);
+  }
   expect([stats.hits, stats.misses, stats.sets, stats.deletes, stats.casFailures]).toEqual([1, 1, 3, 1, 1]);
 });

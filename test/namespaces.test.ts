@@ -166,6 +166,28 @@ describe('quotas', () => {
   });
 });
 
+describe('statistics', () => {
+  test("a namespace counts its own operations; the map's counters include them", async () => {
+    map = await SharedMap.create({ maxEntries: 3, eviction: 'lru' });
+    const a = map.namespace('a');
+    const b = map.namespace('b');
+    a.set('1', 'x').set('2', 'x').get('1');
+    a.get('missing');
+    a.getOrSet('1', 'y');
+    a.delete('2');
+    b.set('1', 'x');
+    b.set('2', 'x');
+    b.set('3', 'x'); // the map holds 3: evicts one
+    const sa = a.stats().namespace!;
+    const sb = b.stats().namespace!;
+    expect([sa.hits, sa.misses, sa.sets, sa.deletes]).toEqual([2, 1, 2, 1]);
+    expect([sb.sets, sb.hits]).toEqual([3, 0]);
+    expect(sa.evictions + sb.evictions).toBe(1);
+    const all = map.stats();
+    expect([all.hits, all.misses, all.sets, all.deletes, all.evictions]).toEqual([2, 1, 5, 1, 1]);
+  });
+});
+
 describe('dropNamespace', () => {
   test('removes everything the namespace holds; stale views fail; the name can be reused', async () => {
     map = await SharedMap.create();
