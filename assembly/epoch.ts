@@ -9,8 +9,9 @@
 // into one of three bags of its slot (by epoch % 3). Every operation
 // announces the global epoch it runs in; the global epoch advances only when
 // every thread inside an operation has announced the current one. A block
-// retired in epoch e is freed once the global epoch reaches e + 2: by then
-// every thread that could have seen it has left its operation.
+// retired by a thread announced in epoch e is freed once that thread enters
+// epoch e + 3: by then every thread that could have seen it has left its
+// operation (see freeOldBags for why not e + 2).
 //
 // A thread that dies inside an operation pins the global epoch: nothing more
 // is freed (memory, never correctness or liveness) until the host, seeing the
@@ -104,9 +105,13 @@ function freeOldBags(e: u32): void {
   for (let b: usize = 0; b < 3; b++) {
     const head = tLoad(me, T_BAG_HEAD + (b << 2));
     if (head == 0) continue;
-    // Safety: bag epochs are <= the current epoch; e - epoch >= 2 means every
-    // thread that could have seen these blocks has left its operation.
-    if (e - tLoad(me, T_BAG_EPOCH + (b << 2)) < 2) continue;
+    // Safety: a bag's epoch r is the retiring thread's announced epoch; when
+    // it unlinked the blocks the global epoch was at most r + 1, so a thread
+    // still holding one announced at most r + 1, and the global epoch cannot
+    // pass r + 2 until it leaves. At r + 3 every such thread has left. (Two
+    // epochs are not enough: a reader announced at r + 1 would let the global
+    // epoch reach r + 2 while it still reads. The stress tests found that.)
+    if (e - tLoad(me, T_BAG_EPOCH + (b << 2)) < 3) continue;
     tStore(me, T_BAG_HEAD + (b << 2), 0);
     freeList(<usize>head);
   }
@@ -128,7 +133,7 @@ export function retire(b: usize): void {
   let head = tLoad(me, T_BAG_HEAD + slot);
   if (head != 0 && tLoad(me, T_BAG_EPOCH + slot) != e) {
     // The bag holds blocks from epoch e - 3 or older (it is reused every
-    // third epoch), all safe to free now.
+    // third epoch), all safe to free now (see freeOldBags).
     tStore(me, T_BAG_HEAD + slot, 0);
     freeList(<usize>head);
     head = 0;
@@ -166,11 +171,11 @@ export function statTotal(stat: i32): i64 {
 
 /**
  * Frees what this thread can: advances the epoch as far as it will go (at
- * most two steps matter) and frees old bags. Called when an allocation fails,
+ * most three steps matter) and frees old bags. Called when an allocation fails,
  * inside an operation; this thread's own announcement is refreshed.
  */
 export function reclaim(): void {
-  for (let k = 0; k < 3; k++) {
+  for (let k = 0; k < 4; k++) {
     tryAdvance();
     const e = hdrLoad(H_EPOCH);
     tStore(me, T_ANNOUNCE, (e << 1) | ANNOUNCE_ACTIVE);
@@ -219,7 +224,7 @@ export function releaseSelf(): void {
   // Retired blocks may be freed only once no other thread can read them:
   // advance the epoch as far as the others allow and free what is old
   // enough. What is still too young when others pin the epoch stays
-  // unreclaimed (at most two epochs' worth of this thread's retirements).
+  // unreclaimed (at most three epochs' worth of this thread's retirements).
   reclaim();
   leave();
   foldStats(t);

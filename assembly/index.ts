@@ -65,7 +65,7 @@
 // read). A FROZEN slot still holds the current value; a MOVED one sends the
 // reader to `next`. Entries are immutable, so no value is ever torn.
 //
-// Reclamation (epoch.ts): blocks unlinked by a CAS are retired and freed two
+// Reclamation (epoch.ts): blocks unlinked by a CAS are retired and freed three
 // global epochs later, when no thread can still be reading them. A thread
 // dying inside an operation pins the epoch: memory is no longer freed until
 // the host releases the dead thread (its worker's exit event); correctness

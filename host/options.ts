@@ -5,9 +5,11 @@ export interface SharedMapOptions {
   /**
    * Upper bound, in bytes, on the shared memory the map may use: entries,
    * tables, and every thread's 64 KiB scratch buffer. A set that would go past
-   * it fails with `ERR_CAPACITY`; deleting frees room for later sets. The
-   * memory starts small and grows on demand; the bound is also the maximum of
-   * the `WebAssembly.Memory` (virtual address space reserved up front).
+   * it fails with `ERR_CAPACITY` (or evicts, see `eviction`); deleting frees
+   * room for later sets. The whole `WebAssembly.Memory` is this size from the
+   * start (address space: the OS backs pages with RAM only as they are
+   * used), because a shared memory that grows is not safely visible to other
+   * threads at once.
    * Between 1 MiB and 4 GiB − 64 KiB.
    * @default 268435456 (256 MiB)
    */

@@ -114,7 +114,12 @@ export class SharedMap {
       );
     }
     const maxPages = Math.floor(opts.maxMemoryBytes / PAGE);
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: maxPages, shared: true });
+    // The whole bound up front (address space; the OS backs pages only as
+    // they are touched). A shared memory that grows is not safe to use: V8
+    // updates another thread's instance to the new size only at its next
+    // interrupt check, and until then that thread traps ("memory access out
+    // of bounds") on blocks another thread placed in the new pages.
+    const memory = new WebAssembly.Memory({ initial: maxPages, maximum: maxPages, shared: true });
     const module = await coreModule();
     const core = instantiate(module, memory);
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
