@@ -1,0 +1,75 @@
+// The checker itself: histories it must accept, and ones it must reject.
+import { describe, expect, test } from 'vitest';
+import { type Event, type Op, linearizable } from './lin/checker.js';
+
+const s = (v: string) => ({ kind: 's' as const, v });
+const ev = (call: number, ret: number, op: Op, thread = 0): Event => ({ key: 'k', call, ret, thread, op });
+
+describe('accepted', () => {
+  test.each<[string, Event[]]>([
+    ['a sequential history', [ev(0, 1, { op: 'set', v: 'a' }), ev(2, 3, { op: 'get', out: s('a') })]],
+    ['a read overlapping a write may see the old value', [
+      ev(0, 1, { op: 'set', v: 'a' }),
+      ev(2, 5, { op: 'set', v: 'b' }),
+      ev(3, 4, { op: 'get', out: s('a') }),
+    ]],
+    ['a read overlapping a write may see the new value', [
+      ev(0, 1, { op: 'set', v: 'a' }),
+      ev(2, 5, { op: 'set', v: 'b' }),
+      ev(3, 4, { op: 'get', out: s('b') }),
+    ]],
+    ['two overlapping increments in either order', [
+      ev(0, 3, { op: 'increment', delta: 1, out: 2 }),
+      ev(1, 2, { op: 'increment', delta: 1, out: 1 }),
+    ]],
+    ['a compare-and-swap race with one winner', [
+      ev(0, 1, { op: 'set', v: 'x' }),
+      ev(2, 5, { op: 'cas', expected: 'x', v: 'a', out: false }),
+      ev(3, 4, { op: 'cas', expected: 'x', v: 'b', out: true }),
+      ev(6, 7, { op: 'get', out: s('b') }),
+    ]],
+    ['getOrSet racing: one stores, the other loads', [
+      ev(0, 3, { op: 'getOrSet', v: 'a', out: s('b'), loaded: true }),
+      ev(1, 2, { op: 'getOrSet', v: 'b', out: s('b'), loaded: false }),
+    ]],
+  ])('%s', (_name, events) => {
+    expect(linearizable(events)).toBe(true);
+  });
+});
+
+describe('rejected', () => {
+  test.each<[string, Event[]]>([
+    ['a read of a value never written', [ev(0, 1, { op: 'set', v: 'a' }), ev(2, 3, { op: 'get', out: s('z') })]],
+    ['a stale read after the write returned', [
+      ev(0, 1, { op: 'set', v: 'a' }),
+      ev(2, 3, { op: 'set', v: 'b' }),
+      ev(4, 5, { op: 'get', out: s('a') }),
+    ]],
+    ['a lost update: two increments that both returned 1', [
+      ev(0, 3, { op: 'increment', delta: 1, out: 1 }),
+      ev(1, 2, { op: 'increment', delta: 1, out: 1 }),
+    ]],
+    ['two compare-and-swaps from the same value both winning', [
+      ev(0, 1, { op: 'set', v: 'x' }),
+      ev(2, 5, { op: 'cas', expected: 'x', v: 'a', out: true }),
+      ev(3, 4, { op: 'cas', expected: 'x', v: 'b', out: true }),
+    ]],
+    ['a value handed out twice by getAndDelete', [
+      ev(0, 1, { op: 'set', v: 'x' }),
+      ev(2, 5, { op: 'getAndDelete', out: s('x') }),
+      ev(3, 4, { op: 'getAndDelete', out: s('x') }),
+    ]],
+    ['a deleted value read back later', [
+      ev(0, 1, { op: 'set', v: 'x' }),
+      ev(2, 3, { op: 'delete', out: true }),
+      ev(4, 5, { op: 'get', out: s('x') }),
+    ]],
+    ['a read that goes back in time between two reads', [
+      ev(0, 10, { op: 'set', v: 'b' }),
+      ev(1, 2, { op: 'get', out: s('b') }),
+      ev(3, 4, { op: 'get', out: undefined }),
+    ]],
+  ])('%s', (_name, events) => {
+    expect(linearizable(events)).toBe(false);
+  });
+});
