@@ -111,6 +111,20 @@ export const roles = (map) => ({
     return { stored, refused, over };
   },
 
+  /** Writes its own keys until the map is full; returns how many it stored. */
+  fill({ writer, value }) {
+    let stored = 0;
+    for (;;) {
+      try {
+        map.set(`fill:${writer}:${stored}`, value);
+        stored++;
+      } catch (e) {
+        if (e.code !== 'ERR_CAPACITY') throw e;
+        return stored;
+      }
+    }
+  },
+
   /** Works in its own namespace with keys every thread also uses elsewhere. */
   tenant({ count, writer }) {
     const ns = map.namespace(`tenant-${writer}`);
