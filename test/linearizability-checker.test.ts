@@ -32,6 +32,16 @@ describe('accepted', () => {
       ev(0, 3, { op: 'getOrSet', v: 'a', out: s('b'), loaded: true }),
       ev(1, 2, { op: 'getOrSet', v: 'b', out: s('b'), loaded: false }),
     ]],
+    ['an entry read before its expiry, then absent after it', [
+      ev(0, 1, { op: 'set', v: 'a', ttl: 10, now: 0 }),
+      ev(2, 3, { op: 'get', out: s('a'), now: 9 }),
+      ev(4, 5, { op: 'get', out: undefined, now: 10 }),
+      ev(6, 7, { op: 'getOrSet', v: 'b', out: s('b'), loaded: false, now: 11 }),
+    ]],
+    ['a counter keeps its expiry through increments', [
+      ev(0, 1, { op: 'increment', delta: 1, out: 1, now: 0 }),
+      ev(2, 3, { op: 'get', out: { kind: 'n', v: 1 }, now: 100 }),
+    ]],
   ])('%s', (_name, events) => {
     expect(linearizable(events)).toBe(true);
   });
@@ -63,6 +73,14 @@ describe('rejected', () => {
       ev(0, 1, { op: 'set', v: 'x' }),
       ev(2, 3, { op: 'delete', out: true }),
       ev(4, 5, { op: 'get', out: s('x') }),
+    ]],
+    ['an expired entry read back', [
+      ev(0, 1, { op: 'set', v: 'a', ttl: 10, now: 0 }),
+      ev(2, 3, { op: 'get', out: s('a'), now: 10 }),
+    ]],
+    ['an entry that expired, deleted as if present', [
+      ev(0, 1, { op: 'set', v: 'a', ttl: 5, now: 0 }),
+      ev(2, 3, { op: 'delete', out: true, now: 7 }),
     ]],
     ['a read that goes back in time between two reads', [
       ev(0, 10, { op: 'set', v: 'b' }),

@@ -10,19 +10,25 @@
 // time (an operation that returned before another was called comes first)
 // and, replayed one by one on a sequential map, gives every recorded result.
 
-/** The value of one key in the sequential model. */
-export type Cell = undefined | { kind: 's'; v: string } | { kind: 'n'; v: number };
+/** The value of one key in the sequential model; `exp`: absolute expiry. */
+export type Cell = undefined | { kind: 's'; v: string; exp?: number } | { kind: 'n'; v: number; exp?: number };
 
-export type Op =
+/**
+ * An operation and what it returned. `now` is the clock reading the
+ * operation used (expiry is judged against it; absent: 0, nothing expires),
+ * and `ttl` on a write gives the new entry the expiry now + ttl.
+ */
+export type Op = { now?: number } & (
   | { op: 'get'; out: Cell }
-  | { op: 'set'; v: string }
+  | { op: 'set'; v: string; ttl?: number }
   | { op: 'delete'; out: boolean }
-  | { op: 'getOrSet'; v: string; out: Cell; loaded: boolean }
+  | { op: 'getOrSet'; v: string; ttl?: number; out: Cell; loaded: boolean }
   | { op: 'getAndDelete'; out: Cell }
-  | { op: 'swap'; v: string; out: Cell }
-  | { op: 'cas'; expected: string | number; v: string; out: boolean }
+  | { op: 'swap'; v: string; ttl?: number; out: Cell }
+  | { op: 'cas'; expected: string | number; v: string; ttl?: number; out: boolean }
   | { op: 'cad'; expected: string | number; out: boolean }
-  | { op: 'increment'; delta: number; out: number | 'ERR_NOT_A_COUNTER' };
+  | { op: 'increment'; delta: number; out: number | 'ERR_NOT_A_COUNTER' }
+);
 
 export interface Event {
   key: string;
@@ -38,36 +44,44 @@ const same = (a: Cell, b: Cell) =>
 const matches = (c: Cell, expected: string | number) =>
   c !== undefined && (typeof expected === 'number' ? c.kind === 'n' && c.v === expected : c.kind === 's' && c.v === expected);
 
+/** The cell as an operation at `now` sees it: absent once expired. */
+const live = (c: Cell, now: number): Cell => (c !== undefined && c.exp !== undefined && c.exp <= now ? undefined : c);
+
 /** Applies `o` to `state`: the next state if `o`'s recorded result fits, else null. */
-export function step(state: Cell, o: Op): { next: Cell } | null {
+export function step(stored: Cell, o: Op): { next: Cell } | null {
+  const now = o.now ?? 0;
+  const state = live(stored, now);
+  const written = (v: string, ttl?: number): Cell => (ttl === undefined ? { kind: 's', v } : { kind: 's', v, exp: now + ttl });
   switch (o.op) {
     case 'get':
-      return same(state, o.out) ? { next: state } : null;
+      return same(state, o.out) ? { next: stored } : null;
     case 'set':
-      return { next: { kind: 's', v: o.v } };
+      return { next: written(o.v, o.ttl) };
     case 'delete':
-      return o.out === (state !== undefined) ? { next: undefined } : null;
+      return o.out === (state !== undefined) ? { next: state === undefined ? stored : undefined } : null;
     case 'getOrSet':
-      if (state === undefined) return !o.loaded && same(o.out, { kind: 's', v: o.v }) ? { next: { kind: 's', v: o.v } } : null;
-      return o.loaded && same(o.out, state) ? { next: state } : null;
+      if (state === undefined) return !o.loaded && same(o.out, { kind: 's', v: o.v }) ? { next: written(o.v, o.ttl) } : null;
+      return o.loaded && same(o.out, state) ? { next: stored } : null;
     case 'getAndDelete':
-      return same(o.out, state) ? { next: undefined } : null;
+      return same(o.out, state) ? { next: state === undefined ? stored : undefined } : null;
     case 'swap':
-      return same(o.out, state) ? { next: { kind: 's', v: o.v } } : null;
+      return same(o.out, state) ? { next: written(o.v, o.ttl) } : null;
     case 'cas': {
       const hit = matches(state, o.expected);
       if (o.out !== hit) return null;
-      return { next: hit ? { kind: 's', v: o.v } : state };
+      return { next: hit ? written(o.v, o.ttl) : stored };
     }
     case 'cad': {
       const hit = matches(state, o.expected);
       if (o.out !== hit) return null;
-      return { next: hit ? undefined : state };
+      return { next: hit ? undefined : stored };
     }
     case 'increment': {
-      if (state !== undefined && state.kind !== 'n') return o.out === 'ERR_NOT_A_COUNTER' ? { next: state } : null;
+      if (state !== undefined && state.kind !== 'n') return o.out === 'ERR_NOT_A_COUNTER' ? { next: stored } : null;
       const v = (state?.v ?? 0) + o.delta;
-      return o.out === v ? { next: { kind: 'n', v } } : null;
+      if (o.out !== v) return null;
+      // In place: a live counter keeps its expiry; a new one has none.
+      return { next: state === undefined ? { kind: 'n', v } : { ...state, v } };
     }
   }
 }

@@ -1,7 +1,8 @@
 // Records a history of random operations on a few keys (linearizability.test.ts).
-import { finish, rng, start } from './common.mjs';
+import { SharedMap } from '../../dist/index.js';
+import { finish, rng } from './common.mjs';
 
-export function record(map, { ops, writer, keys, clock, filler }) {
+export function record(map, { ops, writer, keys, clock, filler, time, ttl }) {
   const next = rng(writer * 7919 + 13);
   const events = [];
   const seen = new Map(); // key -> last value this thread saw (for expected values)
@@ -20,8 +21,14 @@ export function record(map, { ops, writer, keys, clock, filler }) {
       op = { op: 'get', out: cell(out) };
       seen.set(key, out);
     } else if (p < 0.42) {
-      map.set(key, v);
-      op = { op: 'set', v };
+      if (ttl && next() < 0.5) {
+        const t = 1 + Math.floor(next() * 4);
+        map.set(key, v, { ttl: t });
+        op = { op: 'set', v, ttl: t };
+      } else {
+        map.set(key, v);
+        op = { op: 'set', v };
+      }
     } else if (p < 0.5) {
       op = { op: 'delete', out: map.delete(key) };
     } else if (p < 0.58) {
@@ -48,7 +55,10 @@ export function record(map, { ops, writer, keys, clock, filler }) {
       op = { op: 'increment', delta: 1 + (i % 3), out };
     }
     const ret = Atomics.add(clock, 0, 1);
+    if (time) op.now = time.last; // the clock reading the operation used
     events.push({ key, call, ret, thread: writer, op });
+    // The main thread moves the shared fake clock on, a millisecond at a time.
+    if (time && writer === 0 && i % 16 === 0) Atomics.add(time.ms, 0, 1);
     // Unrecorded inserts and deletes of other keys keep the table migrating.
     if (filler) {
       map.set(`fill:${writer}:${i}`, 'x');
@@ -58,7 +68,19 @@ export function record(map, { ops, writer, keys, clock, filler }) {
   return events;
 }
 
-if (!(await import('node:worker_threads')).isMainThread) {
-  const { map, data } = await start();
-  finish(map, record(map, { ...data.params, writer: data.index + 1 }));
+/** A fake clock on shared memory that remembers the last reading it gave. */
+export function fakeTime(ms) {
+  const time = { ms, last: 0 };
+  time.clock = () => (time.last = 1_000_000 + Atomics.load(ms, 0));
+  return time;
+}
+
+const threads = await import('node:worker_threads');
+if (!threads.isMainThread) {
+  const { workerData, parentPort } = threads;
+  const time = workerData.params.ttl ? fakeTime(workerData.params.timeMs) : undefined;
+  const map = await SharedMap.attach(workerData.handle, time ? { clock: time.clock } : undefined);
+  parentPort.postMessage({ ready: true });
+  Atomics.wait(workerData.barrier, 0, 0);
+  finish(map, record(map, { ...workerData.params, writer: workerData.index + 1, time }));
 }
