@@ -91,3 +91,19 @@ describe('rejected', () => {
     expect(linearizable(events)).toBe(false);
   });
 });
+
+describe('with eviction', () => {
+  test('a key may vanish (evicted), but a value never comes back or changes by itself', () => {
+    const vanish = [ev(0, 1, { op: 'set', v: 'a' }), ev(2, 3, { op: 'get', out: undefined })];
+    expect(linearizable(vanish)).toBe(false);
+    expect(linearizable(vanish, undefined, 1e6, true)).toBe(true);
+    const resurrect = [...vanish, ev(4, 5, { op: 'get', out: s('a') })];
+    expect(linearizable(resurrect, undefined, 1e6, true)).toBe(false);
+    const counter = [
+      ev(0, 1, { op: 'increment', delta: 5, out: 5 }),
+      ev(2, 3, { op: 'increment', delta: 1, out: 1 }), // evicted, then created again
+      ev(4, 5, { op: 'increment', delta: 1, out: 7 }), // but not back to the old count
+    ];
+    expect(linearizable(counter, undefined, 1e6, true)).toBe(false);
+  });
+});

@@ -50,3 +50,21 @@ test('histories with TTL expiry on a shared fake clock are linearizable', async 
     map.close();
   }
 });
+
+test('histories on a map that keeps evicting are linearizable, with keys allowed to vanish', async () => {
+  for (let round = 0; round < scale(3, 30); round++) {
+    // 150 entries at most, while each thread keeps 200 filler keys: eviction never stops.
+    const map = await SharedMap.create({ initialCapacity: 1, maxEntries: 150, eviction: 'lru' });
+    const clock = new Int32Array(new SharedArrayBuffer(4));
+    const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler: true };
+    const started = await startWorkers<Event[]>(map, 'lin.mjs', 2, { params });
+    started.go();
+    const mine = record(map, { ...params, writer: 0 }) as Event[];
+    const events = [...mine, ...(await started.results).flat()];
+    expect(map.stats().evictions).toBeGreaterThan(1000);
+    const { failed, unknown } = checkHistory(events, true);
+    expect(failed).toEqual([]);
+    expect(unknown).toEqual([]);
+    map.close();
+  }
+});

@@ -94,8 +94,14 @@ interface Node {
   next: Node | null;
 }
 
-/** Whether one key's events are linearizable from `initial` (Porcupine's search). */
-export function linearizable(events: Event[], initial: Cell = undefined, budget = 5_000_000): boolean | 'unknown' {
+/**
+ * Whether one key's events are linearizable from `initial` (Porcupine's
+ * search). With `evictable`, the map may also drop the key at any point
+ * (eviction): before each operation the search also tries the key absent.
+ */
+export function linearizable(
+  events: Event[], initial: Cell = undefined, budget = 5_000_000, evictable = false,
+): boolean | 'unknown' {
   const n = events.length;
   if (n === 0) return true;
   // Events on one list ordered by time; calls before returns at equal times.
@@ -143,7 +149,8 @@ export function linearizable(events: Event[], initial: Cell = undefined, budget 
     if (++steps > budget) return 'unknown';
     if (entry === null) return false; // cannot happen: a return always ends the list
     if (entry.call) {
-      const r = step(state, events[entry.id].op);
+      let r = step(state, events[entry.id].op);
+      if (r === null && evictable && state !== undefined) r = step(undefined, events[entry.id].op);
       if (r !== null) {
         const key = `${doneKey | (1n << BigInt(entry.id))}|${JSON.stringify(r.next)}`;
         if (!cache.has(key)) {
@@ -173,7 +180,7 @@ export function linearizable(events: Event[], initial: Cell = undefined, budget 
 }
 
 /** Checks a whole history, key by key. Returns the keys that failed. */
-export function checkHistory(events: Event[]): { failed: string[]; unknown: string[]; keys: number } {
+export function checkHistory(events: Event[], evictable = false): { failed: string[]; unknown: string[]; keys: number } {
   const byKey = new Map<string, Event[]>();
   for (const e of events) {
     let list = byKey.get(e.key);
@@ -183,7 +190,7 @@ export function checkHistory(events: Event[]): { failed: string[]; unknown: stri
   const failed: string[] = [];
   const unknown: string[] = [];
   for (const [key, list] of byKey) {
-    const r = linearizable(list);
+    const r = linearizable(list, undefined, 5_000_000, evictable);
     if (r === false) failed.push(key);
     else if (r === 'unknown') unknown.push(key);
   }
