@@ -95,7 +95,7 @@ import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
-  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch,
+  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap,
   makeTomb, makeValueEntry, pending, clearPending, update,
 } from "./map";
 
@@ -300,6 +300,15 @@ export function increment(kp: u32, kl: u32, delta: f64, now: f64, expires: f64):
     return NaN;
   }
   return <f64>counterResult;
+}
+
+/** Debug walk of the map's invariants (tests): 0, or which one is broken. */
+export function verify(): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  enter();
+  const r = verifyMap();
+  leave();
+  return r;
 }
 
 export function lastStatus(): i32 {

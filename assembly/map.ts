@@ -1,7 +1,7 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocReserved, freeSized } from "./alloc";
+import { alloc, allocReserved, classSize, freeSized } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
@@ -13,7 +13,7 @@ import {
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS, TB_CHUNKS,
   NO_EXPIRY, SWEEP_SHIFT, chunkAddr, chunkCount, tableChunks, entryExpires, E_EXPIRES, H_TIME_BASE,
   H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED, N_MAP_MAX_ENTRIES, N_EVICTION, N_TICK,
-  EVICT_LRU, N_ENTRIES, STAMP_SHIFT, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
+  EVICT_LRU, N_ENTRIES, STAMP_SHIFT, H_TOP, HEAP_START, ENTRY_KEY, KIND_STRING, H_MAX_KEY, NUM_CLASSES, freeHead, blockLink, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
   STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES,
 } from "./layout";
@@ -1203,4 +1203,94 @@ function evictForMemory(): bool {
 export function setBounds(maxEntries: u32, eviction: u32): void {
   atomic.store<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES, maxEntries);
   atomic.store<u32>(nsRecord(0) + N_EVICTION, eviction);
+}
+
+// ---------------------------------------------------------------------------
+// Debug walk (tests): checks the invariants the overview states, on a map
+// no thread is writing to. Returns 0, or the number of the first broken one.
+
+function entryOk(e: usize, top: usize): bool {
+  if (e < HEAP_START || e + ENTRY_KEY > top || (e & 7) != 0) return false;
+  const kind = blockKind(e);
+  if (kind < KIND_STRING || kind > KIND_TOMB) return false;
+  const kl = <usize>entryKeyLen(e);
+  if (kl < NS_TAG_BYTES + 1 || kl > NS_TAG_BYTES + <usize>hdrLoad(H_MAX_KEY)) return false;
+  if (kind == KIND_COUNTER && entryValueLen(e) != 8) return false;
+  return e + entrySize(kl, <usize>entryValueLen(e)) <= top;
+}
+
+/** Slot index where a probe for e's key from its home stops: its own slot,
+ *  if the chain is intact. */
+function probeStop(t: usize, h: u32, e: usize): i64 {
+  const cap = tableCap(t);
+  const slots = tableSlots(t);
+  let i = h & (cap - 1);
+  for (let n: u32 = 0; n < cap; n++) {
+    const w = slotLoad(slotAddr(slots, i));
+    const lo = slotLo(w);
+    if (w == 0 || lo == SLOT_FROZEN || lo == SLOT_MOVED_EMPTY) return -1;
+    if (lo >= 8 && slotHash(w) == h && keyEquals(slotEntry(w), entryKey(e), <usize>entryKeyLen(e))) return <i64>i;
+    i = (i + 1) & (cap - 1);
+  }
+  return -1;
+}
+
+function tableOk(t: usize, top: usize): bool {
+  if (t < HEAP_START || t + TABLE_HEADER > top || blockKind(t) != KIND_TABLE) return false;
+  const cap = tableCap(t);
+  if (cap < 8 || (cap & (cap - 1)) != 0) return false;
+  const slots = tableSlots(t);
+  return slots >= HEAP_START && slots + (<usize>cap << 3) <= top && tableChunks(t) + 8 <= top;
+}
+
+export function verifyMap(): i32 {
+  const top = <usize>hdrLoad(H_TOP);
+  const r = root();
+  if (!tableOk(r, top)) return 1; // the root is a table inside the heap
+  const next = <usize>tableNext(r);
+  if (next != 0 && !tableOk(next, top)) return 2;
+  if (next != 0 && tableNext(next) != 0) return 3; // no migration starts before the last one ends
+  let live: i64 = 0;
+  let t = r;
+  while (t != 0) {
+    const cap = tableCap(t);
+    const slots = tableSlots(t);
+    for (let i: u32 = 0; i < cap; i++) {
+      const w = slotLoad(slotAddr(slots, i));
+      const lo = slotLo(w);
+      if (w == 0 || lo == SLOT_MOVED || lo == SLOT_MOVED_EMPTY) continue;
+      if (lo == SLOT_FROZEN) {
+        if (t == next) return 4; // only the table being migrated has frozen slots
+        continue;
+      }
+      if (lo < 8) return 5; // no other special words exist
+      if ((lo & SLOT_FROZEN) != 0 && t == next) return 4;
+      const e = slotEntry(w);
+      if (!entryOk(e, top)) return 6; // every entry is a well-formed block in the heap
+      if (hashKey(entryKey(e), <usize>entryKeyLen(e)) != slotHash(w)) return 7; // the slot's hash is its key's
+      if (probeStop(t, slotHash(w), e) != <i64>i) return 8; // a probe from home finds it: one slot per key
+      if ((lo & SLOT_DEL) != 0) continue;
+      if (blockKind(e) == KIND_TOMB) return 9; // a tombstone entry is only ever in a DELETED slot
+      // Live: counted once (an entry copied into `next` whose old slot is not
+      // yet marked moved is counted there).
+      if (t == r && next != 0 && (lo & SLOT_FROZEN) != 0) continue;
+      live++;
+    }
+    t = <usize>tableNext(t);
+  }
+  if (live != sizeLoad()) return 10; // size counts exactly the live entries
+  let nsTotal: i64 = 0;
+  for (let id: u32 = 0; id < MAX_NAMESPACES; id++) nsTotal += atomic.load<i64>(nsRecord(id) + N_ENTRIES);
+  if (nsTotal != sizeLoad()) return 11; // namespace counts add up to the size
+  for (let c = 0; c < NUM_CLASSES; c++) {
+    const csize = classSize(c);
+    let b = <usize>(<u32>atomic.load<u64>(freeHead(c)));
+    let n: usize = 0;
+    while (b != 0) {
+      if (b < HEAP_START || b + csize > top || (b & 7) != 0) return 12; // free blocks lie in the heap
+      if (++n > (top - HEAP_START) / csize) return 13; // and the list has no cycle
+      b = <usize>blockLink(b);
+    }
+  }
+  return 0;
 }

@@ -40,6 +40,7 @@ export interface CoreExports {
   maxValueBytes(): number;
   threadIndex(): number;
   layout(i: number): number;
+  verify(): number;
 }
 
 // Statuses (assembly/map.ts ST_*) and write results (R_*).

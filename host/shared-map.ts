@@ -485,6 +485,16 @@ export class SharedMap {
     this.s.core = null;
   }
 
+  /**
+   * @internal Walks the shared memory and checks the invariants the core's
+   * overview states (tests only; call when no thread is writing). Returns 0
+   * when they hold, else the number of the first broken one (see verifyMap
+   * in assembly/map.ts).
+   */
+  __verify(): number {
+    return this.live().verify();
+  }
+
   get closed(): boolean {
     return this.viewClosed || this.s.core === null;
   }

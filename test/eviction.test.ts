@@ -60,6 +60,7 @@ test('eviction under three concurrent writers keeps exact accounting', async () 
   expect(stats.sets).toBe(inserted);
   expect(present).toBeLessThanOrEqual(2000 + 3); // at most one over per inserting thread
   expect(present).toBeGreaterThan(1900);
+  expect(map.__verify()).toBe(0);
 });
 
 test("with eviction 'lru', a full memory evicts instead of failing", async () => {

@@ -44,4 +44,5 @@ test('three threads filling the map get ERR_CAPACITY, lose nothing, and can writ
   expect(again).toBeGreaterThan(total / 3);
   expect(map.size).toBe(left + again);
   expect(map.get(`fill:0:1`)).toBe(value);
+  expect(map.__verify()).toBe(0);
 });

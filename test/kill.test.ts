@@ -74,6 +74,9 @@ test(`${KILLS} writers killed at random instants block no one and lose no return
   present += survivorLive.length + KILLS; // survivor's keys, main's keys
   for (const k of survivorLive) expect(map.has(k)).toBe(true);
   expect(map.size).toBe(present);
+  // The structure the dead writers left behind is whole: every invariant of
+  // the core's overview holds.
+  expect(map.__verify()).toBe(0);
 
   // The dead writers' thread slots were released: the map can still take
   // many more threads, and memory is still reclaimed (churn does not grow it).

@@ -24,6 +24,7 @@ test.each([
     expect(keys).toBe(4); // L0..L2 and the counter C
     expect(failed).toEqual([]);
     expect(unknown).toEqual([]);
+    expect(map.__verify()).toBe(0);
     map.close();
   }
 });
@@ -47,6 +48,7 @@ test('histories with TTL expiry on a shared fake clock are linearizable', async 
     const { failed, unknown } = checkHistory(events);
     expect(failed).toEqual([]);
     expect(unknown).toEqual([]);
+    expect(map.__verify()).toBe(0);
     map.close();
   }
 });
@@ -65,6 +67,7 @@ test('histories on a map that keeps evicting are linearizable, with keys allowed
     const { failed, unknown } = checkHistory(events, true);
     expect(failed).toEqual([]);
     expect(unknown).toEqual([]);
+    expect(map.__verify()).toBe(0);
     map.close();
   }
 });

@@ -88,3 +88,20 @@ test('threads that attach, write and close in turn leave every entry intact', as
   expect(map.size).toBe(present + 4);
   map.close();
 });
+
+test('the debug walk passes on a healthy map and catches a corrupted one', async () => {
+  const map = await SharedMap.create({ initialCapacity: 4 });
+  for (let i = 0; i < 1000; i++) map.set(`k${i}`, `v${i}`);
+  for (let i = 0; i < 1000; i += 3) map.delete(`k${i}`);
+  expect(map.__verify()).toBe(0);
+  // Overwrite the hash of the first live slot of the root table (header +16
+  // is the root; a table's +36 is its slots block; slot = hash32 | entry32).
+  const view = new DataView(map.handle.memory.buffer);
+  const root = view.getUint32(64 + 16, true);
+  const slots = view.getUint32(root + 36, true);
+  let i = 0;
+  while (view.getUint32(slots + i * 8, true) < 8) i++;
+  view.setUint32(slots + i * 8 + 4, view.getUint32(slots + i * 8 + 4, true) ^ 0x5a5a, true);
+  expect(map.__verify()).toBe(7); // the slot's hash is no longer its key's
+  map.close();
+});

@@ -108,6 +108,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
             expect(map.size).toBe(m.size);
           }
           for (const [id, v] of m) expect(normal(map.get(Buffer.from(id, 'hex')))).toEqual(normal(v));
+          expect(map.__verify()).toBe(0);
         } finally {
           map.close();
         }

@@ -10,7 +10,11 @@ const WORKERS = 2;
 const MAIN = 0; // the main thread's writer number (workers are 1..WORKERS)
 
 let map: SharedMap;
-afterEach(() => map?.close());
+afterEach(() => {
+  // After every hammering, the structure is whole (debug walk of the core).
+  expect(map.__verify()).toBe(0);
+  map.close();
+});
 
 /** Runs `role` in WORKERS workers and in the main thread, all at once. */
 async function hammer<T>(role: string, params: Record<string, unknown>): Promise<T[]> {
