@@ -124,13 +124,21 @@ export function allocReserved(size: usize): usize {
   return allocBelow(size, <usize>hdrLoad(H_LIMIT));
 }
 
+/** Whether the last block this thread allocated came straight from the
+ *  bump pointer: never used, so still zero (the memory starts zeroed). */
+export let lastFresh: bool = false;
+
 function allocBelow(size: usize, limit: usize): usize {
   const cls = classOf(size);
   if (cls >= NUM_CLASSES) return 0;
+  lastFresh = false;
   const b = pop(cls);
   if (b != 0) return b;
   const csize = classSize(cls);
-  if (csize > SMALL_MAX) return bump(csize, limit);
+  if (csize > SMALL_MAX) {
+    lastFresh = true;
+    return bump(csize, limit);
+  }
   // Carve a span: keep the first block, chain the rest privately, then
   // publish them with one CAS.
   const n = SPAN_BYTES / csize;

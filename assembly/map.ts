@@ -1,7 +1,7 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocReserved, classSize, freeSized } from "./alloc";
+import { alloc, allocReserved, classSize, freeSized, lastFresh } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
@@ -214,6 +214,9 @@ function newTable(cap: u32): usize {
   const t = allocReserved(TABLE_HEADER);
   if (t == 0) return 0;
   const slots = allocReserved(<usize>cap << 3);
+  // A never-used block is already zero: a growing table costs no pause to
+  // clear (only a reused block, of a table that was freed, is cleared).
+  const slotsFresh = lastFresh;
   const nChunks = chunkCount(cap);
   const chunks: usize = slots == 0 ? <usize>0 : allocReserved(<usize>nChunks << 3);
   if (chunks == 0) {
@@ -226,7 +229,7 @@ function newTable(cap: u32): usize {
   store<u32>(t + TB_CAP, cap);
   store<u32>(t + TB_SLOTS, <u32>slots);
   store<u32>(t + TB_CHUNKS, <u32>chunks);
-  memory.fill(slots, 0, <usize>cap << 3);
+  if (!slotsFresh) memory.fill(slots, 0, <usize>cap << 3);
   for (let c: u32 = 0; c < nChunks; c++) store<u64>(chunkAddr(chunks, c), <u64>NO_EXPIRY);
   return t;
 }

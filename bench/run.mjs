@@ -380,6 +380,17 @@ for (const r of hitRows) {
   console.log(`${pad(r.trace, 34)}${lpad(pct(r.lruCache), 11)}${lpad(pct(r.wasmap), 12)}${lpad(r.ratio.toFixed(3) + 'x', 8)}  ${r.ratio >= 1 ? 'yes' : 'NO'}`);
 }
 
+// Memory per entry and the worst pause while filling, against a JS Map.
+const { memoryRows } = await import('./memory.mjs');
+const memRows = memoryRows();
+console.log('');
+console.log(`${pad('memory (30 B keys, 55 B values)', 34)}${lpad('entries', 11)}${lpad('B/entry', 9)}${lpad('worst set', 11)}${lpad('full GC', 10)}`);
+console.log('-'.repeat(75));
+for (const r of memRows) {
+  console.log(`${pad(r.kind === 'map' ? 'JS Map' : 'wasmap', 34)}${lpad(fmtInt(r.entries), 11)}${lpad(Math.round(r.bytesPerEntry), 9)}${lpad(r.worstSetMs.toFixed(2) + ' ms', 11)}${lpad(r.fullGcMs.toFixed(1) + ' ms', 10)}`);
+}
+if (process.env.BENCH_BIG !== '1') console.log('(BENCH_BIG=1 adds 5M entries)');
+
 const report = {
   date: new Date().toISOString(),
   node: process.version,
@@ -393,6 +404,7 @@ const report = {
   results,
   ratios,
   hitRatios: hitRows,
+  memory: memRows,
 };
 const outDir = new URL('./results/', import.meta.url);
 mkdirSync(outDir, { recursive: true });

@@ -1,0 +1,52 @@
+// Memory per entry and the worst pause while filling, at 1M entries (and 5M
+// with BENCH_BIG=1), for a JS Map against wasmap, with the workload's key and
+// value shapes (30-byte keys, 55-byte values). Run in a child process with
+// --expose-gc so each store is measured on its own heap.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const SIZES = process.env.BENCH_BIG === '1' ? [1_000_000, 5_000_000] : [1_000_000];
+
+async function measure(kind, n) {
+  const { SharedMap } = await import('../dist/index.js');
+  const { makeKey, makeValue } = await import('./workload.mjs');
+  globalThis.gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const store = kind === 'map' ? new Map() : await SharedMap.create({ maxMemoryBytes: Math.min(4000, Math.ceil(n * 400 / 2 ** 20)) * 2 ** 20 });
+  let worst = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const key = makeKey(i);
+    const value = makeValue(i, 'A');
+    const a = performance.now();
+    store.set(key, value);
+    const d = performance.now() - a;
+    if (d > worst) worst = d;
+  }
+  const fill = performance.now() - t0;
+  const g0 = performance.now();
+  globalThis.gc();
+  const gc = performance.now() - g0;
+  const heap = process.memoryUsage().heapUsed - heap0;
+  const bytes = kind === 'map' ? heap : store.memoryUsage().usedBytes + Math.max(0, heap);
+  return { kind, entries: n, bytesPerEntry: bytes / n, worstSetMs: worst, fillSeconds: fill / 1000, fullGcMs: gc };
+}
+
+export function memoryRows() {
+  const rows = [];
+  for (const n of SIZES) {
+    for (const kind of ['map', 'wasmap']) {
+      const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', fileURLToPath(import.meta.url), kind, String(n)], {
+        encoding: 'utf8',
+      });
+      rows.push(JSON.parse(out));
+    }
+  }
+  return rows;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2]) {
+  const r = await measure(process.argv[2], Number(process.argv[3]));
+  process.stdout.write(JSON.stringify(r));
+  process.exit(0);
+}
