@@ -57,10 +57,14 @@ const METRICS: [keyof MapStats, string, 'counter' | 'gauge', string][] = [
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
-/** What a namespace holds against its quotas (see NamespaceUsage). */
+/** What a namespace holds against its quotas, and its own operations
+ *  (counted per namespace; see MapStats for what each one counts). */
 export interface NamespaceGauges {
+  /** Live entries. */
   entries: number;
+  /** Bytes of its entries as stored (header, key and value, each padded to 8). */
   bytes: number;
+  /** Quotas; 0 = none. */
   maxEntries: number;
   maxMemoryBytes: number;
   hits: number;

@@ -5,7 +5,7 @@ import {
 } from './core.js';
 import { encodeString, isBytes, keyError, valueError } from './codec.js';
 import { MapError } from './errors.js';
-import { CORE_STATS, type MapStats, formatMetrics } from './metrics.js';
+import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
 import {
   type AttachOptions, type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
   describe, resolveNamespaceOptions, resolveOptions,
@@ -39,22 +39,8 @@ export interface MemoryUsage {
 }
 
 /** What a namespace holds against its quotas, and its own traffic. */
-export interface NamespaceUsage {
+export interface NamespaceUsage extends NamespaceGauges {
   name: string;
-  /** Operations on this namespace (see MapStats for their meaning). */
-  hits: number;
-  misses: number;
-  sets: number;
-  deletes: number;
-  expirations: number;
-  evictions: number;
-  /** Live entries. */
-  entries: number;
-  /** Bytes of its entries as stored (header, key and value, each padded to 8). */
-  bytes: number;
-  /** Quotas; 0 = none. */
-  maxEntries: number;
-  maxMemoryBytes: number;
 }
 
 const PAGE = 65536;

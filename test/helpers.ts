@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { SharedMap, type SharedMapOptions } from '../dist/index.js';
+import { expect } from 'vitest';
+import { MapError, SharedMap, type SharedMapOptions } from '../dist/index.js';
 
 /** Map presets every behaviour test runs on. `tiny` makes the table migrate constantly. */
 export const PRESETS: [string, SharedMapOptions][] = [
@@ -63,3 +64,14 @@ export async function startWorkers<T>(
 /** A small deterministic PRNG (xorshift32), the same one the workers use. */
 // @ts-expect-error: plain JS module shared with the workers
 export { rng } from './workers/common.mjs';
+
+/** The MapError code `fn` throws (failing the test on any other error), or undefined. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MapError);
+    return (e as MapError).code;
+  }
+  return undefined;
+}

@@ -2,22 +2,13 @@
 // every thread, and the key rules applied to them.
 import { afterEach, describe, expect, test } from 'vitest';
 import { MapError, SharedMap } from '../dist/index.js';
-import { scale, startWorkers } from './helpers.js';
+import { codeOf, scale, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
 let map: SharedMap;
 afterEach(() => map?.close());
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MapError);
-    return (e as MapError).code;
-  }
-  return undefined;
-}
 
 describe('isolation', () => {
   test('the same key in two namespaces and the map itself are three entries', async () => {

@@ -1,8 +1,8 @@
 // TTL on the hosts' clock: run on fake clocks, with no sleeps.
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
-import { MapError, SharedMap } from '../dist/index.js';
-import { scale } from './helpers.js';
+import { SharedMap } from '../dist/index.js';
+import { codeOf, scale } from './helpers.js';
 
 let map: SharedMap;
 afterEach(() => map?.close());
@@ -17,15 +17,6 @@ function fakeClock() {
   };
 }
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MapError);
-    return (e as MapError).code;
-  }
-  return undefined;
-}
 
 describe('expiry', () => {
   test('an expired entry is absent for every operation and not counted', async () => {
