@@ -217,6 +217,27 @@ async function wasmapCase(workers) {
   }
 }
 
+/** The npm `sharedmap` package (a SharedArrayBuffer map in plain JS, with locks). */
+async function sharedmapCase(workers) {
+  const { default: PlainSharedMap } = await import('sharedmap');
+  const w = await import('./workload.mjs?case=sharedmap-main');
+  const data = w.makeDataset();
+  // Room for every key with slack (it allocates up front); sizes in UTF-16 units.
+  const map = new PlainSharedMap(Math.ceil(NUM_KEYS * 1.3), KEY_BYTES + 2, VALUE_BYTES + 2);
+  w.populate(map, data);
+  const barrier = makeBarrier(workers);
+  const started = [];
+  for (let t = 0; t < workers; t++) {
+    started.push(startWorker(
+      { role: 'sharedmap', sharedmap: map, seconds: SECONDS, warmup: WARMUP, seed: seedFor(t), barrier: barrier.flag },
+      [],
+      barrier.arrive,
+    ));
+  }
+  const { runs, notes } = await collect(started, `sharedmap ${workers}w`);
+  return { threads: workers, ...sumRuns(runs), notes };
+}
+
 // ---------------------------------------------------------------------------
 // The cases, in the order they run
 
@@ -226,6 +247,8 @@ const CASES = [
   { id: 'postMessage', label: 'postMessage owner + 2 clients', run: () => postMessageCase(2) },
   { id: 'wasmap1', label: 'wasmap, 1 worker', run: () => wasmapCase(1) },
   { id: 'wasmap2', label: 'wasmap, 2 workers', run: () => wasmapCase(2) },
+  { id: 'sharedmap1', label: 'npm sharedmap, 1 worker', run: () => sharedmapCase(1) },
+  { id: 'sharedmap2', label: 'npm sharedmap, 2 workers', run: () => sharedmapCase(2) },
   { id: 'privateMaps2', label: 'ref: 2 workers, private JS Maps', run: () => privateMapCase(2) },
 ];
 
@@ -322,6 +345,7 @@ const RATIOS = [
   { id: 'wasmap1_over_jsMap', label: 'wasmap 1 worker / JS Map', num: 'wasmap1', den: 'jsMap', target: null },
   { id: 'wasmap2_over_wasmap1', label: 'wasmap 2 workers / 1 worker', num: 'wasmap2', den: 'wasmap1', target: 1.7 },
   { id: 'wasmap2_over_postMessage', label: 'wasmap 2 workers / postMessage', num: 'wasmap2', den: 'postMessage', target: 100 },
+  { id: 'wasmap2_over_sharedmap2', label: 'wasmap 2 workers / npm sharedmap 2', num: 'wasmap2', den: 'sharedmap2', target: 1.0 },
   { id: 'ref_privateMaps2_over_jsMap', label: 'ref: 2 private JS Maps / JS Map', num: 'privateMaps2', den: 'jsMap', target: null },
 ];
 const ratios = {};

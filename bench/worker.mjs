@@ -3,10 +3,13 @@
 //               timed loop on the shared map, verify, close, report.
 //   'private-map' the same loop on this thread's own JS Map (nothing shared):
 //               a reference for how far 2 threads scale on this machine.
+//   'sharedmap' the same loop on the npm `sharedmap` package's SharedArrayBuffer
+//               map (a plain-JS shared map with locks), shared by the workers.
 //   'pm-owner'  hold a JS Map and answer get/set requests on the given ports.
 //   'pm-client' the timed loop against the owner: every get/set is a
 //               postMessage request whose reply is awaited before the next.
 import { parentPort, workerData } from 'node:worker_threads';
+import PlainSharedMap from 'sharedmap';
 import { SharedMap } from '../dist/index.js';
 import { checkRun, makeDataset, populate, runAsync, runSync, verify } from './workload.mjs';
 
@@ -30,6 +33,16 @@ async function wasmapWorker() {
   } finally {
     map.close();
   }
+}
+
+function sharedmapWorker() {
+  const map = workerData.sharedmap;
+  Object.setPrototypeOf(map, PlainSharedMap.prototype); // as its README says
+  const data = makeDataset();
+  runSync(map, data, warmup, seed ^ 0x5bd1e995);
+  waitAtBarrier();
+  const run = runSync(map, data, seconds, seed);
+  return { ...run, problems: [...checkRun(run), ...verify(map, data)] };
 }
 
 function privateMapWorker() {
@@ -94,7 +107,10 @@ try {
     ownerWorker();
   } else {
     const result =
-      role === 'wasmap' ? await wasmapWorker() : role === 'private-map' ? privateMapWorker() : await clientWorker();
+      role === 'wasmap' ? await wasmapWorker()
+        : role === 'private-map' ? privateMapWorker()
+          : role === 'sharedmap' ? sharedmapWorker()
+            : await clientWorker();
     parentPort.postMessage({ type: 'result', ...result });
   }
 } catch (err) {
