@@ -434,6 +434,8 @@ const outDir = new URL('./results/', import.meta.url);
 mkdirSync(outDir, { recursive: true });
 const outFile = new URL('latest.json', outDir);
 writeFileSync(outFile, JSON.stringify(report, null, 2) + '\n');
-console.log(`\nresults written to bench/results/latest.json`);
+const { throughputSvg } = await import('./chart.mjs');
+writeFileSync(new URL('latest.svg', outDir), throughputSvg(CASES, results));
+console.log(`\nresults written to bench/results/latest.json, chart to bench/results/latest.svg`);
 
 if (failed) process.exitCode = 1;
