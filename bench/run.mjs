@@ -393,6 +393,65 @@ if (notes.length > 0) {
   for (const n of notes) console.log(`  - ${n}`);
 }
 
+// Other read/write mixes, and the latency of single operations.
+const MIXES = [0.01, 0.06, 0.25, 0.5];
+const MIX_SECONDS = envSeconds('BENCH_MIX_SECONDS', 0.6);
+const LATENCY_OPS = 200_000;
+async function mixMain(name, makeStore, mix) {
+  const w = await import(`./workload.mjs?case=${name}-${mix}`);
+  const data = w.makeDataset();
+  const store = makeStore();
+  w.populate(store, data);
+  w.runSync(store, data, WARMUP / 2, seedFor(0) ^ 0x5bd1e995, mix);
+  const run = w.runSync(store, data, MIX_SECONDS, seedFor(0), mix);
+  const latency = w.latencySync(store, data, LATENCY_OPS, seedFor(0) ^ 0x1234, mix);
+  return { opsPerSec: run.ops / run.seconds, latency };
+}
+async function mixWasmap(workers, mix) {
+  const w = await import(`./workload.mjs?case=wasmap-mix-${mix}`);
+  const data = w.makeDataset();
+  const map = await SharedMap.create(MAP_OPTIONS);
+  try {
+    w.populate(map, data);
+    const barrier = makeBarrier(workers);
+    const started = [];
+    for (let t = 0; t < workers; t++) {
+      const s = startWorker(
+        {
+          role: 'wasmap', handle: map.handle, seconds: MIX_SECONDS, warmup: WARMUP / 2, seed: seedFor(t),
+          barrier: barrier.flag, setFraction: mix, latencyOps: t === 0 && workers === 1 ? LATENCY_OPS : 0,
+        },
+        [],
+        barrier.arrive,
+      );
+      map.releaseOnExit(s.worker);
+      started.push(s);
+    }
+    const { runs } = await collect(started, `wasmap mix ${workers}w`);
+    return { opsPerSec: sumRuns(runs).opsPerSec, latency: runs[0].latency };
+  } finally {
+    map.close();
+  }
+}
+const mixRows = [];
+for (const mix of MIXES) {
+  process.stdout.write(`  running the ${Math.round((1 - mix) * 100)}/${Math.round(mix * 100)} mix ...\r`);
+  const jsMap = await mixMain('map', () => new Map(), mix);
+  const lru = await mixMain('lru', () => new LRUCache({ max: NUM_KEYS }), mix);
+  const w1 = await mixWasmap(1, mix);
+  const w2 = await mixWasmap(2, mix);
+  mixRows.push({ setFraction: mix, jsMap, lruCache: lru, wasmap1: w1, wasmap2: w2 });
+}
+const k = (x) => `${(x / 1e6).toFixed(2)}M`;
+const us = (l) => `${l.p50.toFixed(2)}/${l.p99.toFixed(1)}/${l.p999.toFixed(0)}`;
+console.log('');
+console.log(`${pad('mix (get/set), ops/s', 22)}${lpad('JS Map', 9)}${lpad('lru-cache', 11)}${lpad('wasmap 1w', 11)}${lpad('wasmap 2w', 11)}   latency p50/p99/p99.9 µs: lru-cache | wasmap 1w`);
+console.log('-'.repeat(118));
+for (const r of mixRows) {
+  const label = `${Math.round((1 - r.setFraction) * 100)}/${Math.round(r.setFraction * 100)}`;
+  console.log(`${pad(label, 22)}${lpad(k(r.jsMap.opsPerSec), 9)}${lpad(k(r.lruCache.opsPerSec), 11)}${lpad(k(r.wasmap1.opsPerSec), 11)}${lpad(k(r.wasmap2.opsPerSec), 11)}   ${us(r.lruCache.latency)} | ${us(r.wasmap1.latency)}`);
+}
+
 // Hit ratio at equal capacity (eviction), against lru-cache.
 const { hitRatios } = await import('./hit-ratio.mjs');
 const hitRows = await hitRatios();
@@ -427,6 +486,7 @@ const report = {
   },
   results,
   ratios,
+  mixes: mixRows,
   hitRatios: hitRows,
   memory: memRows,
 };

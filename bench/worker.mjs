@@ -11,7 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import PlainSharedMap from 'sharedmap';
 import { SharedMap } from '../dist/index.js';
-import { checkRun, makeDataset, populate, runAsync, runSync, verify } from './workload.mjs';
+import { checkRun, latencySync, makeDataset, populate, runAsync, runSync, verify } from './workload.mjs';
 
 const { role, seconds, warmup, seed, barrier } = workerData;
 
@@ -25,11 +25,13 @@ async function wasmapWorker() {
   const map = await SharedMap.attach(workerData.handle);
   try {
     const data = makeDataset();
-    runSync(map, data, warmup, seed ^ 0x5bd1e995);
+    const mix = workerData.setFraction;
+    runSync(map, data, warmup, seed ^ 0x5bd1e995, mix);
     waitAtBarrier();
-    const run = runSync(map, data, seconds, seed);
+    const run = runSync(map, data, seconds, seed, mix);
     const problems = [...checkRun(run), ...verify(map, data)];
-    return { ...run, problems, threadId: map.threadId };
+    const latency = workerData.latencyOps ? latencySync(map, data, workerData.latencyOps, seed ^ 0x1234, mix) : undefined;
+    return { ...run, problems, threadId: map.threadId, latency };
   } finally {
     map.close();
   }

@@ -82,7 +82,8 @@ export function populate(store, data) {
  * of the key's two values to write. Every value read is consumed: its length
  * goes into a checksum, which must equal gets × 55 when nothing is missing.
  */
-export function runSync(store, data, seconds, seed) {
+export function runSync(store, data, seconds, seed, setFraction = SET_FRACTION) {
+  const SET_CUTOFF = Math.floor(setFraction * 2 ** 32);
   const { keys, valuesA, valuesB } = data;
   const n = keys.length;
   let x = seed | 0;
@@ -145,6 +146,33 @@ export async function runAsync(store, data, seconds, seed) {
     now = performance.now();
   } while (now < end);
   return { ops: gets + sets, gets, sets, misses, checksum, seconds: (now - t0) / 1000, seed: x };
+}
+
+/**
+ * Latency of single operations (the same mix and keys): times `count`
+ * operations one by one and returns percentiles in microseconds. Timing each
+ * call costs a clock read, so this is a separate pass from the throughput one.
+ */
+export function latencySync(store, data, count, seed, setFraction = SET_FRACTION) {
+  const cutoff = Math.floor(setFraction * 2 ** 32);
+  const { keys, valuesA, valuesB } = data;
+  const n = keys.length;
+  const times = new Float64Array(count);
+  let x = seed | 0;
+  let sink = 0;
+  for (let i = 0; i < count; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    const k = (x >>> 0) % n;
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    const d = x >>> 0;
+    const t0 = performance.now();
+    if (d < cutoff) store.set(keys[k], (d & 1) === 0 ? valuesA[k] : valuesB[k]);
+    else sink += store.get(keys[k])?.length ?? 0;
+    times[i] = performance.now() - t0;
+  }
+  times.sort();
+  const at = (q) => times[Math.min(count - 1, Math.floor(q * count))] * 1000;
+  return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: times[count - 1] * 1000, sink };
 }
 
 /** Checks a loop's own result: nothing missing, every value read had 55 bytes. */
