@@ -22,6 +22,7 @@ import {
   blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeHead, hdrCas, hdrLoad,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
+import { faultPoint } from "./fault";
 
 /** Classes up to this size are carved SPAN_BYTES at a time (fewer top CASes). */
 const SMALL_MAX: usize = 1024;
@@ -58,6 +59,7 @@ export function blockSize(b: usize): usize {
 }
 
 function pushChain(cls: i32, first: usize, last: usize): void {
+  faultPoint();
   // A size no allocation could have had means a bug: losing the block is
   // better than writing past the free-list heads.
   if (cls < 0 || cls >= NUM_CLASSES) return;
@@ -129,6 +131,7 @@ export function allocReserved(size: usize): usize {
 export let lastFresh: bool = false;
 
 function allocBelow(size: usize, limit: usize): usize {
+  faultPoint();
   const cls = classOf(size);
   if (cls >= NUM_CLASSES) return 0;
   lastFresh = false;

@@ -20,6 +20,7 @@
 
 import { alloc, free, freeSized } from "./alloc";
 import { nsUndoOf } from "./ns";
+import { faultPoint } from "./fault";
 import {
   ANNOUNCE_ACTIVE, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
   T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_NS_PENDING, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
@@ -128,6 +129,7 @@ function freeList(head: usize): void {
 
 /** Retires block `b`, just unlinked by this thread (inside an operation). */
 export function retire(b: usize): void {
+  faultPoint();
   const e = myEpoch;
   const slot = <usize>(e % 3) << 2;
   let head = tLoad(me, T_BAG_HEAD + slot);
@@ -211,6 +213,16 @@ function foldStats(t: usize): void {
     atomic.add<i64>(HEADER + H_STATS + (<usize>k << 3), atomic.load<i64>(a));
     atomic.store<i64>(a, 0);
   }
+}
+
+/** After a trap cut an operation short in this thread: leaves it, so the
+ *  thread no longer pins the epoch, and gives back a namespace reservation
+ *  it had not published. The map itself needs nothing: see fault.ts. */
+export function recoverAfterTrap(): void {
+  if (tid < 0) return;
+  nsUndoOf(me);
+  depth = 0;
+  tStore(me, T_ANNOUNCE, 0);
 }
 
 /** Releases this thread's own slot (close()). */

@@ -83,7 +83,8 @@
 
 import { alloc, allocInit, freeSized, heapTop } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
-import { claimSlot, enter, ensureScratch, leave, me, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
+import { claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
+import { arm } from "./fault";
 import {
   ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
@@ -309,6 +310,18 @@ export function verify(): i32 {
   const r = verifyMap();
   leave();
   return r;
+}
+
+/** Tests: trap at the n-th fault point this thread passes (fault.ts). */
+export function injectFault(n: i32): void {
+  arm(n);
+}
+
+/** After a trap in this thread: see epoch.ts recoverAfterTrap. */
+export function recover(): void {
+  arm(0);
+  clearPending();
+  recoverAfterTrap();
 }
 
 export function lastStatus(): i32 {

@@ -3,6 +3,7 @@
 
 import { alloc, allocReserved, classSize, freeSized, lastFresh } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
+import { faultPoint } from "./fault";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
   COUNTER_SEAL, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
@@ -289,6 +290,7 @@ function finishMigration(t: usize): void {
 
 /** Moves one chunk of t's slots into t's next table. */
 function helpMigrate(t: usize): void {
+  faultPoint();
   const cap = tableCap(t);
   if (tableField(t, TB_MOVED) >= cap) {
     finishMigration(t);
@@ -330,6 +332,7 @@ function finishAll(t: usize): void {
 /** Freezes slot s of t (word w as last seen), copies its live entry into
  *  t's next table, and marks it MOVED. Idempotent; any thread may help. */
 function moveSlot(t: usize, s: usize, w: u64): void {
+  faultPoint();
   while (true) {
     const lo = slotLo(w);
     if (lo == SLOT_MOVED || lo == SLOT_MOVED_EMPTY) return;
@@ -366,6 +369,7 @@ function moveSlot(t: usize, s: usize, w: u64): void {
 
 /** Inserts entry e (hash h) into t2 unless t2 already has its key. */
 function copyInto(t2: usize, h: u32, e: usize): void {
+  faultPoint();
   const cap = tableCap(t2);
   const mask = cap - 1;
   const kp = entryKey(e);
@@ -441,6 +445,7 @@ let locW: u64 = 0;
  * or ST_CAPACITY when the table is full and cannot grow.
  */
 function locate(kp: usize, kl: usize, h: u32): i32 {
+  faultPoint();
   let t = root();
   while (true) {
     if (tableNext(t) != 0) helpMigrate(t);
@@ -509,6 +514,7 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
  * on success, 0 to retry (slot taken, or migration started), or a status.
  */
 function tryInsert(h: u32, e: usize): i32 {
+  faultPoint();
   const t = locT;
   const cap = tableCap(t);
   const used = tableField(t, TB_USED);
@@ -570,6 +576,7 @@ export function update(
   const t = me;
   let roomMade = false;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    faultPoint();
     if (attempt > 0) statAdd(t, STAT_CONTENTION, 1);
     const st = locate(kp, kl, h);
     if (st < 0) return st;
@@ -728,6 +735,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
   let n: usize = 0;
   let roomMade = false;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+    faultPoint();
     const st = locate(kp, kl, h);
     if (st < 0) {
       if (n != 0) freeSized(n, entrySize(kl, 8));
@@ -948,6 +956,7 @@ const REMOVE_GONE: i32 = 2;
 /** Removes entry e (hash h) if it is still its key's entry, counting it
  *  under `stat` (expirations or evictions). */
 function removeEntry(e: usize, h: u32, stat: i32): i32 {
+  faultPoint();
   const kp = entryKey(e);
   const kl = <usize>entryKeyLen(e);
   for (let attempt = 0; attempt < 64; attempt++) {
@@ -1238,6 +1247,21 @@ function probeStop(t: usize, h: u32, e: usize): i64 {
   return -1;
 }
 
+/** Whether table t has a slot (any state but moved) for e's key. */
+function inTable(t: usize, h: u32, e: usize): bool {
+  const cap = tableCap(t);
+  const slots = tableSlots(t);
+  let i = h & (cap - 1);
+  for (let n: u32 = 0; n < cap; n++) {
+    const w = slotLoad(slotAddr(slots, i));
+    const lo = slotLo(w);
+    if (w == 0 || lo == SLOT_FROZEN || lo == SLOT_MOVED_EMPTY) return false;
+    if (lo >= 8 && slotHash(w) == h && keyEquals(slotEntry(w), entryKey(e), <usize>entryKeyLen(e))) return true;
+    i = (i + 1) & (cap - 1);
+  }
+  return false;
+}
+
 function tableOk(t: usize, top: usize): bool {
   if (t < HEAP_START || t + TABLE_HEADER > top || blockKind(t) != KIND_TABLE) return false;
   const cap = tableCap(t);
@@ -1274,9 +1298,10 @@ export function verifyMap(): i32 {
       if (probeStop(t, slotHash(w), e) != <i64>i) return 8; // a probe from home finds it: one slot per key
       if ((lo & SLOT_DEL) != 0) continue;
       if (blockKind(e) == KIND_TOMB) return 9; // a tombstone entry is only ever in a DELETED slot
-      // Live: counted once (an entry copied into `next` whose old slot is not
-      // yet marked moved is counted there).
-      if (t == r && next != 0 && (lo & SLOT_FROZEN) != 0) continue;
+      // Live: counted once. A frozen slot's entry is counted here only if
+      // its copy has not reached `next` yet (a helper stopped between
+      // freezing and copying; the next helper finishes it).
+      if (t == r && next != 0 && (lo & SLOT_FROZEN) != 0 && inTable(next, slotHash(w), e)) continue;
       live++;
     }
     t = <usize>tableNext(t);

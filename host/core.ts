@@ -41,6 +41,8 @@ export interface CoreExports {
   threadIndex(): number;
   layout(i: number): number;
   verify(): number;
+  injectFault(n: number): void;
+  recover(): void;
 }
 
 // Statuses (assembly/map.ts ST_*) and write results (R_*).

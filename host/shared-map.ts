@@ -481,6 +481,20 @@ export class SharedMap {
     return this.live().verify();
   }
 
+  /**
+   * @internal Tests only: makes this thread's core trap at the n-th fault
+   * point it passes (an operation cut short, as by a bug or an engine
+   * stopping the thread), so tests can show nothing is left half visible.
+   */
+  __injectFault(n: number): void {
+    this.live().injectFault(n);
+  }
+
+  /** @internal After a trap in this thread: lets the thread go on. */
+  __recover(): void {
+    this.live().recover();
+  }
+
   get closed(): boolean {
     return this.viewClosed || this.s.core === null;
   }

@@ -111,6 +111,47 @@ export const roles = (map) => ({
     return { stored, refused, over };
   },
 
+  /**
+   * Operations cut short by a trap at a random fault point, then recovered;
+   * reports which ones returned (committed) and which trapped.
+   */
+  trap({ ops, writer }) {
+    const next = rng(writer * 31 + 7);
+    const committed = new Set(); // keys set by calls that returned
+    const uncertain = new Set(); // keys a trapped call may or may not have set or deleted
+    let incs = 0;
+    let trappedIncs = 0;
+    let traps = 0;
+    for (let i = 0; i < ops; i++) {
+      map.__injectFault(1 + Math.floor(next() * 40));
+      const p = next();
+      const pick = [...committed][Math.floor(next() * committed.size)];
+      try {
+        if (p < 0.6) {
+          map.set(`tr:${writer}:${i}`, `v${i}`);
+          committed.add(i);
+        } else if (p < 0.8) {
+          map.increment(`trc:${writer}`);
+          incs++;
+        } else if (pick !== undefined) {
+          if (map.delete(`tr:${writer}:${pick}`)) committed.delete(pick);
+        }
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+        traps++;
+        map.__recover();
+        if (p < 0.6) uncertain.add(i);
+        else if (p < 0.8) trappedIncs++;
+        else if (pick !== undefined) {
+          committed.delete(pick);
+          uncertain.add(pick);
+        }
+      }
+      map.__injectFault(0);
+    }
+    return { committed: [...committed], uncertain: [...uncertain], incs, trappedIncs, traps };
+  },
+
   /** Writes its own keys until the map is full; returns how many it stored. */
   fill({ writer, value }) {
     let stored = 0;

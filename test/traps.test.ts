@@ -1,0 +1,42 @@
+// Operations cut short by a trap at random points, in three threads at once:
+// nothing is left half visible, the trapped thread goes on after recovering,
+// and the others never notice.
+import { expect, test } from 'vitest';
+import { SharedMap } from '../dist/index.js';
+import { scale, startWorkers } from './helpers.js';
+// @ts-expect-error: plain JS module shared with the workers
+import { roles } from './workers/roles.mjs';
+
+interface Result { committed: number[]; uncertain: number[]; incs: number; trappedIncs: number; traps: number }
+
+test('operations trapped at random points leave nothing half visible', async () => {
+  const map = await SharedMap.create({ initialCapacity: 4 });
+  const ops = scale(3_000, 50_000);
+  const started = await startWorkers<Result>(map, 'stress.mjs', 2, { role: 'trap', params: { ops } });
+  started.go();
+  const results = [roles(map).trap({ ops, writer: 0 }) as Result, ...(await started.results)];
+  expect(results.reduce((s, r) => s + r.traps, 0)).toBeGreaterThan(ops); // most calls did trap
+  let present = 0;
+  results.forEach((r, w) => {
+    for (const i of r.committed) expect(map.get(`tr:${w}:${i}`), `tr:${w}:${i}`).toBe(`v${i}`);
+    present += r.committed.length;
+    for (const i of r.uncertain) {
+      const v = map.get(`tr:${w}:${i}`);
+      if (v !== undefined) {
+        expect(v).toBe(`v${i}`); // all of the write or none of it
+        present++;
+      }
+    }
+    const count = map.get(`trc:${w}`) as number | undefined;
+    if (count !== undefined) present++;
+    expect(count ?? 0).toBeGreaterThanOrEqual(r.incs);
+    expect(count ?? 0).toBeLessThanOrEqual(r.incs + r.trappedIncs);
+  });
+  expect(map.size).toBe(present);
+  expect(map.__verify()).toBe(0);
+  // Reclamation still works: no thread pins the epoch after recovering.
+  const before = map.memoryUsage().usedBytes;
+  for (let r = 0; r < 5; r++) for (let i = 0; i < 20_000; i++) map.set(`churn:${i % 1000}`, `x${r}:${i}`);
+  expect(map.memoryUsage().usedBytes - before).toBeLessThan(4 << 20);
+  map.close();
+});
