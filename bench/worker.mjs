@@ -30,7 +30,16 @@ async function wasmapWorker() {
     waitAtBarrier();
     const run = runSync(map, data, seconds, seed, mix);
     const problems = [...checkRun(run), ...verify(map, data)];
-    const latency = workerData.latencyOps ? latencySync(map, data, workerData.latencyOps, seed ^ 0x1234, mix) : undefined;
+    // Latency under the same load: the timing thread measures while every
+    // other thread keeps running the mix, until it says it is done.
+    const done = workerData.latencyDone;
+    let latency;
+    if (workerData.latencyOps) {
+      latency = latencySync(map, data, workerData.latencyOps, seed ^ 0x1234, mix);
+      if (done) Atomics.store(done, 0, 1);
+    } else if (done) {
+      while (Atomics.load(done, 0) === 0) runSync(map, data, 0.01, seed ^ 0x77, mix);
+    }
     return { ...run, problems, threadId: map.threadId, latency };
   } finally {
     map.close();
