@@ -1231,8 +1231,8 @@ function entryOk(e: usize, top: usize): bool {
   return e + entrySize(kl, <usize>entryValueLen(e)) <= top;
 }
 
-/** Slot index where a probe for e's key from its home stops: its own slot,
- *  if the chain is intact. */
+/** Slot index where a probe for e's key from its home in table t stops (its
+ *  own slot, if the chain is intact), or -1 if t has no slot for the key. */
 function probeStop(t: usize, h: u32, e: usize): i64 {
   const cap = tableCap(t);
   const slots = tableSlots(t);
@@ -1245,21 +1245,6 @@ function probeStop(t: usize, h: u32, e: usize): i64 {
     i = (i + 1) & (cap - 1);
   }
   return -1;
-}
-
-/** Whether table t has a slot (any state but moved) for e's key. */
-function inTable(t: usize, h: u32, e: usize): bool {
-  const cap = tableCap(t);
-  const slots = tableSlots(t);
-  let i = h & (cap - 1);
-  for (let n: u32 = 0; n < cap; n++) {
-    const w = slotLoad(slotAddr(slots, i));
-    const lo = slotLo(w);
-    if (w == 0 || lo == SLOT_FROZEN || lo == SLOT_MOVED_EMPTY) return false;
-    if (lo >= 8 && slotHash(w) == h && keyEquals(slotEntry(w), entryKey(e), <usize>entryKeyLen(e))) return true;
-    i = (i + 1) & (cap - 1);
-  }
-  return false;
 }
 
 function tableOk(t: usize, top: usize): bool {
@@ -1301,7 +1286,7 @@ export function verifyMap(): i32 {
       // Live: counted once. A frozen slot's entry is counted here only if
       // its copy has not reached `next` yet (a helper stopped between
       // freezing and copying; the next helper finishes it).
-      if (t == r && next != 0 && (lo & SLOT_FROZEN) != 0 && inTable(next, slotHash(w), e)) continue;
+      if (t == r && next != 0 && (lo & SLOT_FROZEN) != 0 && probeStop(next, slotHash(w), e) >= 0) continue;
       live++;
     }
     t = <usize>tableNext(t);

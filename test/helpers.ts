@@ -75,3 +75,13 @@ export function codeOf(fn: () => unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Memory is still reclaimed: churn over a fixed key set must not grow it.
+ * Fails if some thread (dead, trapped, never released) pins reclamation.
+ */
+export function expectReclaims(map: SharedMap) {
+  const before = map.memoryUsage().usedBytes;
+  for (let r = 0; r < 5; r++) for (let i = 0; i < 20_000; i++) map.set(`churn:${i % 1000}`, `x${r}:${i}`);
+  expect(map.memoryUsage().usedBytes - before).toBeLessThan(4 << 20);
+}
