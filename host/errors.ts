@@ -30,7 +30,9 @@ export type MapErrorCode =
   /** The map was closed in this thread. */
   | 'ERR_CLOSED'
   /** `attach` was given something that is not a live wasmap handle of this version. */
-  | 'ERR_INVALID_HANDLE';
+  | 'ERR_INVALID_HANDLE'
+  /** Shared memory is not available here (a browser page without COOP/COEP headers). */
+  | 'ERR_NO_SHARED_MEMORY';
 
 export class MapError extends Error {
   readonly code: MapErrorCode;

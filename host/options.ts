@@ -60,6 +60,12 @@ export interface SharedMapOptions {
    * @default () => performance.timeOrigin + performance.now()
    */
   clock?: () => number;
+  /**
+   * The core, compiled already: for runtimes that compile no WebAssembly
+   * from bytes (edge runtimes import it: `import wasm from 'wasmap/wasmap.wasm'`).
+   * Absent: the core embedded in the package is compiled (once per thread).
+   */
+  module?: WebAssembly.Module;
 }
 
 /** Options of `SharedMap.attach`. */
@@ -127,7 +133,7 @@ export function resolveOptions(options: SharedMapOptions | undefined): ResolvedO
   }
   const out = { ...DEFAULTS };
   for (const name of Object.keys(options)) {
-    if (name === 'defaultTtl' || name === 'clock') continue; // checked by SharedMap.create
+    if (name === 'defaultTtl' || name === 'clock' || name === 'module') continue; // checked by SharedMap.create
     if (name === 'eviction') {
       const v = (options as Record<string, unknown>).eviction;
       if (v !== undefined && v !== 'none' && v !== 'lru') {

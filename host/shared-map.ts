@@ -51,6 +51,10 @@ function nextPow2(n: number): number {
   return p;
 }
 
+/** Whether an instance's exports are this version's core (its layout's magic). */
+const isCore = (core: CoreExports) =>
+  typeof core.layout === 'function' && core.layout(0) === 0x50414d57 && typeof core.init === 'function';
+
 const tagBytes = (tag: number) => new Uint8Array(new Uint32Array([tag]).buffer);
 const tagOf = (bytes: Uint8Array) => new Uint32Array(bytes.slice(0, 4).buffer)[0];
 
@@ -95,9 +99,13 @@ export class SharedMap {
     const defaultTtl = options?.defaultTtl === undefined ? 0 : checkTtl(options.defaultTtl, 'option "defaultTtl"');
     if (typeof SharedArrayBuffer === 'undefined') {
       throw new MapError(
-        'ERR_CAPACITY',
+        'ERR_NO_SHARED_MEMORY',
         'shared memory is not available here (in a browser, serve the page with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)',
       );
+    }
+    const given = options?.module;
+    if (given !== undefined && (typeof given !== 'object' || given === null || !(given instanceof WebAssembly.Module))) {
+      throw new MapError('ERR_INVALID_OPTION', `option "module" must be a WebAssembly.Module of wasmap.wasm, got ${describe(given)}`);
     }
     const maxPages = Math.floor(opts.maxMemoryBytes / PAGE);
     // The whole bound up front (address space; the OS backs pages only as
@@ -106,8 +114,14 @@ export class SharedMap {
     // interrupt check, and until then that thread traps ("memory access out
     // of bounds") on blocks another thread placed in the new pages.
     const memory = new WebAssembly.Memory({ initial: maxPages, maximum: maxPages, shared: true });
-    const module = await coreModule();
-    const core = instantiate(module, memory);
+    const module = given ?? (await coreModule());
+    let core: CoreExports;
+    try {
+      core = instantiate(module, memory);
+      if (!isCore(core)) throw new Error('its exports are not the core\'s');
+    } catch (err) {
+      throw new MapError('ERR_INVALID_OPTION', `option "module" is not wasmap's core: ${(err as Error).message}`);
+    }
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
     const minCap = nextPow2(opts.initialCapacity * 2);
     const status = core.init(
@@ -140,6 +154,7 @@ export class SharedMap {
     let core: CoreExports;
     try {
       core = instantiate(h.module, h.memory);
+      if (!isCore(core)) throw new Error('its module is not wasmap\'s core');
     } catch (err) {
       throw new MapError('ERR_INVALID_HANDLE', `the handle's module and memory do not fit together: ${(err as Error).message}`);
     }

@@ -198,3 +198,26 @@ describe.each(PRESETS)('on %s', (_name, options) => {
     expect(map.size).toBe(present);
   });
 });
+
+describe('the core module', () => {
+  test('a precompiled WebAssembly.Module (the package export wasmap/wasmap.wasm) can be passed in', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createRequire } = await import('node:module');
+    const file = createRequire(import.meta.url).resolve('wasmap/wasmap.wasm');
+    const module = await WebAssembly.compile(readFileSync(file));
+    const map = await SharedMap.create({ module });
+    map.set('k', 'v');
+    const other = await SharedMap.attach(map.handle);
+    expect(other.get('k')).toBe('v');
+    other.close();
+    map.close();
+  });
+
+  test('a module that is not the core is refused with ERR_INVALID_OPTION', async () => {
+    const notCore = await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    for (const module of [notCore, 'wasm', {}]) {
+      const error = await SharedMap.create({ module: module as never }).catch((e) => e);
+      expect(error.code).toBe('ERR_INVALID_OPTION');
+    }
+  });
+});
