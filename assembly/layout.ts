@@ -194,7 +194,7 @@ export const STAT_CONTENTION: i32 = 5;
 /** Bytes of live keys and values (signed deltas per thread; the sum is exact). */
 export const STAT_KEY_BYTES: i32 = 6;
 export const STAT_VALUE_BYTES: i32 = 7;
-/** Reserved for TTL and eviction (later issue). */
+/** Entries removed by expiry, and by eviction. */
 export const STAT_EXPIRATIONS: i32 = 8;
 export const STAT_EVICTIONS: i32 = 9;
 

@@ -10,9 +10,9 @@ export interface MapStats {
   sets: number;
   /** Deletes that removed an entry (delete, getAndDelete, compareAndDelete, clear). */
   deletes: number;
-  /** Entries removed because their TTL ran out (always 0 until TTL exists). */
+  /** Entries removed because their TTL ran out (swept, or replaced by a write). */
   expirations: number;
-  /** Entries removed to stay within the memory bound (always 0 until eviction exists). */
+  /** Entries evicted to stay within maxEntries or maxMemoryBytes (eviction: 'lru'). */
   evictions: number;
   /** compareAndSwap / compareAndDelete calls that found another value (or none). */
   casFailures: number;
