@@ -1,13 +1,23 @@
 import { defineConfig } from 'vitest/config';
 
+// The whole suite runs twice: on SharedMap, and on LocalMap (the
+// single-instance build, WASMAP_MAP=local), where tests of sharing between
+// threads are skipped (test/helpers.ts `shared`).
+const suite = {
+  include: ['test/**/*.test.ts'],
+  testTimeout: 120_000,
+  hookTimeout: 60_000,
+};
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Stress tests start their own worker threads; on a 2-core machine they
     // are more telling one file at a time.
     fileParallelism: false,
-    testTimeout: 120_000,
     reporters: ['default', './test/summary-reporter.ts'],
-    hookTimeout: 60_000,
+    projects: [
+      { test: { ...suite, name: 'shared' } },
+      { test: { ...suite, name: 'local', env: { WASMAP_MAP: 'local' } } },
+    ],
   },
 });

@@ -102,8 +102,14 @@ function bump(size: usize, limit: usize): usize {
     // threads may both grow; the extra pages are used by later blocks.
     const have = <usize>memory.size() * PAGE;
     if (end > have) {
-      const pages = <i32>((end - have + PAGE - 1) / PAGE);
-      if (memory.grow(pages) < 0 && end > <usize>memory.size() * PAGE) return 0;
+      // By a quarter at least (within the limit), so a memory that grows
+      // (a LocalMap's) is not grown, and its views renewed, for every block.
+      const need = <i32>((end - have + PAGE - 1) / PAGE);
+      const room = <i32>((limit - have) / PAGE);
+      let pages = <i32>(have / PAGE / 4);
+      if (pages > room) pages = room;
+      if (pages < need) pages = need;
+      if (memory.grow(pages) < 0 && memory.grow(need) < 0 && end > <usize>memory.size() * PAGE) return 0;
     }
     const seen = <usize>hdrCas(H_TOP, <u32>top, <u32>end);
     if (seen == top) return start;

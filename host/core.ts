@@ -1,6 +1,6 @@
-// The core module: compiling it once, instantiating it over a shared memory,
+// The core module: compiling it once, instantiating it over its memory,
 // and the shape of its exports (see assembly/index.ts).
-import { WASM_BASE64 } from './wasm-bytes.js';
+import { LOCAL_WASM_BASE64, WASM_BASE64 } from './wasm-bytes.js';
 
 /** Exports of the core; pointers are byte offsets into the shared memory. */
 export interface CoreExports {
@@ -78,7 +78,10 @@ export const MODE_CAD = 6;
 export const MODULE_MIN_PAGES = 1;
 export const MODULE_MAX_PAGES = 65536;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+/** The two builds of the core: over a shared memory, or a memory of one instance. */
+export type CoreKind = 'shared' | 'local';
+
+const compiled: { [kind in CoreKind]?: Promise<WebAssembly.Module> } = {};
 
 function decodeBase64(text: string): Uint8Array {
   const g = globalThis as { Buffer?: { from(s: string, enc: string): Uint8Array } };
@@ -90,9 +93,9 @@ function decodeBase64(text: string): Uint8Array {
 }
 
 /** The core module, compiled once per thread that creates maps. */
-export function coreModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as BufferSource);
-  return compiled;
+export function coreModule(kind: CoreKind): Promise<WebAssembly.Module> {
+  compiled[kind] ??= WebAssembly.compile(decodeBase64(kind === 'shared' ? WASM_BASE64 : LOCAL_WASM_BASE64) as BufferSource);
+  return compiled[kind];
 }
 
 export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): CoreExports {

@@ -1,8 +1,10 @@
 // wasmap: one key-value map shared by every thread.
 
-// The map
+// The maps
 export { SharedMap } from './shared-map.js';
-export type { Key, Value, SharedMapHandle, MemoryUsage, NamespaceUsage } from './shared-map.js';
+export type { SharedMapHandle } from './shared-map.js';
+export { LocalMap } from './local-map.js';
+export type { BaseMap, Key, Value, MemoryUsage, NamespaceUsage } from './base-map.js';
 
 // Statistics
 export type { MapStats } from './metrics.js';

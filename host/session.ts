@@ -106,6 +106,7 @@ export class Session {
 
   /** Decodes an output: (len << 3) | kind, at `out` or pending in the core. */
   readValue(r: number, out: number): string | Uint8Array | number {
+    if (this.u8.byteLength === 0) this.refreshViews(); // a LocalMap's memory grew
     const kind = r & 7;
     const len = r >>> 3;
     if (kind === KIND_COUNTER) {

@@ -1,7 +1,7 @@
 // A bounded map: maxEntries and maxMemoryBytes with eviction 'none' or 'lru'.
 import { afterEach, expect, test } from 'vitest';
 import { MapError, SharedMap } from '../dist/index.js';
-import { scale, startWorkers } from './helpers.js';
+import { createMap, scale, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
@@ -9,7 +9,7 @@ let map: SharedMap;
 afterEach(() => map?.close());
 
 test("with eviction 'none', inserts past maxEntries fail with ERR_CAPACITY and change nothing", async () => {
-  map = await SharedMap.create({ maxEntries: 3 });
+  map = await createMap({ maxEntries: 3 });
   map.set('a', '1').set('b', '2');
   map.increment('c');
   let code: string | undefined;
@@ -29,7 +29,7 @@ test("with eviction 'none', inserts past maxEntries fail with ERR_CAPACITY and c
 });
 
 test("with eviction 'lru', the map stays at maxEntries and keeps what was used recently", async () => {
-  map = await SharedMap.create({ maxEntries: 1000, eviction: 'lru' });
+  map = await createMap({ maxEntries: 1000, eviction: 'lru' });
   for (let i = 0; i < 1000; i++) map.set(`k${i}`, `v${i}`);
   for (let i = 0; i < 100; i++) map.get(`k${i}`); // the oldest hundred, read again
   for (let i = 1000; i < 1500; i++) map.set(`k${i}`, `v${i}`);
@@ -45,8 +45,8 @@ test("with eviction 'lru', the map stays at maxEntries and keeps what was used r
   expect(oldKept).toBeLessThan(300);
 });
 
-test('eviction under three concurrent writers keeps exact accounting', async () => {
-  map = await SharedMap.create({ maxEntries: 2000, eviction: 'lru', initialCapacity: 16 });
+shared('eviction under three concurrent writers keeps exact accounting', async () => {
+  map = await createMap({ maxEntries: 2000, eviction: 'lru', initialCapacity: 16 });
   const count = scale(20_000, 300_000);
   const started = await startWorkers<{ inserted: number }>(map, 'stress.mjs', 2, { role: 'evict', params: { count } });
   started.go();
@@ -64,7 +64,7 @@ test('eviction under three concurrent writers keeps exact accounting', async () 
 });
 
 test("with eviction 'lru', a full memory evicts instead of failing", async () => {
-  map = await SharedMap.create({ maxMemoryBytes: 2 << 20, eviction: 'lru' });
+  map = await createMap({ maxMemoryBytes: 2 << 20, eviction: 'lru' });
   const value = 'v'.repeat(200);
   for (let i = 0; i < 100_000; i++) map.set(`key:${i}`, value);
   const stats = map.stats();
@@ -76,7 +76,7 @@ test("with eviction 'lru', a full memory evicts instead of failing", async () =>
 
 test('a bad eviction or maxEntries option is ERR_INVALID_OPTION', async () => {
   for (const options of [{ eviction: 'lfu' }, { eviction: 1 }, { maxEntries: -1 }, { maxEntries: 1.5 }]) {
-    const error = await SharedMap.create(options as never).catch((e) => e);
+    const error = await createMap(options as never).catch((e) => e);
     expect(error.code).toBe('ERR_INVALID_OPTION');
   }
 });

@@ -2,15 +2,15 @@
 // the map recovers when room is freed.
 import { afterEach, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { startWorkers } from './helpers.js';
+import { createMap, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
 let map: SharedMap;
 afterEach(() => map?.close());
 
-test('three threads filling the map get ERR_CAPACITY, lose nothing, and can write again after deletes', async () => {
-  map = await SharedMap.create({ maxMemoryBytes: 4 << 20, initialCapacity: 4 });
+shared('three threads filling the map get ERR_CAPACITY, lose nothing, and can write again after deletes', async () => {
+  map = await createMap({ maxMemoryBytes: 4 << 20, initialCapacity: 4 });
   const value = 'v'.repeat(120);
   const fill = async () => {
     const started = await startWorkers<number>(map, 'stress.mjs', 2, { role: 'fill', params: { value } });

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { MapError, SharedMap } from '../dist/index.js';
-import { scale } from './helpers.js';
+import { createMap, scale, shared } from './helpers.js';
 
 const CODES = new Set([
   'ERR_INVALID_KEY', 'ERR_KEY_TOO_LARGE', 'ERR_INVALID_VALUE', 'ERR_VALUE_TOO_LARGE', 'ERR_INVALID_OPTION',
@@ -61,7 +61,7 @@ test('random calls with hostile arguments only throw documented MapErrors and ch
   await fc.assert(
     fc.asyncProperty(fc.array(call, { maxLength: 40 }), async (calls) => {
       // A clock that stands still: entries with a TTL do not expire between snapshots.
-      const map = await SharedMap.create({ maxKeyBytes: 64, maxValueBytes: 64, initialCapacity: 1, clock: () => 1_000_000 });
+      const map = await createMap({ maxKeyBytes: 64, maxValueBytes: 64, initialCapacity: 1, clock: () => 1_000_000 });
       map.namespace('a', { maxEntries: 3 });
       map.namespace('b');
       const keys: unknown[] = ['k', 'x', new Uint8Array([1])];
@@ -109,8 +109,8 @@ test('random calls with hostile arguments only throw documented MapErrors and ch
   expect(seen.codes.size).toBeGreaterThanOrEqual(5);
 });
 
-test('a closed map, and a handle of another version or of a corrupted memory, are refused clearly', async () => {
-  const map = await SharedMap.create();
+shared('a closed map, and a handle of another version or of a corrupted memory, are refused clearly', async () => {
+  const map = await createMap();
   const handle = map.handle;
   // Wrong magic: a memory whose header was overwritten.
   const corrupted = new WebAssembly.Memory({ initial: 2, maximum: 2, shared: true });
@@ -121,7 +121,7 @@ test('a closed map, and a handle of another version or of a corrupted memory, ar
     expect(error.code).toBe('ERR_INVALID_HANDLE');
   }
   // Another layout version: the same memory with its version word changed.
-  const other = await SharedMap.create();
+  const other = await createMap();
   const view = new DataView(other.handle.memory.buffer);
   view.setUint32(64 + 4, 999, true);
   const error = await SharedMap.attach(other.handle).catch((e) => e);

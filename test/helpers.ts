@@ -1,6 +1,27 @@
 import { Worker } from 'node:worker_threads';
-import { expect } from 'vitest';
-import { MapError, SharedMap, type SharedMapOptions } from '../dist/index.js';
+import { describe, expect, it } from 'vitest';
+import { LocalMap, MapError, SharedMap, type SharedMapOptions } from '../dist/index.js';
+
+/**
+ * The suite runs twice (vitest.config.ts): on SharedMap, and with
+ * WASMAP_MAP=local on LocalMap, the single-instance build.
+ */
+export const LOCAL = process.env.WASMAP_MAP === 'local';
+
+/**
+ * A new map of the kind this run tests. A LocalMap has every operation a
+ * SharedMap has but handle/attach/releaseThread/releaseOnExit, and only
+ * tests marked `shared` use those.
+ */
+export const createMap = (options?: SharedMapOptions): Promise<SharedMap> =>
+  (LOCAL ? LocalMap.create(options) : SharedMap.create(options)) as Promise<SharedMap>;
+
+/**
+ * Tests of sharing one map between threads (workers, attach, handles): a
+ * LocalMap has no other thread to share with, so its run skips them.
+ */
+export const shared = LOCAL ? it.skip : it;
+export const describeShared = LOCAL ? describe.skip : describe;
 
 /** Map presets every behaviour test runs on. `tiny` makes the table migrate constantly. */
 export const PRESETS: [string, SharedMapOptions][] = [

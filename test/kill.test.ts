@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { expectReclaims, rng, scale } from './helpers.js';
+import { createMap, expectReclaims, rng, scale, shared } from './helpers.js';
 
 const KILLS = scale(60, 400);
 const at = (name: string) => new URL(`./workers/${name}`, import.meta.url);
@@ -27,9 +27,9 @@ async function until(cond: () => boolean, ms: number, what: string) {
   }
 }
 
-test(`${KILLS} writers killed at random instants block no one and lose no returned write`, async () => {
+shared(`${KILLS} writers killed at random instants block no one and lose no returned write`, async () => {
   // Small first table: kills land during migrations too.
-  const map = await SharedMap.create({ initialCapacity: 8, maxMemoryBytes: 512 << 20 });
+  const map = await createMap({ initialCapacity: 8, maxMemoryBytes: 512 << 20 });
   const random = rng(12345);
   const survivorProgress = new Int32Array(new SharedArrayBuffer(8));
   const survivor = await spawn(map, 'survivor.mjs', { progress: survivorProgress });

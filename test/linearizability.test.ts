@@ -3,17 +3,17 @@
 // linearizability key by key.
 import { expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { scale, startWorkers } from './helpers.js';
+import { createMap, scale, shared, startWorkers } from './helpers.js';
 import { type Event, checkHistory } from './lin/checker.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { fakeTime, record } from './workers/lin.mjs';
 
-test.each([
+shared.each([
   ['a tiny table that keeps migrating', { initialCapacity: 1 }, true],
   ['defaults', {}, false],
 ])('histories from three threads on %s are linearizable', async (_name, options, filler) => {
   for (let round = 0; round < scale(3, 30); round++) {
-    const map = await SharedMap.create(options);
+    const map = await createMap(options);
     const clock = new Int32Array(new SharedArrayBuffer(4));
     const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler };
     const started = await startWorkers<Event[]>(map, 'lin.mjs', 2, { params });
@@ -29,13 +29,13 @@ test.each([
   }
 });
 
-test('histories with TTL expiry on a shared fake clock are linearizable', async () => {
+shared('histories with TTL expiry on a shared fake clock are linearizable', async () => {
   for (let round = 0; round < scale(3, 30); round++) {
     const timeMs = new Int32Array(new SharedArrayBuffer(4));
     const time = fakeTime(timeMs);
     // A table of 128 sweep chunks: an expired entry lingers until a write's
     // sweep reaches its chunk, so reads must judge expiry themselves.
-    const map = await SharedMap.create({ initialCapacity: 60_000, clock: time.clock });
+    const map = await createMap({ initialCapacity: 60_000, clock: time.clock });
     map.set('warm-up', 'x', { ttl: 1 }); // from here on every thread reads its clock
     const clock = new Int32Array(new SharedArrayBuffer(4));
     const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler: true, ttl: true, timeMs };
@@ -53,10 +53,10 @@ test('histories with TTL expiry on a shared fake clock are linearizable', async 
   }
 });
 
-test('histories on a map that keeps evicting are linearizable, with keys allowed to vanish', async () => {
+shared('histories on a map that keeps evicting are linearizable, with keys allowed to vanish', async () => {
   for (let round = 0; round < scale(3, 30); round++) {
     // 150 entries at most, while each thread keeps 200 filler keys: eviction never stops.
-    const map = await SharedMap.create({ initialCapacity: 1, maxEntries: 150, eviction: 'lru' });
+    const map = await createMap({ initialCapacity: 1, maxEntries: 150, eviction: 'lru' });
     const clock = new Int32Array(new SharedArrayBuffer(4));
     const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler: true };
     const started = await startWorkers<Event[]>(map, 'lin.mjs', 2, { params });

@@ -1,12 +1,12 @@
 // Memory is reused: churn over a fixed key set does not grow it, and the
 // layout the core reports is what the host and the docs rely on.
 import { expect, test } from 'vitest';
-import { SharedMap } from '../dist/index.js';
+import { LocalMap, type MapError, SharedMap } from '../dist/index.js';
 import { coreModule, instantiate } from '../dist/core.js';
-import { scale } from './helpers.js';
+import { createMap, LOCAL, scale, shared } from './helpers.js';
 
 test('ten million set/delete cycles over a fixed key set do not grow memory', async () => {
-  const map = await SharedMap.create({ maxMemoryBytes: 64 << 20 });
+  const map = await createMap({ maxMemoryBytes: 64 << 20 });
   const keys = Array.from({ length: 1000 }, (_, i) => `churn:${i}`);
   const values = Array.from({ length: 7 }, (_, i) => 'v'.repeat(10 + i * 40));
   const cycles = scale(10_000_000, 50_000_000);
@@ -29,7 +29,7 @@ test('ten million set/delete cycles over a fixed key set do not grow memory', as
 });
 
 test('churn over ever-new keys (sessions that come and go) stays bounded', async () => {
-  const map = await SharedMap.create({ maxMemoryBytes: 64 << 20 });
+  const map = await createMap({ maxMemoryBytes: 64 << 20 });
   const live = 5000;
   const total = scale(400_000, 5_000_000);
   let warm = 0;
@@ -44,8 +44,8 @@ test('churn over ever-new keys (sessions that come and go) stays bounded', async
 });
 
 test('the core reports the layout the host relies on', async () => {
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
-  const core = instantiate(await coreModule(), memory);
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: !LOCAL });
+  const core = instantiate(await coreModule(LOCAL ? 'local' : 'shared'), memory);
   const [magic, version, header, heapStart, entryKey, tableHeader, threadSize, maxThreads, classes] =
     Array.from({ length: 9 }, (_, i) => core.layout(i));
   expect(magic).toBe(0x50414d57);
@@ -61,10 +61,10 @@ test('the core reports the layout the host relies on', async () => {
   expect([core.layout(12), core.layout(13), core.layout(14)]).toEqual([0, 1, 2]);
 });
 
-test('threads that attach, write and close in turn leave every entry intact', async () => {
+shared('threads that attach, write and close in turn leave every entry intact', async () => {
   // Regression: a closing thread once freed its scratch buffer with a size
   // read from bytes the host had written over, corrupting the free lists.
-  const map = await SharedMap.create({ initialCapacity: 8 });
+  const map = await createMap({ initialCapacity: 8 });
   const val = (i: number) => `value ${i} `.padEnd(8 + (i % 90), '*');
   const counts: number[] = [];
   for (let round = 0; round < scale(150, 600); round++) {
@@ -90,18 +90,44 @@ test('threads that attach, write and close in turn leave every entry intact', as
 });
 
 test('the debug walk passes on a healthy map and catches a corrupted one', async () => {
-  const map = await SharedMap.create({ initialCapacity: 4 });
+  const map = await createMap({ initialCapacity: 4 });
   for (let i = 0; i < 1000; i++) map.set(`k${i}`, `v${i}`);
   for (let i = 0; i < 1000; i += 3) map.delete(`k${i}`);
   expect(map.__verify()).toBe(0);
   // Overwrite the hash of the first live slot of the root table (header +16
   // is the root; a table's +36 is its slots block; slot = hash32 | entry32).
-  const view = new DataView(map.handle.memory.buffer);
+  const view = new DataView(map.__memory.buffer);
   const root = view.getUint32(64 + 16, true);
   const slots = view.getUint32(root + 36, true);
   let i = 0;
   while (view.getUint32(slots + i * 8, true) < 8) i++;
   view.setUint32(slots + i * 8 + 4, view.getUint32(slots + i * 8 + 4, true) ^ 0x5a5a, true);
   expect(map.__verify()).toBe(7); // the slot's hash is no longer its key's
+  map.close();
+});
+
+test('a LocalMap\'s memory starts small and grows, up to maxMemoryBytes, as entries need it', async () => {
+  const map = await LocalMap.create({ maxMemoryBytes: 8 << 20 });
+  const start = map.memoryUsage().reservedBytes;
+  expect(start).toBeLessThan(1 << 20);
+  let stored = 0;
+  const value = 'v'.repeat(200);
+  for (;;) {
+    try {
+      map.set(`grow:${stored}`, `${stored}:${value}`);
+    } catch (e) {
+      expect((e as MapError).code).toBe('ERR_CAPACITY');
+      break;
+    }
+    stored++;
+  }
+  // Every entry reads back across the growths (each one renews the host's views).
+  for (let i = 0; i < stored; i += 97) expect(map.get(`grow:${i}`)).toBe(`${i}:${value}`);
+  expect(map.size).toBe(stored);
+  expect(stored).toBeGreaterThan(10_000);
+  const usage = map.memoryUsage();
+  expect(usage.reservedBytes).toBeGreaterThan(start);
+  expect(usage.reservedBytes).toBeLessThanOrEqual(8 << 20);
+  expect(usage.limitBytes).toBe(8 << 20);
   map.close();
 });

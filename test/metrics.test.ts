@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { afterEach, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { scale, startWorkers } from './helpers.js';
+import { createMap, scale, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
@@ -16,8 +16,8 @@ const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-fo
 let map: SharedMap;
 afterEach(() => map?.close());
 
-test('statistics from three threads add up exactly, after the workers are gone too', async () => {
-  map = await SharedMap.create({ initialCapacity: 4 });
+shared('statistics from three threads add up exactly, after the workers are gone too', async () => {
+  map = await createMap({ initialCapacity: 4 });
   const count = scale(3_000, 50_000);
   const started = await startWorkers<number>(map, 'stress.mjs', 2, { role: 'stats', params: { count } });
   started.go();
@@ -49,7 +49,7 @@ test('statistics from three threads add up exactly, after the workers are gone t
 });
 
 test('metrics() is Prometheus text a real parser reads back as stats()', async () => {
-  map = await SharedMap.create();
+  map = await createMap();
   map.set('a', 'xyz').set('b', new Uint8Array(5));
   map.get('a');
   map.get('nope');

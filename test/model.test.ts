@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { PRESETS, scale } from './helpers.js';
+import { createMap, PRESETS, scale } from './helpers.js';
 
 type V = string | Uint8Array | number;
 const enc = new TextEncoder();
@@ -99,7 +99,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
   test('random operation sequences agree with a Map model at every step', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
-        const map = await SharedMap.create(options);
+        const map = await createMap(options);
         const m = new Map<string, V>();
         try {
           for (const o of ops as Op[]) {
@@ -122,7 +122,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
       fc.asyncProperty(
         fc.array(fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 9 })), { minLength: 500, maxLength: 4000 }),
         async (steps) => {
-          const map = await SharedMap.create(options);
+          const map = await createMap(options);
           const m = new Map<string, V>();
           try {
             for (const [n, action] of steps) {

@@ -2,7 +2,7 @@
 // every thread, and the key rules applied to them.
 import { afterEach, describe, expect, test } from 'vitest';
 import { MapError, SharedMap } from '../dist/index.js';
-import { codeOf, scale, startWorkers } from './helpers.js';
+import { codeOf, createMap, scale, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
@@ -12,7 +12,7 @@ afterEach(() => map?.close());
 
 describe('isolation', () => {
   test('the same key in two namespaces and the map itself are three entries', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const a = map.namespace('a');
     const b = map.namespace('b');
     map.set('k', 'root');
@@ -28,7 +28,7 @@ describe('isolation', () => {
   });
 
   test('clear() of a namespace removes only its own entries', async () => {
-    map = await SharedMap.create({ initialCapacity: 4 });
+    map = await createMap({ initialCapacity: 4 });
     const a = map.namespace('a');
     const b = map.namespace('b');
     for (let i = 0; i < 500; i++) {
@@ -45,7 +45,7 @@ describe('isolation', () => {
   });
 
   test('a view is a capability: it has no way to other namespaces', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const a = map.namespace('a');
     map.namespace('secret').set('token', 'hunter2');
     expect(a.get('token')).toBeUndefined();
@@ -53,8 +53,8 @@ describe('isolation', () => {
     expect(codeOf(() => a.dropNamespace('secret'))).toBe('ERR_INVALID_OPTION');
   });
 
-  test('three threads each in their own namespace, with the same keys, never see each other', async () => {
-    map = await SharedMap.create({ initialCapacity: 4 });
+  shared('three threads each in their own namespace, with the same keys, never see each other', async () => {
+    map = await createMap({ initialCapacity: 4 });
     const count = scale(5_000, 100_000);
     const started = await startWorkers<{ bad: number; size: number }>(map, 'stress.mjs', 2, {
       role: 'tenant', params: { count },
@@ -71,8 +71,8 @@ describe('isolation', () => {
     expect(map.size).toBe(0);
   });
 
-  test('a namespace is found by name from another thread', async () => {
-    map = await SharedMap.create();
+  shared('a namespace is found by name from another thread', async () => {
+    map = await createMap();
     map.namespace('shared').set('from main', 'hello');
     const other = await SharedMap.attach(map.handle);
     expect(other.namespace('shared').get('from main')).toBe('hello');
@@ -84,7 +84,7 @@ describe('isolation', () => {
 
 describe('quotas', () => {
   test('maxEntries refuses new keys with ERR_QUOTA, still allows updates, and deleting makes room', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const q = map.namespace('q', { maxEntries: 3 });
     q.set('a', '1').set('b', '2');
     q.increment('c');
@@ -103,7 +103,7 @@ describe('quotas', () => {
   });
 
   test('maxMemoryBytes counts stored bytes and refuses growth past it', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const q = map.namespace('small', { maxMemoryBytes: 1000 });
     // Each entry: 32-byte header + key (5+4 tag -> 16) + value (100 -> 104) = 152 bytes.
     for (let i = 0; i < 6; i++) q.set(`key:${i}`, 'x'.repeat(100));
@@ -118,7 +118,7 @@ describe('quotas', () => {
   });
 
   test('key and value limits are the namespace\'s own', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const q = map.namespace('tight', { maxKeyBytes: 4, maxValueBytes: 2 });
     q.set('abcd', 'xy');
     expect(codeOf(() => q.set('abcde', 'x'))).toBe('ERR_KEY_TOO_LARGE');
@@ -127,7 +127,7 @@ describe('quotas', () => {
   });
 
   test('asking for an existing namespace with other quotas throws ERR_INVALID_OPTION naming the option', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     map.namespace('n', { maxEntries: 10 });
     expect(map.namespace('n').size).toBe(0); // no options: fine
     let error: MapError | undefined;
@@ -140,8 +140,8 @@ describe('quotas', () => {
     expect(error?.message).toContain('maxEntries');
   });
 
-  test('an entry quota is never exceeded with three threads inserting and deleting at the limit', async () => {
-    map = await SharedMap.create();
+  shared('an entry quota is never exceeded with three threads inserting and deleting at the limit', async () => {
+    map = await createMap();
     const attempts = scale(20_000, 300_000);
     const started = await startWorkers<{ stored: number; refused: number; over: number }>(map, 'stress.mjs', 2, {
       role: 'quota', params: { attempts },
@@ -159,7 +159,7 @@ describe('quotas', () => {
 
 describe('statistics', () => {
   test("a namespace counts its own operations; the map's counters include them", async () => {
-    map = await SharedMap.create({ maxEntries: 3, eviction: 'lru' });
+    map = await createMap({ maxEntries: 3, eviction: 'lru' });
     const a = map.namespace('a');
     const b = map.namespace('b');
     a.set('1', 'x').set('2', 'x').get('1');
@@ -181,7 +181,7 @@ describe('statistics', () => {
 
 describe('dropNamespace', () => {
   test('removes everything the namespace holds; stale views fail; the name can be reused', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const old = map.namespace('tmp', { maxEntries: 5 });
     old.set('a', '1');
     map.namespace('keep').set('a', 'kept');
@@ -198,7 +198,7 @@ describe('dropNamespace', () => {
   });
 
   test('namespaces created and dropped many times do not run out', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     for (let i = 0; i < 3000; i++) {
       const ns = map.namespace(`n${i % 7}`);
       ns.set('x', String(i));
@@ -210,7 +210,7 @@ describe('dropNamespace', () => {
 
 describe('validateKey', () => {
   test('a refusal is ERR_INVALID_KEY with the policy\'s reason, and nothing changes', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('tenant', {
       validateKey: (key) => (key[0] === 0x74 /* t */ ? true : 'keys must start with "t"'),
     });
@@ -228,7 +228,7 @@ describe('validateKey', () => {
   });
 
   test('a policy that throws or returns false refuses the key', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const throwing = map.namespace('t1', { validateKey: () => { throw new Error('boom'); } });
     const falsy = map.namespace('t2', { validateKey: () => false });
     expect(codeOf(() => throwing.set('a', 'b'))).toBe('ERR_INVALID_KEY');

@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { PRESETS } from './helpers.js';
+import { createMap, LOCAL, PRESETS } from './helpers.js';
 
 const open: SharedMap[] = [];
 afterEach(() => {
   while (open.length) open.pop()!.close();
 });
 async function make(options: object) {
-  const map = await SharedMap.create(options);
+  const map = await createMap(options);
   open.push(map);
   return map;
 }
@@ -200,23 +200,35 @@ describe.each(PRESETS)('on %s', (_name, options) => {
 });
 
 describe('the core module', () => {
-  test('a precompiled WebAssembly.Module (the package export wasmap/wasmap.wasm) can be passed in', async () => {
+  const wasmExport = LOCAL ? 'wasmap/wasmap-local.wasm' : 'wasmap/wasmap.wasm';
+  test(`a precompiled WebAssembly.Module (the package export ${wasmExport}) can be passed in`, async () => {
     const { readFileSync } = await import('node:fs');
     const { createRequire } = await import('node:module');
-    const file = createRequire(import.meta.url).resolve('wasmap/wasmap.wasm');
-    const module = await WebAssembly.compile(readFileSync(file));
-    const map = await SharedMap.create({ module });
+    const module = await WebAssembly.compile(readFileSync(createRequire(import.meta.url).resolve(wasmExport)));
+    const map = await createMap({ module });
     map.set('k', 'v');
-    const other = await SharedMap.attach(map.handle);
-    expect(other.get('k')).toBe('v');
-    other.close();
+    expect(map.get('k')).toBe('v');
+    if (!LOCAL) {
+      const other = await SharedMap.attach(map.handle);
+      expect(other.get('k')).toBe('v');
+      other.close();
+    }
     map.close();
+  });
+
+  test('the other build\'s module is refused: a shared memory needs wasmap.wasm, a local one wasmap-local.wasm', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createRequire } = await import('node:module');
+    const other = LOCAL ? 'wasmap/wasmap.wasm' : 'wasmap/wasmap-local.wasm';
+    const module = await WebAssembly.compile(readFileSync(createRequire(import.meta.url).resolve(other)));
+    const error = await createMap({ module }).catch((e) => e);
+    expect(error.code).toBe('ERR_INVALID_OPTION');
   });
 
   test('a module that is not the core is refused with ERR_INVALID_OPTION', async () => {
     const notCore = await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
     for (const module of [notCore, 'wasm', {}]) {
-      const error = await SharedMap.create({ module: module as never }).catch((e) => e);
+      const error = await createMap({ module: module as never }).catch((e) => e);
       expect(error.code).toBe('ERR_INVALID_OPTION');
     }
   });

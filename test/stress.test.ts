@@ -2,7 +2,7 @@
 // checked exactly against what the threads themselves did.
 import { afterEach, describe, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { PRESETS, scale, startWorkers } from './helpers.js';
+import { createMap, describeShared, PRESETS, scale, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
@@ -25,9 +25,9 @@ async function hammer<T>(role: string, params: Record<string, unknown>): Promise
   return [mine, ...theirs];
 }
 
-describe.each(PRESETS)('on %s', (_name, options) => {
+describeShared.each(PRESETS)('on %s', (_name, options) => {
   test('increments from three threads lose no update', async () => {
-    map = await SharedMap.create(options);
+    map = await createMap(options);
     const keys = 16;
     const rounds = scale(5_000, 100_000);
     const tallies = await hammer<number[]>('counters', { keys, rounds });
@@ -40,7 +40,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
   });
 
   test('concurrent overwrites of shared keys are never read torn', async () => {
-    map = await SharedMap.create(options);
+    map = await createMap(options);
     const results = await hammer<{ torn: number; reads: number }>('torn', { keys: 64, ops: scale(40_000, 1_000_000) });
     const reads = results.reduce((s, r) => s + r.reads, 0);
     expect(reads).toBeGreaterThan(1000);
@@ -48,7 +48,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
   });
 
   test('concurrent inserts and deletes while the table grows keep size exact', async () => {
-    map = await SharedMap.create(options);
+    map = await createMap(options);
     const count = scale(30_000, 300_000);
     const results = await hammer<{ live: number }>('inserts', { count });
     const live = results.reduce((s, r) => s + r.live, 0);
@@ -63,7 +63,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
   });
 
   test('compareAndSwap retry loops from three threads count exactly', async () => {
-    map = await SharedMap.create(options);
+    map = await createMap(options);
     map.set('cas', '0');
     const rounds = scale(3_000, 50_000);
     const wins = await hammer<number>('cas', { rounds });
@@ -72,7 +72,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
   });
 
   test('racing getOrSet stores each key once and every thread sees the winner', async () => {
-    map = await SharedMap.create(options);
+    map = await createMap(options);
     const keys = scale(5_000, 50_000);
     const results = await hammer<{ seen: string[]; stored: number }>('getOrSet', { keys });
     expect(results.reduce((s, r) => s + r.stored, 0)).toBe(keys);
@@ -84,7 +84,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
   });
 
   test('racing getAndDelete hands each value to exactly one thread', async () => {
-    map = await SharedMap.create(options);
+    map = await createMap(options);
     const keys = scale(5_000, 50_000);
     for (let k = 0; k < keys; k++) map.set(`gad:${k}`, `value ${k}`);
     const results = await hammer<string[]>('getAndDelete', { keys });
@@ -95,7 +95,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
   });
 
   test('increments racing swaps and deletes never mix kinds', async () => {
-    map = await SharedMap.create(options);
+    map = await createMap(options);
     const results = await hammer<{ bad: number }>('mixed', { ops: scale(30_000, 500_000) });
     expect(results.map((r) => r.bad)).toEqual([0, 0, 0]);
     let live = 0;

@@ -3,14 +3,14 @@
 // and the others never notice.
 import { expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { expectReclaims, scale, startWorkers } from './helpers.js';
+import { createMap, expectReclaims, scale, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
 interface Result { committed: number[]; uncertain: number[]; incs: number; trappedIncs: number; traps: number }
 
-test('operations trapped at random points leave nothing half visible', async () => {
-  const map = await SharedMap.create({ initialCapacity: 4 });
+shared('operations trapped at random points leave nothing half visible', async () => {
+  const map = await createMap({ initialCapacity: 4 });
   const ops = scale(3_000, 50_000);
   const started = await startWorkers<Result>(map, 'stress.mjs', 2, { role: 'trap', params: { ops } });
   started.go();

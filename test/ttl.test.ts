@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { codeOf, scale } from './helpers.js';
+import { codeOf, createMap, scale, shared } from './helpers.js';
 
 let map: SharedMap;
 afterEach(() => map?.close());
@@ -21,7 +21,7 @@ function fakeClock() {
 describe('expiry', () => {
   test('an expired entry is absent for every operation and not counted', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock });
+    map = await createMap({ clock: t.clock });
     for (const k of ['get', 'has', 'gos', 'swap', 'cas', 'gad', 'inc', 'del', 'cad']) map.set(k, 'old', { ttl: 100 });
     map.increment('n', 5);
     map.expire('n', 100);
@@ -48,9 +48,9 @@ describe('expiry', () => {
     expect(map.stats().expirations).toBe(10);
   });
 
-  test('expiry is seen the same from several workers on a shared clock', async () => {
+  shared('expiry is seen the same from several workers on a shared clock', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock });
+    map = await createMap({ clock: t.clock });
     const readers = await Promise.all(
       [0, 1].map(async () => {
         const w = new Worker(new URL('./workers/ttl-reader.mjs', import.meta.url), {
@@ -80,7 +80,7 @@ describe('expiry', () => {
 
   test('entries that expire without ever being read give their memory back', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock, maxMemoryBytes: 512 << 20 });
+    map = await createMap({ clock: t.clock, maxMemoryBytes: 512 << 20 });
     const n = scale(200_000, 1_000_000);
     const value = 'v'.repeat(40);
     for (let i = 0; i < n; i++) map.set(`short:${i}`, value, { ttl: 100 });
@@ -99,7 +99,7 @@ describe('expiry', () => {
 
   test('purgeExpired removes what has expired and says how many', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock, initialCapacity: 4 });
+    map = await createMap({ clock: t.clock, initialCapacity: 4 });
     for (let i = 0; i < 3000; i++) map.set(`k${i}`, 'v', { ttl: i < 1000 ? 10 : 1000 });
     t.advance(10);
     expect(map.purgeExpired()).toBe(1000);
@@ -113,7 +113,7 @@ describe('expiry', () => {
 describe('ttl, expire, persist', () => {
   test('ttl reports the remaining time, Infinity, or undefined', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock });
+    map = await createMap({ clock: t.clock });
     map.set('a', '1', { ttl: 1000 });
     map.set('b', '2');
     t.advance(250);
@@ -126,7 +126,7 @@ describe('ttl, expire, persist', () => {
 
   test('expire sets or changes a ttl and persist removes it, keeping the value', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock });
+    map = await createMap({ clock: t.clock });
     map.set('a', new Uint8Array([1, 2]));
     map.increment('n', 7);
     expect(map.expire('a', 100)).toBe(true);
@@ -148,21 +148,30 @@ describe('ttl, expire, persist', () => {
 
   test('defaultTtl applies to writes without a ttl, including new counters; a ttl overrides it', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock, defaultTtl: 100 });
+    map = await createMap({ clock: t.clock, defaultTtl: 100 });
     map.set('d', 'default');
     map.set('o', 'override', { ttl: 1000 });
     map.increment('c');
-    const other = await SharedMap.attach(map.handle, { clock: t.clock });
-    other.set('from other thread', 'x'); // the default is the map's, in every thread
     t.advance(100);
-    expect([map.get('d'), map.get('c'), map.get('from other thread')]).toEqual([undefined, undefined, undefined]);
+    expect([map.get('d'), map.get('c')]).toEqual([undefined, undefined]);
     expect(map.get('o')).toBe('override');
+  });
+
+  shared('defaultTtl is the map\'s, in every thread', async () => {
+    const t = fakeClock();
+    map = await createMap({ clock: t.clock, defaultTtl: 100 });
+    const other = await SharedMap.attach(map.handle, { clock: t.clock });
+    other.set('from other thread', 'x');
+    t.advance(99);
+    expect(map.get('from other thread')).toBe('x');
+    t.advance(1);
+    expect(map.get('from other thread')).toBeUndefined();
     other.close();
   });
 
   test('a namespace has its own defaultTtl', async () => {
     const t = fakeClock();
-    map = await SharedMap.create({ clock: t.clock });
+    map = await createMap({ clock: t.clock });
     const ns = map.namespace('sessions', { defaultTtl: 30 });
     ns.set('s', '1');
     map.set('s', 'root');
@@ -176,7 +185,7 @@ describe('ttl, expire, persist', () => {
 describe('ERR_INVALID_TTL', () => {
   const bad: unknown[] = [0, -1, NaN, Infinity, -Infinity, '100', null, 10n];
   test.each(bad.map((v) => [String(v), v]))('ttl %s is refused everywhere, changing nothing', async (_what, ttl) => {
-    map = await SharedMap.create();
+    map = await createMap();
     map.set('k', 'v');
     const o = { ttl } as never;
     expect(codeOf(() => map.set('k', 'new', o))).toBe('ERR_INVALID_TTL');
@@ -187,15 +196,15 @@ describe('ERR_INVALID_TTL', () => {
     expect(map.get('k')).toBe('v');
     expect(map.ttl('k')).toBe(Infinity);
     expect(map.size).toBe(1);
-    const created = await SharedMap.create({ defaultTtl: ttl as number }).catch((e) => e);
+    const created = await createMap({ defaultTtl: ttl as number }).catch((e) => e);
     expect(created.code).toBe('ERR_INVALID_TTL');
     expect(codeOf(() => map.namespace('n', { defaultTtl: ttl as number }))).toBe('ERR_INVALID_TTL');
   });
 
   test('a clock that is not a function is ERR_INVALID_OPTION', async () => {
-    const created = await SharedMap.create({ clock: 5 as never }).catch((e) => e);
+    const created = await createMap({ clock: 5 as never }).catch((e) => e);
     expect(created.code).toBe('ERR_INVALID_OPTION');
-    map = await SharedMap.create();
+    map = await createMap();
     const attached = await SharedMap.attach(map.handle, { clock: 'now' as never }).catch((e) => e);
     expect(attached.code).toBe('ERR_INVALID_OPTION');
   });

@@ -1,0 +1,668 @@
+// The map API, over one core instance: everything a SharedMap and a LocalMap
+// have in common.
+import {
+  type CoreExports, type CoreKind, KIND_BYTES, KIND_COUNTER, KIND_STRING, MODE_CAD, MODE_CAS, MODE_DELETE,
+  MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
+  ST_CAPACITY, ST_NOT_FOUND, coreModule, instantiate,
+} from './core.js';
+import { encodeString, isBytes, keyError, valueError } from './codec.js';
+import { MapError } from './errors.js';
+import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
+import {
+  type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
+  describe, resolveNamespaceOptions, resolveOptions,
+} from './options.js';
+import { MIN_OUT, SCRATCH_BYTES, Session, TAG_BYTES, align8 } from './session.js';
+
+/** A key: a string (its UTF-8 bytes) or raw bytes. */
+export type Key = string | Uint8Array;
+/** A value comes back as the kind that was stored; counters come back as numbers. */
+export type Value = string | Uint8Array;
+
+/** Memory figures of the whole map, the same from every thread. */
+export interface MemoryUsage {
+  /** Bytes the allocator has carved out so far (entries, tables, free blocks, scratch). */
+  usedBytes: number;
+  /** Bytes of the map's memory as grown so far (a SharedMap's is all of maxMemoryBytes from the start). */
+  reservedBytes: number;
+  /** `maxMemoryBytes`: the bound on both. */
+  limitBytes: number;
+}
+
+/** What a namespace holds against its quotas, and its own traffic. */
+export interface NamespaceUsage extends NamespaceGauges {
+  name: string;
+}
+
+const PAGE = 65536;
+
+function nextPow2(n: number): number {
+  let p = 16;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** Whether an instance's exports are this version's core (its layout's magic). */
+export const isCore = (core: CoreExports) =>
+  typeof core.layout === 'function' && core.layout(0) === 0x50414d57 && typeof core.init === 'function';
+
+const tagBytes = (tag: number) => new Uint8Array(new Uint32Array([tag]).buffer);
+const tagOf = (bytes: Uint8Array) => new Uint32Array(bytes.slice(0, 4).buffer)[0];
+
+/** A view's constructor arguments (see BaseMap's constructor). */
+type ViewArgs = [
+  s: Session, tag: number, maxKey: number, maxValue: number, defaultTtl: number,
+  validateKey?: (key: Uint8Array) => boolean | string, ns?: string,
+];
+/** The constructor of a view class (protected: reached through a cast). */
+export type ViewClass<M> = new (...args: ViewArgs) => M;
+
+/** A new map's core: its memory, module and this thread's instance, formatted as an empty map. */
+export interface NewCore {
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  core: CoreExports;
+  clock: () => number;
+}
+
+/**
+ * Checks `options`, makes the memory (`kind` 'shared': all of maxMemoryBytes
+ * at once; 'local': a page, growing up to it) and formats an empty map in it.
+ */
+export async function newCore(options: SharedMapOptions | undefined, kind: CoreKind): Promise<NewCore> {
+  const opts = resolveOptions(options);
+  const clock = checkClock(options?.clock);
+  const defaultTtl = options?.defaultTtl === undefined ? 0 : checkTtl(options.defaultTtl, 'option "defaultTtl"');
+  if (kind === 'shared' && typeof SharedArrayBuffer === 'undefined') {
+    throw new MapError(
+      'ERR_NO_SHARED_MEMORY',
+      'shared memory is not available here (in a browser, serve the page with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp); LocalMap works without it, in one thread',
+    );
+  }
+  const given = options?.module;
+  const file = kind === 'shared' ? 'wasmap.wasm' : 'wasmap-local.wasm';
+  if (given !== undefined && (typeof given !== 'object' || given === null || !(given instanceof WebAssembly.Module))) {
+    throw new MapError('ERR_INVALID_OPTION', `option "module" must be a WebAssembly.Module of ${file}, got ${describe(given)}`);
+  }
+  const maxPages = Math.floor(opts.maxMemoryBytes / PAGE);
+  // A shared memory takes the whole bound up front (address space; the OS
+  // backs pages only as they are touched). A shared memory that grows is not
+  // safe to use: V8 updates another thread's instance to the new size only at
+  // its next interrupt check, and until then that thread traps ("memory
+  // access out of bounds") on blocks another thread placed in the new pages.
+  // A local memory has one instance, so it grows as the core needs.
+  const memory = kind === 'shared'
+    ? new WebAssembly.Memory({ initial: maxPages, maximum: maxPages, shared: true })
+    : new WebAssembly.Memory({ initial: 1, maximum: maxPages });
+  const module = given ?? (await coreModule(kind));
+  let core: CoreExports;
+  try {
+    core = instantiate(module, memory);
+    if (!isCore(core)) throw new Error('its exports are not the core\'s');
+  } catch (err) {
+    throw new MapError('ERR_INVALID_OPTION', `option "module" is not wasmap's ${file}: ${(err as Error).message}`);
+  }
+  const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+  const minCap = nextPow2(opts.initialCapacity * 2);
+  const status = core.init(
+    maxPages * PAGE, seed, opts.maxKeyBytes, opts.maxValueBytes, minCap, clock(), defaultTtl,
+    opts.maxEntries, opts.eviction === 'lru' ? 1 : 0,
+  );
+  if (status !== 0) {
+    throw new MapError('ERR_INVALID_OPTION', `option "initialCapacity" (${opts.initialCapacity}) does not fit in maxMemoryBytes`);
+  }
+  return { memory, module, core, clock };
+}
+
+/** Claims a thread slot for `owner` in the map and opens this thread's session. */
+export function openSession(
+  memory: WebAssembly.Memory, module: WebAssembly.Module, core: CoreExports, owner: number, clock: () => number,
+): Session {
+  const r = core.attach(owner, SCRATCH_BYTES);
+  if (r === ST_CAPACITY) {
+    throw new MapError('ERR_CAPACITY', 'no room to attach this thread (too many threads, or the map is full)');
+  }
+  if (r < 0) throw new MapError('ERR_INVALID_HANDLE', 'the memory does not hold a wasmap map of this version');
+  return new Session(memory, module, core, owner, clock);
+}
+
+/**
+ * The map API, the same on a `SharedMap` (one map shared by every thread
+ * that attaches to it) and a `LocalMap` (one instance's own map, where
+ * shared memory is unavailable). Every operation is synchronous and atomic.
+ */
+export abstract class BaseMap {
+  protected readonly s: Session;
+  /** The namespace tag every key of this view starts with. */
+  private readonly tag: number;
+  /** This view's limits (a namespace's may be lower than the map's). */
+  private readonly maxKey: number;
+  private readonly maxValue: number;
+  private readonly validateKey: ((key: Uint8Array) => boolean | string) | undefined;
+  /** Milliseconds new entries live without a ttl of their own; 0 = forever. */
+  private readonly defaultTtl: number;
+  /** The namespace's name, or undefined for the map itself. */
+  private readonly ns: string | undefined;
+  private viewClosed = false;
+  /** Where the last write put its output. */
+  private outAt = 0;
+
+  protected constructor(
+    s: Session, tag: number, maxKey: number, maxValue: number, defaultTtl: number,
+    validateKey?: (key: Uint8Array) => boolean | string, ns?: string,
+  ) {
+    this.s = s;
+    this.tag = tag;
+    this.maxKey = maxKey;
+    this.maxValue = maxValue;
+    this.defaultTtl = defaultTtl;
+    this.validateKey = validateKey;
+    this.ns = ns;
+  }
+
+  /** Exact number of entries (of this namespace), the same from every thread. */
+  get size(): number {
+    return this.live().nsSize(this.tag, this.s.now());
+  }
+
+  get(key: Key): Value | number | undefined {
+    const core = this.live();
+    const s = this.s;
+    const kl = this.putKey(key);
+    const out = s.sp + s.keyArea;
+    const r = core.get(s.sp, kl, out, s.scap - s.keyArea, s.now());
+    if (r < 0) {
+      if (r === ST_NOT_FOUND) return undefined;
+      throw s.error(r);
+    }
+    return s.readValue(r, out);
+  }
+
+  has(key: Key): boolean {
+    const core = this.live();
+    const kl = this.putKey(key);
+    return core.has(this.s.sp, kl, this.s.now()) === 1;
+  }
+
+  /** Stores `value`; `options.ttl` (ms) makes it expire (default: defaultTtl). */
+  set(key: Key, value: Value, options?: WriteOptions): this {
+    const core = this.live();
+    const s = this.s;
+    const expires = this.expiresFor(options);
+    const vcap = this.reserve(value, undefined);
+    const kl = this.putKey(key);
+    const vp = s.sp + s.keyArea;
+    const [vkind, vl] = this.putValue(value, vp, vcap);
+    const r = core.set(s.sp, kl, vp, vl, vkind, expires === 0 ? s.now() : this.clockAt, expires);
+    if (r !== R_DONE) throw s.error(r);
+    return this;
+  }
+
+  delete(key: Key): boolean {
+    return this.write(MODE_DELETE, key, undefined, undefined, undefined) === R_DONE;
+  }
+
+  /** Go's LoadOrStore: the present value (`loaded: true`), or stores `value`. */
+  getOrSet(key: Key, value: Value, options?: WriteOptions): { value: Value | number; loaded: boolean } {
+    const r = this.write(MODE_GET_OR_SET, key, value, undefined, options);
+    if (r === R_DONE) return { value: typeof value === 'string' ? value : value.slice(), loaded: false };
+    return { value: this.s.readValue(r, this.outAt), loaded: true };
+  }
+
+  /** Go's LoadAndDelete: removes the key, returning its value (or undefined). */
+  getAndDelete(key: Key): Value | number | undefined {
+    const r = this.write(MODE_GET_AND_DELETE, key, undefined, undefined, undefined);
+    return r === ST_NOT_FOUND ? undefined : this.s.readValue(r, this.outAt);
+  }
+
+  /** Stores `value`, returning the previous value (or undefined). */
+  swap(key: Key, value: Value, options?: WriteOptions): Value | number | undefined {
+    const r = this.write(MODE_SWAP, key, value, undefined, options);
+    return r === ST_NOT_FOUND ? undefined : this.s.readValue(r, this.outAt);
+  }
+
+  /**
+   * Stores `next` only if the present value equals `expected` (same kind and
+   * bytes; a number matches a counter of that value).
+   */
+  compareAndSwap(key: Key, expected: Value | number, next: Value, options?: WriteOptions): boolean {
+    return this.write(MODE_CAS, key, next, expected, options) === R_DONE;
+  }
+
+  /** Deletes the key only if its value equals `expected` (as compareAndSwap). */
+  compareAndDelete(key: Key, expected: Value | number): boolean {
+    return this.write(MODE_CAD, key, undefined, expected, undefined) === R_DONE;
+  }
+
+  /**
+   * Adds `delta` (a safe integer) to the counter at `key`, creating it at 0,
+   * and returns the new value. Counters are 64-bit words kept within
+   * ±Number.MAX_SAFE_INTEGER, so every value is exact as a number; an
+   * increment past that fails with ERR_COUNTER_OVERFLOW and changes nothing.
+   */
+  increment(key: Key, delta = 1): number {
+    const core = this.live();
+    if (!Number.isSafeInteger(delta)) {
+      throw new MapError('ERR_INVALID_VALUE', `increment: delta must be a safe integer, got ${describe(delta)}`);
+    }
+    const expires = this.expiresFor(undefined);
+    const kl = this.putKey(key);
+    const v = core.increment(this.s.sp, kl, delta, expires === 0 ? this.s.now() : this.clockAt, expires);
+    if (v !== v) throw this.s.error(core.lastStatus());
+    return v;
+  }
+
+  /**
+   * Deletes every entry (of this namespace) present when it starts, each
+   * delete atomic; entries set concurrently by other threads may survive, as
+   * with any concurrent map.
+   */
+  clear(): void {
+    this.live().clear(this.tag, this.s.now());
+  }
+
+  /**
+   * Milliseconds until the entry at `key` expires: `Infinity` if it has no
+   * expiry, `undefined` if it is absent (or already expired).
+   */
+  ttl(key: Key): number | undefined {
+    const core = this.live();
+    const kl = this.putKey(key);
+    const now = this.s.clock();
+    const x = core.expiresAt(this.s.sp, kl, now);
+    if (x < 0) return undefined;
+    return x === 0 ? Infinity : Math.max(0, x - now);
+  }
+
+  /** Gives the entry at `key` a new time to live (ms from now). Returns whether it was present. */
+  expire(key: Key, ttl: number): boolean {
+    const core = this.live();
+    checkTtl(ttl);
+    const kl = this.putKey(key);
+    const now = this.s.clock();
+    const r = core.retime(this.s.sp, kl, now, now + ttl);
+    if (r !== R_DONE && r !== R_REFUSED) throw this.s.error(r);
+    return r === R_DONE;
+  }
+
+  /** Removes the expiry of the entry at `key`. Returns whether it was present. */
+  persist(key: Key): boolean {
+    const core = this.live();
+    const kl = this.putKey(key);
+    const r = core.retime(this.s.sp, kl, this.s.now(), 0);
+    if (r !== R_DONE && r !== R_REFUSED) throw this.s.error(r);
+    return r === R_DONE;
+  }
+
+  /**
+   * Removes every expired entry now (their memory goes back to the map).
+   * Expired entries are never returned or counted anyway, and are also
+   * removed as `size` is read and, a little at a time, by every write.
+   * Returns how many this call removed.
+   */
+  purgeExpired(): number {
+    return this.live().purge(this.s.clock());
+  }
+
+  /**
+   * A view of the namespace `name`, with the whole map API scoped to it: its
+   * keys never collide with another namespace's, and `size`, `clear()` and
+   * `stats().namespace` see only its own entries. A view is a capability: it
+   * cannot reach other namespaces. The namespace is created on first use,
+   * with `options` as its quotas, and is found by name from every thread that
+   * holds the map. Only the map itself (not a namespace view) has namespaces.
+   */
+  namespace(name: string, options?: NamespaceOptions): this {
+    this.rootOnly('namespace');
+    const s = this.s;
+    const core = this.live();
+    const opts = resolveNamespaceOptions(options, s.maxKey, s.maxValue);
+    const registry = this.registry();
+    const nameKey = this.namespaceKey(name);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const found = registry.get(nameKey);
+      if (found instanceof Uint8Array) {
+        const tag = tagOf(found);
+        const info = this.nsInfo(tag);
+        if (info.live) {
+          for (const [option, have] of [
+            ['maxEntries', info.maxEntries], ['maxMemoryBytes', info.maxMemoryBytes],
+            ['maxKeyBytes', info.maxKey], ['maxValueBytes', info.maxValue], ['defaultTtl', info.defaultTtl],
+          ] as const) {
+            const want = (options as Record<string, unknown> | undefined)?.[option];
+            if (want !== undefined && want !== have) {
+              throw new MapError(
+                'ERR_INVALID_OPTION',
+                `namespace "${name}" exists with option "${option}" ${have}, not ${describe(want)}`,
+              );
+            }
+          }
+          return this.view(tag, info.maxKey, info.maxValue, info.defaultTtl, opts.validateKey, name);
+        }
+        registry.compareAndDelete(nameKey, found); // dropped meanwhile: forget it
+        continue;
+      }
+      const tag = core.nsNew(opts.maxEntries, opts.maxMemoryBytes, opts.maxKeyBytes, opts.maxValueBytes, opts.defaultTtl);
+      if (tag < 0) throw new MapError('ERR_CAPACITY', 'too many namespaces (1022 at most per map)');
+      const r = registry.getOrSet(nameKey, tagBytes(tag));
+      if (r.loaded) {
+        core.nsDrop(tag); // another thread created it first: use theirs
+        continue;
+      }
+      return this.view(tag, opts.maxKeyBytes, opts.maxValueBytes, opts.defaultTtl, opts.validateKey, name);
+    }
+    throw new MapError('ERR_CONTENTION', `namespace "${name}" kept being created and dropped by other threads`);
+  }
+
+  /**
+   * Removes the namespace `name` and everything it holds. Views of it in any
+   * thread then fail with ERR_NAMESPACE_DROPPED; a later `namespace(name)`
+   * creates a new, empty one. Returns whether it existed.
+   */
+  dropNamespace(name: string): boolean {
+    this.rootOnly('dropNamespace');
+    const found = this.registry().getAndDelete(this.namespaceKey(name));
+    if (!(found instanceof Uint8Array)) return false;
+    return this.live().nsDrop(tagOf(found)) === 1;
+  }
+
+  /**
+   * Counters and gauges of the whole map, summed over every thread (the
+   * counters are striped per thread in shared memory, so counting never
+   * contends). Exact when no other thread is writing. On a namespace view,
+   * `namespace` tells what that namespace holds against its quotas.
+   */
+  stats(): MapStats & { namespace?: NamespaceUsage } {
+    const core = this.live();
+    const s = this.s;
+    const out = s.sp + s.keyArea;
+    core.statsInto(out);
+    const stats = {} as MapStats & { namespace?: NamespaceUsage };
+    CORE_STATS.forEach((name, k) => (stats[name] = s.f64[(out >> 3) + k]));
+    const memory = this.memoryUsage();
+    stats.entries = core.size();
+    stats.memoryUsedBytes = memory.usedBytes;
+    stats.memoryReservedBytes = memory.reservedBytes;
+    stats.memoryLimitBytes = memory.limitBytes;
+    if (this.ns !== undefined) {
+      const info = this.nsInfo(this.tag);
+      stats.namespace = {
+        name: this.ns, entries: info.entries, bytes: info.bytes,
+        maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
+        hits: info.hits, misses: info.misses, sets: info.sets, deletes: info.deletes,
+        expirations: info.expirations, evictions: info.evictions,
+      };
+    }
+    return stats;
+  }
+
+  /**
+   * The Prometheus text exposition format (`wasmap_` prefix): on the map
+   * itself, the whole map's `stats()` and its default namespace's gauges; on
+   * a namespace view, only that namespace's gauges (label `namespace`).
+   */
+  metrics(): string {
+    const info = this.nsInfo(this.tag);
+    const gauges = {
+      entries: info.entries, bytes: info.bytes, maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
+      hits: info.hits, misses: info.misses, sets: info.sets, deletes: info.deletes,
+      expirations: info.expirations, evictions: info.evictions,
+    };
+    if (this.ns === undefined) {
+      // Counted map-wide only (see NamespaceUsage): no per-namespace counters here.
+      for (const k of ['hits', 'misses', 'sets', 'deletes', 'expirations', 'evictions'] as const) gauges[k] = NaN;
+    }
+    return formatMetrics(this.ns === undefined ? this.stats() : undefined, [[this.ns ?? 'default', gauges]]);
+  }
+
+  memoryUsage(): MemoryUsage {
+    const core = this.live();
+    return {
+      usedBytes: core.memoryUsed(),
+      reservedBytes: this.s.memory.buffer.byteLength,
+      limitBytes: core.memoryLimit(),
+    };
+  }
+
+  /**
+   * Detaches this thread (on the map itself: every view of it in this thread
+   * closes too), or closes just this namespace view. Later calls throw
+   * ERR_CLOSED; other threads go on.
+   */
+  close(): void {
+    if (this.ns !== undefined) {
+      this.viewClosed = true;
+      return;
+    }
+    if (this.s.core === null) return;
+    this.s.core.detach();
+    this.s.core = null;
+  }
+
+  /**
+   * @internal Walks the shared memory and checks the invariants the core's
+   * overview states (tests only; call when no thread is writing). Returns 0
+   * when they hold, else the number of the first broken one (see verifyMap
+   * in assembly/map.ts).
+   */
+  __verify(): number {
+    return this.live().verify();
+  }
+
+  /**
+   * @internal Tests only: makes this thread's core trap at the n-th fault
+   * point it passes (an operation cut short, as by a bug or an engine
+   * stopping the thread), so tests can show nothing is left half visible.
+   */
+  __injectFault(n: number): void {
+    this.live().injectFault(n);
+  }
+
+  /** @internal Tests only: the map's memory (to corrupt it on purpose). */
+  get __memory(): WebAssembly.Memory {
+    return this.s.memory;
+  }
+
+  /** @internal After a trap in this thread: lets the thread go on. */
+  __recover(): void {
+    this.live().recover();
+  }
+
+  get closed(): boolean {
+    return this.viewClosed || this.s.core === null;
+  }
+
+  // -------------------------------------------------------------------------
+
+  protected live(): CoreExports {
+    const core = this.s.core;
+    if (core === null || this.viewClosed) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
+    // A LocalMap's memory grows, which detaches the views of its old buffer.
+    if (this.s.u8.byteLength === 0) this.s.refreshViews();
+    return core;
+  }
+
+  /** The view of the map itself, with its default namespace's defaultTtl. */
+  protected static rootView<M extends BaseMap>(
+    View: ViewClass<M>, s: Session,
+  ): M {
+    const bare = new View(s, NS_DEFAULT, s.maxKey, s.maxValue, 0);
+    return new View(s, NS_DEFAULT, s.maxKey, s.maxValue, bare.nsInfo(NS_DEFAULT).defaultTtl);
+  }
+
+  /** Another view (a namespace, the registry) over the same session, of this class. */
+  private view(
+    tag: number, maxKey: number, maxValue: number, defaultTtl: number,
+    validateKey?: (key: Uint8Array) => boolean | string, ns?: string,
+  ): this {
+    const View = this.constructor as ViewClass<this>;
+    return new View(this.s, tag, maxKey, maxValue, defaultTtl, validateKey, ns);
+  }
+
+  /** The clock reading expiresFor took (the `now` of that operation). */
+  private clockAt = 0;
+
+  /** The absolute expiry of a write (0: none), reading the clock if needed. */
+  private expiresFor(options: WriteOptions | undefined): number {
+    let ttl = this.defaultTtl;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') {
+        throw new MapError('ERR_INVALID_OPTION', `write options must be an object, got ${describe(options)}`);
+      }
+      if (options.ttl !== undefined) ttl = checkTtl(options.ttl);
+    }
+    if (ttl === 0) return 0;
+    this.clockAt = this.s.clock();
+    return this.clockAt + ttl;
+  }
+
+  private rootOnly(what: string): void {
+    if (this.ns !== undefined) {
+      throw new MapError('ERR_INVALID_OPTION', `${what}() is an operation of the map itself, not of a namespace view`);
+    }
+  }
+
+  /** The view of the names registry (an internal namespace). */
+  private registry(): this {
+    return this.view(NS_REGISTRY, this.s.maxKey, this.s.maxValue, 0, undefined, '');
+  }
+
+  private namespaceKey(name: unknown): string {
+    if (typeof name !== 'string' || name.length === 0 || !name.isWellFormed() || name.length > 256) {
+      throw new MapError('ERR_INVALID_OPTION', `a namespace name must be a non-empty well-formed string of at most 256 characters, got ${describe(name)}`);
+    }
+    return name;
+  }
+
+  private nsInfo(tag: number) {
+    const s = this.s;
+    const out = s.sp + s.keyArea;
+    this.live().nsInfo(tag, out);
+    const f = s.f64;
+    const o = out >> 3;
+    return {
+      entries: f[o], bytes: f[o + 1], maxEntries: f[o + 2], maxMemoryBytes: f[o + 3],
+      maxKey: f[o + 4], maxValue: f[o + 5], live: f[o + 6] === 1, defaultTtl: f[o + 7],
+      hits: f[o + 8], misses: f[o + 9], sets: f[o + 10], deletes: f[o + 11], expirations: f[o + 12], evictions: f[o + 13],
+    };
+  }
+
+  /**
+   * Makes the scratch buffer big enough for the inputs; returns the room for
+   * the value's bytes. Must run before putKey (growing moves the buffer).
+   */
+  private reserve(value: unknown, expected: unknown): number {
+    const vcap = typeof value === 'string' ? this.stringRoom(value) : isBytes(value) ? value.length : 8;
+    const ecap = typeof expected === 'string' ? this.stringRoom(expected) : isBytes(expected) ? expected.length : 8;
+    this.s.ensure(this.s.keyArea + align8(vcap) + 8 + align8(ecap) + 8 + MIN_OUT);
+    return vcap;
+  }
+
+  /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped. */
+  private stringRoom(s: string): number {
+    const n = 3 * s.length;
+    return n < this.maxValue ? n : this.maxValue;
+  }
+
+  /** Writes the namespace tag and the key at the scratch buffer; returns their length. */
+  private putKey(key: Key): number {
+    const s = this.s;
+    const at = s.sp + TAG_BYTES;
+    s.i32[s.sp >> 2] = this.tag;
+    let n: number;
+    if (typeof key === 'string') {
+      n = encodeString(s.u8, at, key, this.maxKey);
+      if (n === -1) throw keyError(key);
+    } else if (isBytes(key)) {
+      n = key.length > this.maxKey ? -2 : key.length;
+      if (n > 0) s.u8.set(key, at);
+    } else {
+      throw keyError(key);
+    }
+    if (n === 0) throw keyError(key);
+    if (n === -2) this.tooLargeKey(key);
+    if (this.validateKey !== undefined) this.checkKey(at, n);
+    return n + TAG_BYTES;
+  }
+
+  private checkKey(at: number, n: number): void {
+    let verdict: boolean | string;
+    try {
+      verdict = this.validateKey!(this.s.u8.slice(at, at + n));
+    } catch (err) {
+      verdict = `validateKey threw: ${(err as Error)?.message ?? String(err)}`;
+    }
+    if (verdict !== true) {
+      const reason = typeof verdict === 'string' ? verdict : 'refused by the namespace\'s validateKey';
+      throw new MapError('ERR_INVALID_KEY', `the key was refused: ${reason}`);
+    }
+  }
+
+  private tooLargeKey(key: Key): never {
+    if (typeof key === 'string' && !key.isWellFormed()) throw keyError(key);
+    const n = typeof key === 'string' ? new TextEncoder().encode(key).length : key.length;
+    throw new MapError('ERR_KEY_TOO_LARGE', `the key has ${n} bytes; maxKeyBytes is ${this.maxKey}`);
+  }
+
+  /** Writes a value at `at` (room for `cap` bytes); returns [kind, length]. */
+  private putValue(value: unknown, at: number, cap: number): [number, number] {
+    if (typeof value === 'string') {
+      const n = encodeString(this.s.u8, at, value, cap);
+      if (n === -1) throw valueError(value);
+      if (n === -2) this.tooLargeValue(value);
+      return [KIND_STRING, n];
+    }
+    if (isBytes(value)) {
+      if (value.length > this.maxValue) this.tooLargeValue(value);
+      this.s.u8.set(value, at);
+      return [KIND_BYTES, value.length];
+    }
+    throw valueError(value);
+  }
+
+  private tooLargeValue(value: string | Uint8Array): never {
+    if (typeof value === 'string' && !value.isWellFormed()) throw valueError(value);
+    const n = typeof value === 'string' ? new TextEncoder().encode(value).length : value.length;
+    throw new MapError('ERR_VALUE_TOO_LARGE', `the value has ${n} bytes; maxValueBytes is ${this.maxValue}`);
+  }
+
+  /** Writes an expected value (a number means a counter). */
+  private putExpected(expected: unknown, at: number, cap: number): [number, number] {
+    if (typeof expected === 'number') {
+      if (!Number.isSafeInteger(expected)) {
+        throw new MapError('ERR_INVALID_VALUE', `an expected counter value must be a safe integer, got ${describe(expected)}`);
+      }
+      const hi = Math.floor(expected / 4294967296);
+      this.s.i32[at >> 2] = (expected - hi * 4294967296) | 0; // two's complement, low word
+      this.s.i32[(at >> 2) + 1] = hi;
+      return [KIND_COUNTER, 8];
+    }
+    return this.putValue(expected, at, cap);
+  }
+
+  /** Every write but set and increment; returns the core's result. */
+  private write(
+    mode: number, key: Key, value: Value | undefined, expected: unknown, options: WriteOptions | undefined,
+  ): number {
+    const core = this.live();
+    if (mode < MODE_DELETE && typeof value !== 'string' && !isBytes(value)) throw valueError(value);
+    const expires = mode < MODE_DELETE ? this.expiresFor(options) : 0;
+    const vcap = this.reserve(value, expected);
+    const s = this.s;
+    const kl = this.putKey(key);
+    const vp = s.sp + s.keyArea;
+    let vkind = 0;
+    let vl = 0;
+    if (value !== undefined) [vkind, vl] = this.putValue(value, vp, vcap);
+    const ep = vp + align8(vl) + 8;
+    let ekind = 0;
+    let el = 0;
+    if (expected !== undefined) [ekind, el] = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
+    const out = ep + align8(el) + 8;
+    this.outAt = out;
+    const now = expires === 0 ? s.now() : this.clockAt;
+    const r = core.write(mode, s.sp, kl, vp, vl, vkind, ep, el, ekind, out, s.scap - (out - s.sp), now, expires);
+    if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw s.error(r);
+    return r;
+  }
+}
