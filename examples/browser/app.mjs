@@ -3,19 +3,14 @@
 // reads each worker's totals (from a SharedArrayBuffer) and map.stats() to
 // update the figures and charts. Without cross-origin isolation there is no
 // shared memory: the page says why and runs the same load on a LocalMap on
-// its main thread instead (when this build of wasmap has LocalMap).
+// its main thread instead.
 //
 // Everything the page shows is also on `window.__wasmapExample` (see `api`
 // below), which the example's test reads.
 
-// A namespace import: LocalMap is looked up at run time, so the page still
-// loads with a build of wasmap that does not export it.
-import * as wasmap from 'wasmap';
+import { LocalMap, SharedMap } from 'wasmap';
 import { TimeChart, compact } from './chart.mjs';
 import { CONTROL_BYTES, COUNTS_BYTES, CTL, KEY_CHOICES, Load, MAX_WORKERS, SLOT } from './load.mjs';
-
-const { SharedMap } = wasmap;
-const LocalMap = wasmap.LocalMap;
 
 const SAMPLE_MS = 500;
 /** Seconds of history the charts show; `?window=20` in the address changes it (10 to 600). */
@@ -39,7 +34,7 @@ const add = (a, b) => ({ ops: a.ops + b.ops, gets: a.gets + b.gets, sets: a.sets
 const settings = { workers: 2, readPercent: 90, ttlMs: 1000, keys: 100_000 };
 
 const state = {
-  /** 'starting' | 'shared' (SharedMap + workers) | 'local' (LocalMap, main thread) | 'unavailable'. */
+  /** 'starting' | 'shared' (SharedMap + workers) | 'local' (LocalMap, main thread). */
   mode: 'starting',
   crossOriginIsolated: self.crossOriginIsolated === true,
   /** Why there is no SharedMap (the MapError's code and message), or null. */
@@ -362,7 +357,13 @@ function render() {
   $('worker-foot').innerHTML = r.ops > 0
     ? `<tr><td>stopped workers</td><td></td><td>${int(r.ops)}</td><td>${int(r.gets)}</td><td>${int(r.sets)}</td><td>${pct(ratio(r.hits, r.gets))}</td></tr>`
     : '';
-  for (const b of $('workers').querySelectorAll('button')) b.disabled = state.mode !== 'shared';
+  for (const b of $('workers').querySelectorAll('button')) {
+    b.disabled = state.mode !== 'shared';
+    if (b.disabled) {
+      b.setAttribute('aria-pressed', 'false');
+      b.title = 'Web Workers need a cross-origin isolated page';
+    }
+  }
   if (state.mode === 'shared') {
     const n = state.threads.filter((t) => !t.stopping).length;
     $('status-text').textContent = `Cross-origin isolated · one SharedMap, ${n} Web Worker${n === 1 ? '' : 's'}`;
@@ -408,23 +409,16 @@ async function start() {
       `<strong>This page is not cross-origin isolated, so it has no shared memory.</strong>` +
       `<code>SharedMap.create()</code> threw <code>${escapeHtml(state.reason.code)}</code>: “${escapeHtml(state.reason.message)}”. ` +
       `<code>npm run example:browser</code> serves this page with those two headers, and then several Web Workers share one map.`;
-    if (typeof LocalMap === 'function') {
-      map = await LocalMap.create(MAP_OPTIONS);
-      localLoad = new Load(map, 0);
-      state.threads.push({
-        id: 0, name: 'main thread', color: COLORS[0], slot: -1, ready: true, stopping: false,
-        opsPerSec: 0, totals: ZERO(), prevOps: 0, threadId: null,
-      });
-      showNotice(`${why}<br>Meanwhile the same load runs on a <code>LocalMap</code> on this page's main thread: same API, one thread, no workers.`);
-      setStatus('local', 'Not cross-origin isolated · LocalMap on the main thread');
-      setRunning(true);
-      runLocalSlice();
-    } else {
-      showNotice(`${why}<br>This build of wasmap has no <code>LocalMap</code> to fall back to, so nothing runs.`);
-      setStatus('unavailable', 'Not cross-origin isolated · no map');
-      for (const b of document.querySelectorAll('button, input')) b.disabled = true;
-      return;
-    }
+    map = await LocalMap.create(MAP_OPTIONS);
+    localLoad = new Load(map, 0);
+    state.threads.push({
+      id: 0, name: 'main thread', color: COLORS[0], slot: -1, ready: true, stopping: false,
+      opsPerSec: 0, totals: ZERO(), prevOps: 0, threadId: null,
+    });
+    showNotice(`${why}<br>Meanwhile the same load runs on a <code>LocalMap</code> on this page's main thread: same API, one thread, no workers.`);
+    setStatus('local', 'Not cross-origin isolated · LocalMap on the main thread');
+    setRunning(true);
+    runLocalSlice();
   }
   sample();
   setInterval(sample, SAMPLE_MS);

@@ -2,10 +2,7 @@
 // page served WITHOUT the COOP/COEP headers): SharedMap.create must refuse
 // with ERR_NO_SHARED_MEMORY, and the page falls back to a LocalMap, as the
 // README tells applications to do.
-//
-// The namespace import (not `import { LocalMap }`) keeps this module loading
-// on a build that does not export LocalMap yet: `localMap` is then null.
-import * as wasmap from '/dist/index.js';
+import { LocalMap, MapError, SharedMap } from '/dist/index.js';
 
 export async function run() {
   const out = {
@@ -16,21 +13,21 @@ export async function run() {
     localMap: null,
   };
   try {
-    const map = await wasmap.SharedMap.create();
+    const map = await SharedMap.create();
     out.created = true;
     map.close();
   } catch (err) {
     out.error = {
       name: err?.name, code: err?.code, message: err?.message ?? String(err),
-      isMapError: err instanceof wasmap.MapError,
+      isMapError: err instanceof MapError,
     };
   }
-  if (typeof wasmap.LocalMap === 'function') out.localMap = await useLocalMap(wasmap.LocalMap);
+  out.localMap = await useLocalMap();
   return out;
 }
 
 /** The fallback: the same API on this thread only. Returns what each call gave. */
-async function useLocalMap(LocalMap) {
+async function useLocalMap() {
   let now = 1_000_000;
   const map = await LocalMap.create({ clock: () => now });
   const r = {};
