@@ -158,7 +158,8 @@ function applySettings() {
   $('mix-text').textContent = `${settings.readPercent}% get · ${100 - settings.readPercent}% set`;
   $('reads').value = String(settings.readPercent);
   for (const [group, value] of [['workers', settings.workers], ['ttl', settings.ttlMs], ['keys', settings.keys]]) {
-    for (const b of $(group).querySelectorAll('button')) b.setAttribute('aria-pressed', String(Number(b.dataset.value) === value));
+    const pressed = (b) => Number(b.dataset.value) === value && !(group === 'workers' && state.mode === 'local');
+    for (const b of $(group).querySelectorAll('button')) b.setAttribute('aria-pressed', String(pressed(b)));
   }
 }
 
@@ -359,10 +360,7 @@ function render() {
     : '';
   for (const b of $('workers').querySelectorAll('button')) {
     b.disabled = state.mode !== 'shared';
-    if (b.disabled) {
-      b.setAttribute('aria-pressed', 'false');
-      b.title = 'Web Workers need a cross-origin isolated page';
-    }
+    b.title = b.disabled ? 'Web Workers need a cross-origin isolated page' : '';
   }
   if (state.mode === 'shared') {
     const n = state.threads.filter((t) => !t.stopping).length;
@@ -417,6 +415,7 @@ async function start() {
     });
     showNotice(`${why}<br>Meanwhile the same load runs on a <code>LocalMap</code> on this page's main thread: same API, one thread, no workers.`);
     setStatus('local', 'Not cross-origin isolated · LocalMap on the main thread');
+    applySettings();
     setRunning(true);
     runLocalSlice();
   }
