@@ -53,13 +53,11 @@ export async function openPage(context: BrowserContext, url: string): Promise<Wa
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.stack ?? err.message}`));
+  // Workers' console messages come here too (uncaught errors in a worker come as page errors).
   page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
-  });
-  page.on('worker', (worker) => {
-    worker.on('console', (msg) => {
-      if (msg.type() === 'error') problems.push(`worker ${worker.url()} console error: ${msg.text()}`);
-    });
+    if (msg.type() !== 'error') return;
+    const worker = msg.worker();
+    problems.push(`${worker ? `worker ${worker.url()} ` : ''}console error: ${msg.text()}`);
   });
   page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} (${req.failure()?.errorText})`));
   page.on('response', (res) => {
