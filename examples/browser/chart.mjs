@@ -66,17 +66,20 @@ export class TimeChart {
     const { now, times, series } = this.data;
     const visible = series.filter((s) => s.values.some((v) => v !== null));
 
-    // Stacked: each series drawn on top of the ones before it.
+    // Stacked: each series drawn on top of the ones before it (bases[k][i]:
+    // the sum of the series below k at time i that are present then).
     const tops = visible.map((s) => s.values.slice());
+    const bases = visible.map((s) => s.values.map(() => o.yMin));
     if (o.stacked) {
       for (let i = 0; i < times.length; i++) {
         let acc = 0;
-        for (const t of tops) {
+        tops.forEach((t, k) => {
+          bases[k][i] = acc;
           if (t[i] !== null) {
             acc += t[i];
             t[i] = acc;
           }
-        }
+        });
       }
     }
 
@@ -155,7 +158,6 @@ export class TimeChart {
     for (let k = visible.length - 1; k >= 0; k--) {
       const s = visible[k];
       const t = tops[k];
-      const below = o.stacked ? tops[k - 1] : undefined;
       // One path per run of present values.
       let i = 0;
       while (i < times.length) {
@@ -170,7 +172,7 @@ export class TimeChart {
           run.forEach((j, n) => (n === 0 ? g.moveTo(x(times[j]), y(t[j])) : g.lineTo(x(times[j]), y(t[j]))));
           for (let n = run.length - 1; n >= 0; n--) {
             const j = run[n];
-            g.lineTo(x(times[j]), y(below?.[j] ?? o.yMin));
+            g.lineTo(x(times[j]), y(bases[k][j]));
           }
           g.closePath();
           g.globalAlpha = 0.28;
@@ -193,8 +195,18 @@ export class TimeChart {
       g.font = SMALL;
       g.textBaseline = 'middle';
       g.textAlign = 'left';
-      const items = visible.map((s) => ({ s, w: 14 + g.measureText(s.name).width + 12 }));
-      let lx = right - items.reduce((a, it) => a + it.w, 0);
+      let items = visible.map((s) => ({ s, w: 14 + g.measureText(s.name).width + 12 }));
+      const width = (list) => list.reduce((a, it) => a + it.w, 0);
+      // Too many to fit: the newest ones, and how many more there are.
+      let more = '';
+      while (items.length > 1 && width(items) + g.measureText(more).width > pw) {
+        items = items.slice(1);
+        more = `+${visible.length - items.length} more   `;
+      }
+      let lx = right - width(items) - g.measureText(more).width;
+      g.fillStyle = AXIS;
+      g.fillText(more, lx, 10.5);
+      lx += g.measureText(more).width;
       for (const { s, w: iw } of items) {
         g.fillStyle = s.color;
         g.fillRect(lx, 5, 10, 10);
