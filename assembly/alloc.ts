@@ -9,6 +9,15 @@
 // Classes: 16..64 bytes by steps of 8 (classes 0..6), then four per doubling
 // (p * 5/4, 6/4, 7/4, 8/4), so a block wastes at most 25% of its size.
 //
+// Regions: the blocks of a table the map outgrew (of SPAN_BYTES or more) go
+// to the regions stack instead of their class's, and are carved up again: spans of small blocks are
+// taken from a region before fresh memory, and a big block that has no free
+// block of its class is cut from the first region if it fits. So the memory
+// of the tables a growing map leaves behind holds entries later, instead of
+// waiting for a table of the very same size (a growing map never wants one). Carving pops the region and
+// pushes back what is left (at least a span), so regions too are only ever
+// owned by one thread.
+//
 // ABA: a head word is `offset | tag << 32`; every successful push or pop
 // bumps the tag, so a pop that read a stale `next` fails its CAS. Reading
 // `next` of a block another thread just popped is a benign race: the value is
@@ -18,7 +27,7 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES,
+  B_INFO, H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
   blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeHead, hdrCas, hdrLoad,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
@@ -63,7 +72,11 @@ function pushChain(cls: i32, first: usize, last: usize): void {
   // A size no allocation could have had means a bug: losing the block is
   // better than writing past the free-list heads.
   if (cls < 0 || cls >= NUM_CLASSES) return;
-  const h = freeHead(cls);
+  pushAt(freeHead(cls), first, last);
+}
+
+/** Pushes the chain first..last on the Treiber stack whose head word is at `h`. */
+function pushAt(h: usize, first: usize, last: usize): void {
   let w = atomic.load<u64>(h);
   while (true) {
     setBlockLink(last, <u32>headOffset(w));
@@ -76,7 +89,11 @@ function pushChain(cls: i32, first: usize, last: usize): void {
 }
 
 function pop(cls: i32): usize {
-  const h = freeHead(cls);
+  return popAt(freeHead(cls));
+}
+
+/** Pops the Treiber stack whose head word is at `h`. */
+function popAt(h: usize): usize {
   let w = atomic.load<u64>(h);
   while (true) {
     const off = headOffset(w);
@@ -88,6 +105,51 @@ function pop(cls: i32): usize {
     if (seen == w) return off;
     w = seen;
   }
+}
+
+function pushRegion(r: usize, size: usize): void {
+  store<u32>(r + R_SIZE, <u32>size);
+  pushAt(REGIONS, r, r);
+}
+
+/** Bytes the last takeRegion handed out. */
+let carved: usize = 0;
+
+/** Regions a big block looks at before it takes fresh memory. */
+const REGION_SEARCH: i32 = 8;
+
+/**
+ * Cuts `want` bytes off the first of the top REGION_SEARCH regions that has
+ * them (all of it if less than SPAN_BYTES would be left, which goes back
+ * otherwise); 0 if none has. Regions it looked at go back in one push.
+ */
+function takeRegion(want: usize): usize {
+  let r: usize = 0;
+  let size: usize = 0;
+  let first: usize = 0; // the regions too small, chained privately
+  let last: usize = 0;
+  for (let k = 0; k < REGION_SEARCH; k++) {
+    const b = popAt(REGIONS);
+    if (b == 0) break;
+    const s = <usize>load<u32>(b + R_SIZE);
+    if (s >= want) {
+      r = b;
+      size = s;
+      break;
+    }
+    if (first == 0) first = b;
+    else setBlockLink(last, <u32>b);
+    last = b;
+  }
+  if (first != 0) pushAt(REGIONS, first, last);
+  if (r == 0) return 0;
+  if (size - want < SPAN_BYTES) {
+    carved = size;
+  } else {
+    pushRegion(r + want, size - want);
+    carved = want;
+  }
+  return r;
 }
 
 /** Takes `size` fresh bytes from the bump pointer; 0 past `limit`. */
@@ -145,14 +207,25 @@ function allocBelow(size: usize, limit: usize): usize {
   if (b != 0) return b;
   const csize = classSize(cls);
   if (csize > SMALL_MAX) {
+    const r = takeRegion(csize);
+    if (r != 0) {
+      // A tail too small to be a region stays with the block (its class
+      // size is all a later free gives back).
+      return r;
+    }
     lastFresh = true;
     return bump(csize, limit);
   }
   // Carve a span: keep the first block, chain the rest privately, then
   // publish them with one CAS.
-  const n = SPAN_BYTES / csize;
-  const span = bump(n * csize, limit);
-  if (span == 0) return bump(csize, limit);
+  let n = SPAN_BYTES / csize;
+  let span = takeRegion(n * csize);
+  if (span != 0) {
+    n = carved / csize;
+  } else {
+    span = bump(n * csize, limit);
+    if (span == 0) return bump(csize, limit);
+  }
   if (n > 1) {
     for (let i: usize = 1; i < n - 1; i++) setBlockLink(span + i * csize, <u32>(span + (i + 1) * csize));
     pushChain(cls, span + csize, span + (n - 1) * csize);
@@ -164,10 +237,19 @@ function allocBelow(size: usize, limit: usize): usize {
  *  table's header block takes its slots block with it. */
 export function free(b: usize): void {
   if (blockKind(b) == KIND_TABLE) {
-    freeSized(tableSlots(b), <usize>tableCap(b) << 3);
-    freeSized(tableChunks(b), <usize>chunkCount(tableCap(b)) << 3);
+    const outgrown = (atomic.load<u32>(b + B_INFO) & TABLE_OUTGROWN) != 0;
+    freeBig(tableSlots(b), <usize>tableCap(b) << 3, outgrown);
+    freeBig(tableChunks(b), <usize>chunkCount(tableCap(b)) << 3, outgrown);
   }
   pushChain(classOf(blockSize(b)), b, b);
+}
+
+/** Frees a table's block: to the regions if the table was outgrown and the
+ *  block is big enough to be one, else to its class. */
+function freeBig(b: usize, size: usize, outgrown: bool): void {
+  const cls = classOf(size);
+  if (outgrown && cls < NUM_CLASSES && classSize(cls) >= SPAN_BYTES) pushRegion(b, classSize(cls));
+  else pushChain(cls, b, b);
 }
 
 /** Returns a block of known size (used for blocks never published). */
@@ -178,6 +260,7 @@ export function freeSized(b: usize, size: usize): void {
 /** Prepares an empty heap: called once by init() on zeroed memory. */
 export function allocInit(limit: usize): void {
   for (let c = 0; c < NUM_CLASSES; c++) atomic.store<u64>(freeHead(c), 0);
+  atomic.store<u64>(REGIONS, 0);
   hdrStore(H_TOP, <u32>HEAP_START);
   hdrStore(H_LIMIT, <u32>limit);
   hdrStore(H_RESERVE, 0);

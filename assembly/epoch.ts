@@ -24,7 +24,7 @@ import { faultPoint } from "./fault";
 import {
   ANNOUNCE_ACTIVE, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
   T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_NS_PENDING, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
-  blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
+  KIND_TABLE, blockKind, blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
 } from "./layout";
 
 /** Try to advance the global epoch after this many retirements. */
@@ -37,6 +37,14 @@ export let me: usize = 0;
 export let myEpoch: u32 = 0;
 /** Nesting depth of enter(): a pending output keeps the thread inside. */
 let depth: i32 = 0;
+/**
+ * Whether a table this thread retired (at epoch tableEpoch) is still in its
+ * bags. Until it is freed, every operation of this thread tries to advance
+ * the epoch: a table's memory must not wait for RETIRE_BATCH other blocks,
+ * and a map that only grows retires nothing else.
+ */
+let tablePending: bool = false;
+let tableEpoch: u32 = 0;
 
 @inline function tLoad(t: usize, f: usize): u32 {
   return atomic.load<u32>(t + f);
@@ -79,6 +87,7 @@ export function claimSlot(owner: u32): i32 {
 /** Enters an operation: announce the epoch, then free what is old enough. */
 export function enter(): void {
   if (depth++ > 0) return;
+  if (tablePending) tryAdvance();
   let e = hdrLoad(H_EPOCH);
   while (true) {
     // Order: the announcement must be visible before this thread reads any
@@ -92,6 +101,7 @@ export function enter(): void {
   if (e != myEpoch) {
     myEpoch = e;
     freeOldBags(e);
+    if (tablePending && e - tableEpoch >= 3) tablePending = false; // freed just now
   }
 }
 
@@ -139,6 +149,10 @@ export function retire(b: usize): void {
     tStore(me, T_BAG_HEAD + slot, 0);
     freeList(<usize>head);
     head = 0;
+  }
+  if (blockKind(b) == KIND_TABLE) {
+    tablePending = true;
+    tableEpoch = e;
   }
   setBlockLink(b, head);
   tStore(me, T_BAG_HEAD + slot, <u32>b);

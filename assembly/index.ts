@@ -70,7 +70,10 @@
 // global epochs later, when no thread can still be reading them. A thread
 // dying inside an operation pins the epoch: memory is no longer freed until
 // the host releases the dead thread (its worker's exit event); correctness
-// and progress are unaffected.
+// and progress are unaffected. A retired table makes its thread try to
+// advance the epoch on every operation until the table is freed. Freed
+// blocks go back to their size class (alloc.ts); the tables a growing map
+// outgrows become regions, carved into blocks of any class.
 //
 // Thread death at any instant: every state change is one CAS, and every
 // intermediate state (frozen slot, sealed counter, claimed chunk) is finished

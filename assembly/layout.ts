@@ -32,7 +32,8 @@
 //   +128 u64 stats[16]     totals folded in from released thread slots
 //
 // Free-list heads (at FREE_HEADS): NUM_CLASSES words of u64 `offset | tag<<32`,
-// one Treiber stack per size class (alloc.ts).
+// one Treiber stack per size class (alloc.ts), then on a line of its own the
+// head of the regions: big freed blocks that small blocks are carved from.
 //
 // Thread slots (at THREADS): MAX_THREADS records of THREAD_SIZE bytes, one
 // cache line each, claimed by a CAS of their owner word (epoch.ts):
@@ -70,7 +71,8 @@
 // cap * 8 bytes (a power of two, so an exact size class; no bytes wasted):
 //
 //   +0  u32 link           as for entries
-//   +4  u32 info           KIND_TABLE
+//   +4  u32 info           KIND_TABLE, | TABLE_OUTGROWN once a larger table
+//                          replaced it (its blocks are then freed as regions)
 //   +8  u32 cap            slots, a power of two
 //   +12 u32 next           table being migrated to; 0 = none
 //   +16 u32 used           non-empty slots (drives growth; a heuristic)
@@ -103,7 +105,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 4;
+export const LAYOUT_VERSION: u32 = 5;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -161,6 +163,11 @@ export const FREE_HEADS: usize = HEADER + HEADER_SIZE;
   return FREE_HEADS + (<usize>cls << 3);
 }
 
+/** Head (u64 `offset | tag<<32`) of the regions stack (alloc.ts). A region
+ *  is a freed big block: u32 link at +0, u32 size at +8. */
+export const REGIONS: usize = FREE_HEADS + (<usize>NUM_CLASSES << 3);
+export const R_SIZE: usize = 8;
+
 // ---------------------------------------------------------------------------
 // Thread slots
 
@@ -168,7 +175,7 @@ export const FREE_HEADS: usize = HEADER + HEADER_SIZE;
  *  and two of statistics, so that no two threads share a line. */
 export const MAX_THREADS: i32 = 256;
 export const THREAD_SIZE: usize = 192;
-export const THREADS: usize = FREE_HEADS + (<usize>NUM_CLASSES << 3);
+export const THREADS: usize = REGIONS + 64;
 export const T_OWNER: usize = 0;
 export const T_ANNOUNCE: usize = T_OWNER + 4;
 export const T_SCRATCH: usize = T_ANNOUNCE + 4;
@@ -309,6 +316,8 @@ export const KIND_COUNTER: u32 = 3;
 export const KIND_TOMB: u32 = 4;
 export const KIND_TABLE: u32 = 5;
 export const KIND_MASK: u32 = 0xff;
+/** Info bit of a table replaced by a larger one (see alloc.ts, regions). */
+export const TABLE_OUTGROWN: u32 = 0x100;
 
 export const B_LINK: usize = 0;
 export const B_INFO: usize = B_LINK + 4;

@@ -1,12 +1,12 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocReserved, classSize, freeSized, lastFresh } from "./alloc";
+import { alloc, allocReserved, classSize, freeSized, heapTop, lastFresh } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
 import { faultPoint } from "./fault";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
-  COUNTER_SEAL, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
+  COUNTER_SEAL, TABLE_OUTGROWN, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
   TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
@@ -14,7 +14,7 @@ import {
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS, TB_CHUNKS,
   NO_EXPIRY, SWEEP_SHIFT, chunkAddr, chunkCount, tableChunks, entryExpires, E_EXPIRES, H_TIME_BASE,
   H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED, N_MAP_MAX_ENTRIES, N_EVICTION, N_TICK,
-  EVICT_LRU, N_ENTRIES, STAMP_SHIFT, H_TOP, HEAP_START, ENTRY_KEY, KIND_STRING, H_MAX_KEY, NUM_CLASSES, freeHead, blockLink, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
+  EVICT_LRU, N_ENTRIES, STAMP_SHIFT, H_TOP, HEAP_START, ENTRY_KEY, KIND_STRING, H_MAX_KEY, NUM_CLASSES, freeHead, blockLink, REGIONS, R_SIZE, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
   STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES,
 } from "./layout";
@@ -255,8 +255,9 @@ export function createRoot(cap: u32): bool {
 }
 
 /** Starts migrating the root table `t` into a new table sized for the live
- *  entries (at most half full afterwards); no-op if one is under way. */
-function startMigration(t: usize): void {
+ *  entries (at most half full afterwards); no-op if one is under way.
+ *  `grow`: started because t is full (not to drop deleted entries). */
+function startMigration(t: usize, grow: bool = false): void {
   if (root() != t || tableNext(t) != 0) return;
   // Entries t may still copy in: the live ones, plus one per thread that may
   // be finishing an insert into t it began before `next` was set.
@@ -275,7 +276,16 @@ function startMigration(t: usize): void {
   if (t2 == 0) return;
   store<u32>(t2 + TB_RESERVE, <u32>reserve);
   // Order: publishes the zeroed table; from here on writers freeze t's slots.
-  if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) freeTable(t2);
+  if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) {
+    freeTable(t2);
+  } else if (grow && cap > tableCap(t) && heapTop() <= <usize>hdrLoad(H_LIMIT) >> 1) {
+    // A table the map outgrew is not wanted at its size again soon: its
+    // memory goes to the regions, for entries. Not so once the map has used
+    // half its memory, nor for a table dropped to shed deleted entries: it
+    // stays in its class, for a migration that memory, full by then, can
+    // only hold in exactly such a block.
+    atomic.or<u32>(t + B_INFO, TABLE_OUTGROWN);
+  }
 }
 
 function finishMigration(t: usize): void {
@@ -529,7 +539,7 @@ function tryInsert(h: u32, e: usize): i32 {
       return 0;
     }
   } else if (used >= growAt(cap)) {
-    startMigration(t);
+    startMigration(t, true);
     if (tableNext(t) != 0) return 0;
     if (used >= fullAt(cap)) return ST_CAPACITY;
   }
@@ -1304,6 +1314,14 @@ export function verifyMap(): i32 {
       if (++n > (top - HEAP_START) / csize) return 13; // and the list has no cycle
       b = <usize>blockLink(b);
     }
+  }
+  let g = <usize>(<u32>atomic.load<u64>(REGIONS));
+  let regions: usize = 0;
+  while (g != 0) {
+    const size = <usize>load<u32>(g + R_SIZE);
+    if (g < HEAP_START || size < 16 || g + size > top || (g & 7) != 0) return 12; // regions too
+    if (++regions > (top - HEAP_START) / 16) return 13;
+    g = <usize>blockLink(g);
   }
   return 0;
 }

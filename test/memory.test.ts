@@ -131,3 +131,23 @@ test('a LocalMap\'s memory starts small and grows, up to maxMemoryBytes, as entr
   expect(usage.limitBytes).toBe(8 << 20);
   map.close();
 });
+
+test('a map that grows reuses the memory of the tables it outgrew for entries', async () => {
+  // Against a map whose first table is already its last (131,072 entries
+  // need 2^18 slots; 180,000 stay below that table's growth mark): without
+  // reuse the grown map would also hold every table it outgrew, as much
+  // again as the last one (2 MiB here).
+  const n = 180_000;
+  const fill = async (initialCapacity?: number) => {
+    const map = await createMap({ initialCapacity, maxMemoryBytes: 256 << 20 });
+    for (let i = 0; i < n; i++) map.set(`user:${i}:profile`, `{"name":"user ${i}","plan":"free"}`);
+    const used = map.memoryUsage().usedBytes;
+    expect(map.size).toBe(n);
+    expect(map.__verify()).toBe(0);
+    map.close();
+    return used;
+  };
+  const grown = await fill();
+  const sized = await fill(131_072);
+  expect(grown - sized).toBeLessThan(512 << 10);
+});
