@@ -192,7 +192,8 @@ export abstract class BaseMap {
     const vcap = this.reserve(value, undefined);
     const kl = this.putKey(key);
     const vp = s.sp + s.keyArea;
-    const [vkind, vl] = this.putValue(value, vp, vcap);
+    const vl = this.putValue(value, vp, vcap);
+    const vkind = this.putKind;
     const r = core.set(s.sp, kl, vp, vl, vkind, expires === 0 ? s.now() : this.clockAt, expires);
     if (r !== R_DONE) throw s.error(r);
     return this;
@@ -604,18 +605,23 @@ export abstract class BaseMap {
     throw new MapError('ERR_KEY_TOO_LARGE', `the key has ${n} bytes; maxKeyBytes is ${this.maxKey}`);
   }
 
-  /** Writes a value at `at` (room for `cap` bytes); returns [kind, length]. */
-  private putValue(value: unknown, at: number, cap: number): [number, number] {
+  /** The kind of what putValue or putExpected wrote last (no tuple: set allocates nothing). */
+  private putKind = 0;
+
+  /** Writes a value at `at` (room for `cap` bytes); returns its length, its kind in putKind. */
+  private putValue(value: unknown, at: number, cap: number): number {
     if (typeof value === 'string') {
       const n = encodeString(this.s.u8, at, value, cap);
       if (n === -1) throw valueError(value);
       if (n === -2) this.tooLargeValue(value);
-      return [KIND_STRING, n];
+      this.putKind = KIND_STRING;
+      return n;
     }
     if (isBytes(value)) {
       if (value.length > this.maxValue) this.tooLargeValue(value);
       this.s.u8.set(value, at);
-      return [KIND_BYTES, value.length];
+      this.putKind = KIND_BYTES;
+      return value.length;
     }
     throw valueError(value);
   }
@@ -627,7 +633,7 @@ export abstract class BaseMap {
   }
 
   /** Writes an expected value (a number means a counter). */
-  private putExpected(expected: unknown, at: number, cap: number): [number, number] {
+  private putExpected(expected: unknown, at: number, cap: number): number {
     if (typeof expected === 'number') {
       if (!Number.isSafeInteger(expected)) {
         throw new MapError('ERR_INVALID_VALUE', `an expected counter value must be a safe integer, got ${describe(expected)}`);
@@ -635,7 +641,8 @@ export abstract class BaseMap {
       const hi = Math.floor(expected / 4294967296);
       this.s.i32[at >> 2] = (expected - hi * 4294967296) | 0; // two's complement, low word
       this.s.i32[(at >> 2) + 1] = hi;
-      return [KIND_COUNTER, 8];
+      this.putKind = KIND_COUNTER;
+      return 8;
     }
     return this.putValue(expected, at, cap);
   }
@@ -653,11 +660,17 @@ export abstract class BaseMap {
     const vp = s.sp + s.keyArea;
     let vkind = 0;
     let vl = 0;
-    if (value !== undefined) [vkind, vl] = this.putValue(value, vp, vcap);
+    if (value !== undefined) {
+      vl = this.putValue(value, vp, vcap);
+      vkind = this.putKind;
+    }
     const ep = vp + align8(vl) + 8;
     let ekind = 0;
     let el = 0;
-    if (expected !== undefined) [ekind, el] = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
+    if (expected !== undefined) {
+      el = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
+      ekind = this.putKind;
+    }
     const out = ep + align8(el) + 8;
     this.outAt = out;
     const now = expires === 0 ? s.now() : this.clockAt;
