@@ -11,7 +11,7 @@ import { describe } from './options.js';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
-/** Strings up to this length take the hand-written ASCII paths. */
+/** Strings up to this length take the hand-written ASCII path of encodeString. */
 const SHORT = 64;
 
 /**
@@ -36,19 +36,19 @@ export function encodeString(u8: Uint8Array, at: number, s: string, cap: number)
   return read < n ? -2 : written;
 }
 
-/** Decodes UTF-8 bytes u8[at, at + len) of shared memory into a string. */
+/** A private buffer to decode from: TextDecoder refuses views of shared memory. */
+const copy = new Uint8Array(4096);
+
+/**
+ * Decodes UTF-8 bytes u8[at, at + len) of shared memory into a string
+ * (where Node's Buffer is missing: browsers, Deno, workerd). Copying into a
+ * private buffer and decoding it natively measured about twice as fast as
+ * building a short ASCII string a character at a time.
+ */
 export function decodeString(u8: Uint8Array, at: number, len: number): string {
-  if (len <= SHORT) {
-    let out = '';
-    for (let i = 0; i < len; i++) {
-      const c = u8[at + i];
-      if (c >= 0x80) return decoder.decode(u8.slice(at, at + len));
-      out += String.fromCharCode(c);
-    }
-    return out;
-  }
-  // TextDecoder refuses views of a SharedArrayBuffer: decode a private copy.
-  return decoder.decode(u8.slice(at, at + len));
+  if (len > copy.length) return decoder.decode(u8.slice(at, at + len));
+  copy.set(u8.subarray(at, at + len));
+  return decoder.decode(copy.subarray(0, len));
 }
 
 /**

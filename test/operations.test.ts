@@ -233,3 +233,14 @@ describe('the core module', () => {
     }
   });
 });
+
+test('values decode the same without Node\'s Buffer (the path of browsers, Deno and workerd)', async () => {
+  const { decodeString } = await import('../dist/codec.js');
+  const u8 = new Uint8Array(new SharedArrayBuffer(16384));
+  const encoder = new TextEncoder();
+  for (const text of ['', 'ascii value', 'é 中文 🎉 mixed', 'x'.repeat(4096), 'ü'.repeat(3000)]) {
+    const bytes = encoder.encode(text);
+    u8.set(bytes, 8);
+    expect(decodeString(u8, 8, bytes.length)).toBe(text);
+  }
+});
