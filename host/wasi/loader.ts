@@ -59,15 +59,22 @@ type Instantiate = (
   instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
 ) => Record<string, unknown>;
 
-// Imported by URL outside of any bundler's rewriting of `import()` (vitest,
-// vite): the JS jco generated is only ever a data: URL.
-const importUrl = new Function('url', 'return import(url)') as (url: string) => Promise<Record<string, unknown>>;
-
-async function importJs(js: string): Promise<Instantiate> {
-  const bytes = new TextEncoder().encode(js);
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  const mod = await importUrl(`data:text/javascript;base64,${btoa(bin)}`);
+/**
+ * jco's module (`--instantiation async`, no WASI shims) as a function: it
+ * imports nothing, exports `instantiate` (and `_util`), and reads
+ * `import.meta.url` only to find core modules when no getCoreModule is given
+ * (we always give one). Evaluated with `new Function` rather than imported
+ * from a data: URL, so it loads the same under test runners and bundlers that
+ * rewrite `import()` (vitest) and wherever data: imports are not allowed.
+ */
+function evaluateJs(js: string): Instantiate {
+  if (/^import\b/m.test(js)) {
+    throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output imports modules (is a WASI shim mapped?)');
+  }
+  const body = js
+    .replace(/^export (function|const|let|class) /gm, '$1 ')
+    .replace(/\bimport\.meta\.url\b/g, '"about:blank"');
+  const mod = new Function(`${body}\nreturn { instantiate };`)() as { instantiate?: unknown };
   if (typeof mod.instantiate !== 'function') {
     throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output has no instantiate function');
   }
@@ -210,7 +217,7 @@ export class PluginComponent {
     }
     const js = new TextDecoder().decode(out.files[`${name}.js`]);
     const exports = out.exports.map(([e]) => e);
-    return new PluginComponent(name, js, modules, await importJs(js), imports, exports);
+    return new PluginComponent(name, js, modules, evaluateJs(js), imports, exports);
   }
 
   /** Rebuilds a component from `component.handle` (in a worker): nothing is transpiled or compiled again. */
@@ -220,7 +227,7 @@ export class PluginComponent {
       throw new PluginError('ERR_INVALID_COMPONENT', `fromHandle needs a component's handle (component.handle), got ${describe(handle)}`);
     }
     const modules = new Map(Object.entries(h.modules as Record<string, WebAssembly.Module>));
-    return new PluginComponent(h.name ?? 'plugin', h.js, modules, await importJs(h.js), h.imports ?? [], h.exports ?? []);
+    return new PluginComponent(h.name ?? 'plugin', h.js, modules, evaluateJs(h.js), h.imports ?? [], h.exports ?? []);
   }
 
   /** Structured-cloneable: pass it to a worker and call `PluginComponent.fromHandle` there. */
