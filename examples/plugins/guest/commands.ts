@@ -29,8 +29,8 @@
 //   churn NAME KEY N        -> ok           (N × open, cas.new, drop, drop)
 import * as kv from './abi';
 import {
-  fieldCount, fieldI64, fieldIs, fieldLen, fieldList, fieldPtr, outResult, outStart, put, putBytes, putI64, putU64,
-  resetFields, splitLine,
+  fieldCount, fieldI64, fieldIs, fieldLen, fieldList, fieldPtr, outResult, outStart, put, putBytes, putError, putI64,
+  putU64, resetFields, splitLine,
 } from './text';
 
 function handleOf(i: i32): i32 {
@@ -39,12 +39,9 @@ function handleOf(i: i32): i32 {
 
 /** Writes the error line for a failed call. */
 function fail(status: i32): void {
-  if (status == kv.E_NO_SUCH_STORE) put('err\tno-such-store');
-  else if (status == kv.E_ACCESS_DENIED) put('err\taccess-denied');
-  else {
-    put('err\tother\t');
-    putBytes(kv.errPtr, kv.errLen);
-  }
+  put('err\t');
+  if (status == kv.E_OTHER) put('other\t');
+  putError(status);
 }
 
 function okOr(status: i32): void {

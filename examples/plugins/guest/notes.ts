@@ -5,20 +5,23 @@
 // retried with the fresh cas a failed swap returns); both read back with
 // batch.get-many.
 import * as kv from './abi';
-import { concat, lit, outResult, outStart, put, putBytes, putI64 } from './text';
+import { concat, lit, outResult, outStart, put, putBytes, putError, putI64 } from './text';
 
 export { cabi_realloc } from './abi';
+
+/** The status of the last call. */
+let status: i32 = 0;
 
 /** The bucket this call opened (0: none), dropped on every way out. */
 let bucket: i32 = 0;
 
-function failed(what: string): usize {
+function failed(what: string, status: i32): usize {
   if (bucket != 0) kv.dropBucket(bucket);
   bucket = 0;
   put('error: ');
   put(what);
   put(': ');
-  putBytes(kv.errPtr, kv.errLen);
+  putError(status);
   return outResult();
 }
 
@@ -37,9 +40,9 @@ function decimal(n: i64): usize {
 
 export function handle(text: usize, textLen: usize): usize {
   outStart();
-  if (kv.open(lit('notes'), 5) != kv.OK) return failed('open');
+  if ((status = kv.open(lit('notes'), 5)) != kv.OK) return failed('open', status);
   const b = (bucket = kv.outHandle);
-  if (kv.increment(b, lit('count'), 5, 1) != kv.OK) return failed('increment');
+  if ((status = kv.increment(b, lit('count'), 5, 1)) != kv.OK) return failed('increment', status);
   const n = kv.outI64;
   const num = decimal(n);
   const numLen = digits;
@@ -55,16 +58,16 @@ export function handle(text: usize, textLen: usize): usize {
   store<u32>(pairs + 20, 6);
   store<u32>(pairs + 24, text);
   store<u32>(pairs + 28, textLen);
-  if (kv.setMany(b, pairs, 2) != kv.OK) return failed('set-many');
+  if ((status = kv.setMany(b, pairs, 2)) != kv.OK) return failed('set-many', status);
 
   // index = index + "," + N, by compare-and-swap.
   const index = lit('index');
-  if (kv.casNew(b, index, 5) != kv.OK) return failed('cas.new');
+  if ((status = kv.casNew(b, index, 5)) != kv.OK) return failed('cas.new', status);
   let cas = kv.outHandle;
   while (true) {
-    if (kv.casCurrent(cas) != kv.OK) {
+    if ((status = kv.casCurrent(cas)) != kv.OK) {
       kv.dropCas(cas);
-      return failed('cas.current');
+      return failed('cas.current', status);
     }
     let next = num;
     let nextLen = numLen;
@@ -74,7 +77,7 @@ export function handle(text: usize, textLen: usize): usize {
     }
     const s = kv.swap(cas, next, nextLen);
     if (s == kv.OK) break;
-    if (s != kv.E_CAS_FAILED) return failed('swap');
+    if (s != kv.E_CAS_FAILED) return failed('swap', s);
     cas = kv.outHandle; // a fresh cas: retry with it
   }
 
@@ -84,7 +87,7 @@ export function handle(text: usize, textLen: usize): usize {
   store<u32>(keys + 4, 6);
   store<u32>(keys + 8, index);
   store<u32>(keys + 12, 5);
-  if (kv.getMany(b, keys, 2) != kv.OK) return failed('get-many');
+  if ((status = kv.getMany(b, keys, 2)) != kv.OK) return failed('get-many', status);
   const got = kv.outPtr; // 20 bytes an entry: case, key, value
   kv.dropBucket(b);
   bucket = 0;

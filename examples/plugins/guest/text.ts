@@ -1,7 +1,7 @@
 // Byte-level text helpers for guests: tab-separated input lines, an output
 // buffer, decimal numbers. No AssemblyScript strings are allocated: literals
 // are compared and copied character by character (they are ASCII).
-import { alloc } from './abi';
+import { E_ACCESS_DENIED, E_NO_SUCH_STORE, alloc, errLen, errPtr } from './abi';
 
 // --- input: lines of tab-separated fields -----------------------------------
 
@@ -149,4 +149,11 @@ export function putU64(v: u64): void {
     v /= 10;
   }
   outSize += digits;
+}
+
+/** A failed call's error: its case, or for `other` its message. */
+export function putError(status: i32): void {
+  if (status == E_NO_SUCH_STORE) put('no-such-store');
+  else if (status == E_ACCESS_DENIED) put('access-denied');
+  else putBytes(errPtr, errLen);
 }

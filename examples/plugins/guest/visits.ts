@@ -3,32 +3,37 @@
 // Counters with atomics.increment; the last visitor with ttl.set-with-ttl
 // (forgotten after a minute).
 import * as kv from './abi';
-import { concat, lit, outResult, outStart, put, putBytes, putI64 } from './text';
+import { concat, lit, outResult, outStart, put, putBytes, putError, putI64 } from './text';
 
 export { cabi_realloc } from './abi';
+
+/** The status of the last call. */
+let status: i32 = 0;
 
 /** The bucket this call opened (0: none), dropped on every way out. */
 let bucket: i32 = 0;
 
-function failed(what: string): usize {
+function failed(what: string, status: i32): usize {
   if (bucket != 0) kv.dropBucket(bucket);
   bucket = 0;
   put('error: ');
   put(what);
   put(': ');
-  putBytes(kv.errPtr, kv.errLen);
+  putError(status);
   return outResult();
 }
 
 export function handle(name: usize, nameLen: usize): usize {
   outStart();
-  if (kv.open(lit('default'), 7) != kv.OK) return failed('open');
+  if ((status = kv.open(lit('default'), 7)) != kv.OK) return failed('open', status);
   const b = (bucket = kv.outHandle);
-  if (kv.increment(b, lit('visits'), 6, 1) != kv.OK) return failed('increment');
+  if ((status = kv.increment(b, lit('visits'), 6, 1)) != kv.OK) return failed('increment', status);
   const total = kv.outI64;
-  if (kv.increment(b, concat(lit('visits:'), 7, name, nameLen), 7 + nameLen, 1) != kv.OK) return failed('increment');
+  const mineKey = concat(lit('visits:'), 7, name, nameLen);
+  if ((status = kv.increment(b, mineKey, 7 + nameLen, 1)) != kv.OK) return failed('increment', status);
   const mine = kv.outI64;
-  if (kv.setWithTtl(b, lit('last-visitor'), 12, name, nameLen, 60_000) != kv.OK) return failed('set-with-ttl');
+  status = kv.setWithTtl(b, lit('last-visitor'), 12, name, nameLen, 60_000);
+  if (status != kv.OK) return failed('set-with-ttl', status);
   kv.dropBucket(b);
   bucket = 0;
   putBytes(name, nameLen);
