@@ -73,8 +73,14 @@ function evaluateJs(js: string): Instantiate {
   }
   const body = js
     .replace(/^export (function|const|let|class) /gm, '$1 ')
-    .replace(/\bimport\.meta\.url\b/g, '"about:blank"');
-  const mod = new Function(`${body}\nreturn { instantiate };`)() as { instantiate?: unknown };
+    .replace(/\bimport\.meta\.url\b/g, '"about:blank"')
+    // jco 1.35's _debugLog reads process.env.JCO_DEBUG on every call (a
+    // getenv in Node), several times per import call: over a third of a
+    // guest's key-value call. Read it once instead.
+    .replaceAll('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'if (!JCO_DEBUG) { return; }');
+  const mod = new Function(
+    `const JCO_DEBUG = globalThis?.process?.env?.JCO_DEBUG;\n${body}\nreturn { instantiate };`,
+  )() as { instantiate?: unknown };
   if (typeof mod.instantiate !== 'function') {
     throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output has no instantiate function');
   }

@@ -28,9 +28,12 @@ export function alloc(size: usize, align: usize): usize {
   return p;
 }
 
-/** Where the heap is now: `release(mark())` later drops what came after. */
+/**
+ * Where the heap is now: `release(mark())` later drops what came after (the
+ * return area is placed first, so that it stays below the mark).
+ */
 export function mark(): usize {
-  if (heapTop == 0) heapTop = __heap_base;
+  area();
   return heapTop;
 }
 
