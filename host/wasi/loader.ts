@@ -253,7 +253,8 @@ export class PluginComponent {
    * through its key-value imports are delivered to its `on-set`/`on-delete`
    * right after each call into it returns (never from inside the call, which
    * would trap), in order. Writes a watcher makes while being told are not
-   * delivered back to it.
+   * delivered back to it; a watcher that keeps the buckets it is lent is no
+   * longer told once it holds the policy's maxOpenResources.
    */
   instantiate(imports: KeyValueImports, more?: Record<string, Record<string, unknown>>): Record<string, unknown> {
     const all = withUnversioned({ ...more, ...imports });
@@ -293,6 +294,9 @@ function watched(
     ctx.events = null; // a watcher's own writes are not delivered back to it
     try {
       for (const e of events) {
+        // A watcher that keeps the buckets it is lent stops being told at
+        // maxOpenResources (each is host memory until it drops it).
+        if (ctx.buckets + ctx.cas >= ctx.policy.maxOpenResources) break;
         const bucket = new ctx.Bucket(ctx, e.bucket); // owned by the guest from here: it drops it
         if (e.value === undefined) watcher.onDelete(bucket, e.key);
         else watcher.onSet(bucket, e.key, e.value);
