@@ -1,0 +1,94 @@
+// Per-call cost of a key-value operation made by a WebAssembly component
+// through wasmap/wasi (wasi:keyvalue via jco), against the same operation
+// made from JS. Run after `npm run build`:
+//
+//   node bench/wasi.mjs            # WASI_BENCH_N=200000 by default
+//
+// Rows, from the guest down to the map:
+//   guest        the probe plugin loops in Wasm: get / set / increment imports
+//                (canonical ABI lowering and lifting, jco's bindings, then the
+//                layer below)
+//   host layer   JS calling the import object's functions as jco would
+//                (bucket.get(key) ...): key prefixing and checks, conversions
+//   namespace    JS calling the namespace directly with the stored key
+//   string key   JS calling the namespace with a plain string key
+// Each figure is the median of 7 rounds, in ns per operation.
+import { SharedMap } from 'wasmap';
+import { bucketKey, keyValueImports, loadComponent } from 'wasmap/wasi';
+
+const N = Number(process.env.WASI_BENCH_N ?? 200_000);
+const ROUNDS = 7;
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+function time(f) {
+  const runs = [];
+  f(); // warm-up
+  for (let r = 0; r < ROUNDS; r++) {
+    const t = performance.now();
+    f();
+    runs.push(((performance.now() - t) * 1e6) / N);
+  }
+  return median(runs);
+}
+
+const probe = await loadComponent(new URL('../build/plugins/probe.wasm', import.meta.url), { name: 'probe' });
+const map = await SharedMap.create({ maxMemoryBytes: 64 << 20 });
+const results = [];
+
+for (const size of [16, 1024]) {
+  const value = 'v'.repeat(size);
+  const bytes = new TextEncoder().encode(value);
+  const ns = map.namespace(`bench-${size}`);
+  const imports = keyValueImports(ns);
+  const guest = probe.instantiate(imports);
+  if (guest.handle('open\tdefault') !== 'ok\t1') throw new Error('open failed');
+  const run = (script) => {
+    const out = guest.handle(script);
+    if (!out.startsWith('ok')) throw new Error(`${script.slice(0, 40)}: ${out}`);
+  };
+  run(`set\t1\tkey:0001\t${value}`);
+  ns.set("key:0001", bytes); // the string-key rows read a present key too
+
+  // The host layer as jco calls it: a bucket resource, methods by name.
+  const store = imports['wasi:keyvalue/store@0.2.0-draft2'];
+  const atomics = imports['wasi:keyvalue/atomics@0.2.0-draft2'];
+  const bucket = store.open('default');
+  const stored = bucketKey('default', 'key:0001');
+  const counter = bucketKey('default', 'count:0001');
+
+  const row = (op, guestNs, layerNs, nsNs, stringNs) => results.push({
+    op, value: `${size} B`, guest: guestNs, 'host layer': layerNs, namespace: nsNs, 'string key': stringNs,
+  });
+  row(
+    'get',
+    time(() => run(`repeat-get\t1\tkey:0001\t${N}`)),
+    time(() => { for (let i = 0; i < N; i++) bucket.get('key:0001'); }),
+    time(() => { for (let i = 0; i < N; i++) ns.get(stored); }),
+    time(() => { for (let i = 0; i < N; i++) ns.get('key:0001'); }),
+  );
+  row(
+    'set',
+    time(() => run(`repeat-set\t1\tkey:0001\t${value}\t${N}`)),
+    time(() => { for (let i = 0; i < N; i++) bucket.set('key:0001', bytes); }),
+    time(() => { for (let i = 0; i < N; i++) ns.set(stored, bytes); }),
+    time(() => { for (let i = 0; i < N; i++) ns.set('key:0001', bytes); }),
+  );
+  if (size === 16) {
+    row(
+      'increment',
+      time(() => run(`repeat-incr\t1\tcount:0001\t${N}`)),
+      time(() => { for (let i = 0; i < N; i++) atomics.increment(bucket, 'count:0001', 1n); }),
+      time(() => { for (let i = 0; i < N; i++) ns.increment(counter, 1); }),
+      time(() => { for (let i = 0; i < N; i++) ns.increment('count:0001', 1); }),
+    );
+  }
+}
+
+const fmt = (x) => `${x.toFixed(0)} ns`;
+console.log(`wasmap/wasi per-call cost, ${N} calls a round, median of ${ROUNDS} rounds (node ${process.version})\n`);
+console.log('| op | value | guest (Wasm → wasi:keyvalue) | host layer (JS → import object) | namespace (JS, stored key) | namespace (JS, string key) | guest / JS string key |');
+console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+for (const r of results) {
+  console.log(`| ${r.op} | ${r.value} | ${fmt(r.guest)} | ${fmt(r['host layer'])} | ${fmt(r.namespace)} | ${fmt(r['string key'])} | ${(r.guest / r['string key']).toFixed(1)}× |`);
+}
+map.close();

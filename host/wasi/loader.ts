@@ -1,0 +1,344 @@
+// loadComponent: a WebAssembly component, transpiled with jco once, checked
+// against an allow-list of imports before anything of it runs, its core
+// modules compiled once; then as many instances as wanted, each with its own
+// import object, in this thread or (through `handle`) in workers.
+import { type KeyValueImports, KEY_VALUE_INTERFACES, WATCHER, contextOf } from './imports.js';
+import { describe } from './policy.js';
+
+/** Failures of loading or instantiating a component. */
+export type PluginErrorCode =
+  /** The component imports an interface or function outside the allow-list. */
+  | 'ERR_FORBIDDEN_IMPORT'
+  /** Not a component jco can transpile (or a bad handle). */
+  | 'ERR_INVALID_COMPONENT'
+  /** `@bytecodealliance/jco` is not installed (it transpiles components). */
+  | 'ERR_NO_JCO'
+  /** A bad option; the message names it. */
+  | 'ERR_INVALID_OPTION';
+
+export class PluginError extends Error {
+  readonly code: PluginErrorCode;
+
+  constructor(code: PluginErrorCode, message: string) {
+    super(message);
+    this.name = 'PluginError';
+    this.code = code;
+  }
+}
+
+export interface LoadOptions {
+  /**
+   * Interfaces the component may import, by versioned name
+   * (`wasi:keyvalue/store@0.2.0-draft2`). A component that imports anything
+   * else (another interface, another version, a bare function) is refused
+   * with ERR_FORBIDDEN_IMPORT before any of its code is compiled. Whatever
+   * is allowed beyond the key-value interfaces, pass its implementation to
+   * `instantiate` too.
+   * @default KEY_VALUE_INTERFACES (store, atomics, batch, ttl)
+   */
+  allow?: readonly string[];
+  /** A name for messages and jco's file names. @default 'plugin' */
+  name?: string;
+}
+
+/** A loaded component in a form `postMessage` can carry (`component.handle`). */
+export interface PluginHandle {
+  readonly wasmapPlugin: 1;
+  readonly name: string;
+  /** jco's JS for the component (`--instantiation async`). */
+  readonly js: string;
+  /** Its core modules, compiled. */
+  readonly modules: Record<string, WebAssembly.Module>;
+  readonly imports: readonly string[];
+  readonly exports: readonly string[];
+}
+
+type Instantiate = (
+  getCoreModule: (name: string) => WebAssembly.Module,
+  imports: Record<string, unknown>,
+  instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => WebAssembly.Instance,
+) => Record<string, unknown>;
+
+/**
+ * jco's module (`--instantiation async`, no WASI shims) as a function: it
+ * imports nothing, exports `instantiate` (and `_util`), and reads
+ * `import.meta.url` only to find core modules when no getCoreModule is given
+ * (we always give one). Evaluated with `new Function` rather than imported
+ * from a data: URL, so it loads the same under test runners and bundlers that
+ * rewrite `import()` (vitest) and wherever data: imports are not allowed.
+ */
+function evaluateJs(js: string): Instantiate {
+  if (/^import\b/m.test(js)) {
+    throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output imports modules (is a WASI shim mapped?)');
+  }
+  const body = js
+    .replace(/^export (function|const|let|class) /gm, '$1 ')
+    .replace(/\bimport\.meta\.url\b/g, '"about:blank"')
+    // jco 1.35's _debugLog reads process.env.JCO_DEBUG on every call (a
+    // getenv in Node), several times per import call: over a third of a
+    // guest's key-value call. Read it once instead.
+    .replaceAll('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'if (!JCO_DEBUG) { return; }');
+  const mod = new Function(
+    `const JCO_DEBUG = globalThis?.process?.env?.JCO_DEBUG;\n${body}\nreturn { instantiate };`,
+  )() as { instantiate?: unknown };
+  if (typeof mod.instantiate !== 'function') {
+    throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output has no instantiate function');
+  }
+  return mod.instantiate as Instantiate;
+}
+
+/**
+ * The interfaces (and bare functions) the component's world imports, read
+ * from its WIT as wasm-tools prints it: `import ns:pkg/iface@version;`, or `import name: func(...)` / `interface {`
+ * at the top level of `world root { ... }`.
+ */
+export function worldImports(wit: string): string[] {
+  const world = /^world root \{\n([\s\S]*?)^\}/m.exec(wit);
+  if (world === null) throw new PluginError('ERR_INVALID_COMPONENT', 'the component\'s WIT has no root world');
+  const names: string[] = [];
+  for (const m of world[1].matchAll(/^ {2}import (\S+?)(?:;|:\s)/gm)) names.push(m[1]);
+  return names;
+}
+
+async function readSource(source: unknown): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  if (typeof source === 'string' || source instanceof URL) {
+    const { readFile } = await import('node:fs/promises');
+    return new Uint8Array(await readFile(source));
+  }
+  throw new PluginError('ERR_INVALID_OPTION', `loadComponent needs the component's bytes or its path, got ${describe(source)}`);
+}
+
+interface Jco {
+  transpile(bytes: Uint8Array, opts: Record<string, unknown>): Promise<{
+    files: Record<string, Uint8Array>;
+    imports: string[];
+    exports: [string, string][];
+  }>;
+  componentWit(bytes: Uint8Array): Promise<string>;
+}
+
+async function loadJco(): Promise<Jco> {
+  try {
+    return (await import('@bytecodealliance/jco')) as unknown as Jco;
+  } catch (err) {
+    throw new PluginError(
+      'ERR_NO_JCO',
+      `loading a component needs @bytecodealliance/jco (npm i -D @bytecodealliance/jco): ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Adds the unversioned name of every versioned interface key (jco issue 708). */
+function withUnversioned(imports: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...imports };
+  for (const name of Object.keys(imports)) {
+    const at = name.indexOf('@');
+    if (at > 0 && !(name.slice(0, at) in out)) out[name.slice(0, at)] = imports[name];
+  }
+  return out;
+}
+
+type Fn = (...args: unknown[]) => unknown;
+
+/** Core modules up to this size are compiled synchronously. */
+const SYNC_COMPILE_BYTES = 1 << 20;
+
+/** A component, compiled, ready to instantiate any number of times. */
+export class PluginComponent {
+  readonly name: string;
+  /** The versioned interfaces (and bare functions) it imports. */
+  readonly imports: readonly string[];
+  /** Its exports (functions and interface instances), by jco's names. */
+  readonly exports: readonly string[];
+  private readonly js: string;
+  private readonly modules: Map<string, WebAssembly.Module>;
+  private readonly instantiateJs: Instantiate;
+
+  private constructor(
+    name: string, js: string, modules: Map<string, WebAssembly.Module>, instantiateJs: Instantiate,
+    imports: readonly string[], exports: readonly string[],
+  ) {
+    this.name = name;
+    this.js = js;
+    this.modules = modules;
+    this.instantiateJs = instantiateJs;
+    this.imports = Object.freeze([...imports]);
+    this.exports = Object.freeze([...exports]);
+  }
+
+  /** See loadComponent. */
+  static async load(source: Uint8Array | ArrayBuffer | string | URL, options?: LoadOptions): Promise<PluginComponent> {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new PluginError('ERR_INVALID_OPTION', `load options must be an object, got ${describe(options)}`);
+    }
+    for (const key of Object.keys(options ?? {})) {
+      if (key !== 'allow' && key !== 'name') throw new PluginError('ERR_INVALID_OPTION', `unknown load option "${key}"`);
+    }
+    const name = options?.name ?? 'plugin';
+    if (typeof name !== 'string' || !/^[A-Za-z_][\w-]*$/.test(name)) {
+      throw new PluginError('ERR_INVALID_OPTION', `option "name" must be a plain identifier, got ${describe(name)}`);
+    }
+    const allow = options?.allow ?? KEY_VALUE_INTERFACES;
+    if (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string')) {
+      throw new PluginError('ERR_INVALID_OPTION', `option "allow" must be an array of interface names, got ${describe(allow)}`);
+    }
+    const bytes = await readSource(source);
+    const jco = await loadJco();
+
+    // 1. What it imports, before anything of it is compiled or run.
+    let wit: string;
+    try {
+      wit = await jco.componentWit(bytes);
+    } catch (err) {
+      throw new PluginError('ERR_INVALID_COMPONENT', `${name} is not a WebAssembly component: ${(err as Error).message ?? err}`);
+    }
+    const imports = worldImports(wit);
+    const forbidden = imports.filter((i) => !allow.includes(i));
+    if (forbidden.length > 0) {
+      throw new PluginError(
+        'ERR_FORBIDDEN_IMPORT',
+        `${name} imports ${forbidden.join(', ')}, outside the allowed ${allow.join(', ') || '(nothing)'}; it was not instantiated`,
+      );
+    }
+
+    // 2. Transpiled and compiled once.
+    let out: Awaited<ReturnType<Jco['transpile']>>;
+    try {
+      out = await jco.transpile(bytes, { name, instantiation: 'async', noTypescript: true, quiet: true });
+    } catch (err) {
+      throw new PluginError('ERR_INVALID_COMPONENT', `jco cannot transpile ${name}: ${(err as Error).message ?? err}`);
+    }
+    const modules = new Map<string, WebAssembly.Module>();
+    for (const [file, data] of Object.entries(out.files)) {
+      if (!file.endsWith('.wasm')) continue;
+      // Plugin-sized modules compile at once on this thread; an async compile
+      // can wait behind V8's background queue (still busy with jco's own
+      // large modules) for over a second.
+      modules.set(
+        file,
+        data.length <= SYNC_COMPILE_BYTES ? new WebAssembly.Module(data as BufferSource) : await WebAssembly.compile(data as BufferSource),
+      );
+    }
+    const js = new TextDecoder().decode(out.files[`${name}.js`]);
+    const exports = out.exports.map(([e]) => e);
+    return new PluginComponent(name, js, modules, evaluateJs(js), imports, exports);
+  }
+
+  /** Rebuilds a component from `component.handle` (in a worker): nothing is transpiled or compiled again. */
+  static async fromHandle(handle: PluginHandle): Promise<PluginComponent> {
+    const h = handle as Partial<PluginHandle> | null;
+    if (h === null || typeof h !== 'object' || h.wasmapPlugin !== 1 || typeof h.js !== 'string' || typeof h.modules !== 'object') {
+      throw new PluginError('ERR_INVALID_COMPONENT', `fromHandle needs a component's handle (component.handle), got ${describe(handle)}`);
+    }
+    const modules = new Map(Object.entries(h.modules as Record<string, WebAssembly.Module>));
+    return new PluginComponent(h.name ?? 'plugin', h.js, modules, evaluateJs(h.js), h.imports ?? [], h.exports ?? []);
+  }
+
+  /** Structured-cloneable: pass it to a worker and call `PluginComponent.fromHandle` there. */
+  get handle(): PluginHandle {
+    return {
+      wasmapPlugin: 1, name: this.name, js: this.js, modules: Object.fromEntries(this.modules),
+      imports: this.imports, exports: this.exports,
+    };
+  }
+
+  /**
+   * A new instance, synchronously, with `imports` (from keyValueImports: a
+   * fresh one per instance) and, for anything else the allow-list let in,
+   * `more` implementations. Returns its exports as jco lifts them.
+   *
+   * If the component exports `wasi:keyvalue/watcher`, the changes it makes
+   * through its key-value imports are delivered to its `on-set`/`on-delete`
+   * right after each call into it returns (never from inside the call, which
+   * would trap), in order. Writes a watcher makes while being told are not
+   * delivered back to it; a watcher that keeps the buckets it is lent is no
+   * longer told once it holds the policy's maxOpenResources.
+   */
+  instantiate(imports: KeyValueImports, more?: Record<string, Record<string, unknown>>): Record<string, unknown> {
+    const all = withUnversioned({ ...more, ...imports });
+    let exports: Record<string, unknown>;
+    try {
+      exports = this.instantiateJs(
+        (file) => {
+          const m = this.modules.get(file);
+          if (m === undefined) throw new PluginError('ERR_INVALID_COMPONENT', `${this.name} has no core module ${file}`);
+          return m;
+        },
+        all,
+        (module, imp) => new WebAssembly.Instance(module, imp),
+      );
+    } catch (err) {
+      if (err instanceof PluginError) throw err;
+      throw new PluginError('ERR_INVALID_COMPONENT', `${this.name} could not be instantiated: ${(err as Error).message ?? err}`);
+    }
+    if (typeof (exports as { then?: unknown }).then === 'function') {
+      throw new PluginError('ERR_INVALID_COMPONENT', `${this.name} needs an asynchronous instantiation`);
+    }
+    const ctx = contextOf(imports);
+    const watcher = (exports.watcher ?? exports[WATCHER]) as Record<string, Fn> | undefined;
+    if (ctx === undefined || watcher === undefined) return exports;
+    return watched(exports, watcher, ctx);
+  }
+}
+
+/** Wraps every export but the watcher so that recorded changes reach it after each call. */
+function watched(
+  exports: Record<string, unknown>, watcher: Record<string, Fn>, ctx: NonNullable<ReturnType<typeof contextOf>>,
+): Record<string, unknown> {
+  ctx.events = [];
+  const deliver = () => {
+    const events = ctx.events;
+    if (events === null || events.length === 0) return;
+    ctx.events = null; // a watcher's own writes are not delivered back to it
+    try {
+      for (const e of events) {
+        // A watcher that keeps the buckets it is lent stops being told at
+        // maxOpenResources (each is host memory until it drops it).
+        if (ctx.buckets + ctx.cas >= ctx.policy.maxOpenResources) break;
+        const bucket = new ctx.Bucket(ctx, e.bucket); // owned by the guest from here: it drops it
+        if (e.value === undefined) watcher.onDelete(bucket, e.key);
+        else watcher.onSet(bucket, e.key, e.value);
+      }
+    } finally {
+      ctx.events = [];
+    }
+  };
+  const wrap = (f: Fn): Fn => (...args) => {
+    let result: unknown;
+    try {
+      result = f(...args);
+    } catch (err) {
+      // An `err` result (jco's ComponentError, with a payload) left the
+      // instance usable: its changes are still told. A trap did not.
+      if (err !== null && typeof err === 'object' && 'payload' in err) deliver();
+      else ctx.events = [];
+      throw err;
+    }
+    deliver();
+    return result;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(exports)) {
+    if (value === watcher) out[name] = value;
+    else if (typeof value === 'function') out[name] = wrap(value as Fn);
+    else if (value !== null && typeof value === 'object') {
+      out[name] = Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, typeof v === 'function' ? wrap(v as Fn) : v]),
+      );
+    } else out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Loads a component (its bytes, or a path to them) with jco: refuses it with
+ * ERR_FORBIDDEN_IMPORT if it imports anything outside `options.allow`
+ * (before any of it is compiled), transpiles it, compiles its core modules
+ * once. Then `component.instantiate(keyValueImports(ns, policy))` as many
+ * times as wanted; `component.handle` carries it to workers.
+ */
+export function loadComponent(source: Uint8Array | ArrayBuffer | string | URL, options?: LoadOptions): Promise<PluginComponent> {
+  return PluginComponent.load(source, options);
+}

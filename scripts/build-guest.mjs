@@ -1,0 +1,122 @@
+// Builds the example plugins (examples/plugins/guest/) into WebAssembly
+// components, from source, with no toolchain but npm's:
+//   AssemblyScript core module (asc)
+//   -> exports renamed where AssemblyScript cannot name them (interface exports)
+//   -> `jco embed` the WIT world (examples/plugins/guest/plugin.wit, with
+//      wit/ and wit/deps/keyvalue/ as its dependencies)
+//   -> `jco new`: build/plugins/NAME.wasm
+// Tests and examples load these with wasmap/wasi's loadComponent (which
+// transpiles them with jco).
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { componentEmbed, componentNew } from '@bytecodealliance/jco';
+import asc from 'assemblyscript/asc';
+
+const root = new URL('../', import.meta.url);
+const at = (path) => new URL(path, root).pathname;
+const guestDir = 'examples/plugins/guest';
+const outDir = at('build/plugins/');
+
+const WATCHER = 'wasi:keyvalue/watcher@0.2.0-draft2';
+const GUESTS = [
+  { name: 'probe', world: 'plugin' },
+  { name: 'watching', world: 'watching-plugin', rename: { onSet: `${WATCHER}#on-set`, onDelete: `${WATCHER}#on-delete` } },
+  { name: 'visits', world: 'plugin' },
+  { name: 'notes', world: 'plugin' },
+];
+
+// The WIT package of the plugins, with its dependencies where wit-parser looks.
+const witDir = at('build/plugins/wit/');
+rmSync(witDir, { recursive: true, force: true });
+mkdirSync(`${witDir}deps/wasmap-keyvalue`, { recursive: true });
+cpSync(at(`${guestDir}/plugin.wit`), `${witDir}plugin.wit`);
+cpSync(at('wit/ttl.wit'), `${witDir}deps/wasmap-keyvalue/ttl.wit`);
+cpSync(at('wit/deps/keyvalue'), `${witDir}deps/wasi-keyvalue`, { recursive: true });
+
+// --- a core module's export names, rewritten (section 7 of the binary) -------
+
+function readU32(bytes, pos) {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const b = bytes[pos++];
+    value |= (b & 0x7f) << shift;
+    if ((b & 0x80) === 0) return [value >>> 0, pos];
+    shift += 7;
+  }
+}
+
+function u32(value) {
+  const out = [];
+  do {
+    let b = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) b |= 0x80;
+    out.push(b);
+  } while (value !== 0);
+  return out;
+}
+
+function renameExports(bytes, rename) {
+  const utf8 = new TextEncoder();
+  const parts = [bytes.subarray(0, 8)]; // magic, version
+  let pos = 8;
+  const found = new Set();
+  while (pos < bytes.length) {
+    const id = bytes[pos];
+    const [size, start] = readU32(bytes, pos + 1);
+    const end = start + size;
+    if (id !== 7) {
+      parts.push(bytes.subarray(pos, end));
+      pos = end;
+      continue;
+    }
+    let [count, p] = readU32(bytes, start);
+    const body = [...u32(count)];
+    for (let i = 0; i < count; i++) {
+      let len;
+      [len, p] = readU32(bytes, p);
+      const name = new TextDecoder().decode(bytes.subarray(p, p + len));
+      p += len;
+      const kind = bytes[p++];
+      let index;
+      [index, p] = readU32(bytes, p);
+      const newName = rename[name] ?? name;
+      if (newName !== name) found.add(name);
+      const encoded = utf8.encode(newName);
+      body.push(...u32(encoded.length), ...encoded, kind, ...u32(index));
+    }
+    parts.push(Uint8Array.of(7, ...u32(body.length), ...body));
+    pos = end;
+  }
+  for (const name of Object.keys(rename)) {
+    if (!found.has(name)) throw new Error(`export "${name}" to rename was not found`);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+// --- build -----------------------------------------------------------------------
+
+for (const guest of GUESTS) {
+  const core = `${outDir}${guest.name}.core.wasm`;
+  // In this process (one asc start-up for all); --config keeps asc away from
+  // ./asconfig.json, which is the shared-memory core's.
+  const { error, stderr } = await asc.main([
+    `${guestDir}/${guest.name}.ts`, '--config', `${guestDir}/asconfig.json`, '-o', core,
+  ]);
+  if (error) {
+    console.error(stderr.toString());
+    throw new Error(`asc failed on ${guestDir}/${guest.name}.ts: ${error.message}`);
+  }
+  let bytes = new Uint8Array(readFileSync(core));
+  if (guest.rename) bytes = renameExports(bytes, guest.rename);
+  const embedded = await componentEmbed({ binary: bytes, witPath: witDir, world: guest.world });
+  const component = await componentNew(embedded);
+  writeFileSync(`${outDir}${guest.name}.wasm`, component);
+  console.log(`build/plugins/${guest.name}.wasm: ${component.length} bytes (world ${guest.world})`);
+}
