@@ -11,7 +11,7 @@ import { SharedMap } from '../dist/index.js';
 import {
   type KeyValuePolicy, PluginComponent, PluginError, bucketKey, keyValueImports, loadComponent, openResources,
 } from '../dist/wasi.js';
-import { startWorkers } from './helpers.js';
+import { createMap, shared, startWorkers } from './helpers.js';
 
 const plugin = (name: string) => new URL(`../build/plugins/${name}.wasm`, import.meta.url);
 
@@ -48,7 +48,7 @@ const text = (bytes: unknown) => new TextDecoder().decode(bytes as Uint8Array);
 
 describe('store', () => {
   test('get, set, delete and exists through a guest act on the namespace, under the bucket prefix', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin-a');
     const p = opened(ns);
     expect(p.run(
@@ -64,7 +64,7 @@ describe('store', () => {
   });
 
   test('two instances of one component never see each other\'s data', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const a = opened(map.namespace('plugin-a'));
     const b = opened(map.namespace('plugin-b'));
     expect(a.run(['set', '1', 'k', 'from a'], ['incr', '1', 'n', '5'])).toEqual(['ok', 'ok\t5']);
@@ -74,7 +74,7 @@ describe('store', () => {
   });
 
   test('buckets of one instance are key spaces of their own', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const p = instance(map.namespace('plugin'), { buckets: ['default', 'cache', 'default\u00ff'] });
     expect(p.run(['open', 'default'], ['open', 'cache'], ['open', 'default\u00ff'])).toEqual(['ok\t1', 'ok\t2', 'ok\t3']);
     expect(p.run(['set', '1', 'k', 'one'], ['set', '2', 'k', 'two'], ['get', '3', 'k'], ['get', '1', 'k'], ['get', '2', 'k']))
@@ -82,13 +82,13 @@ describe('store', () => {
   });
 
   test.each([['secret'], ['Default'], ['default '], ['']])('open(%j) outside the policy is access-denied', async (id) => {
-    map = await SharedMap.create();
+    map = await createMap();
     const p = instance(map.namespace('plugin'), { buckets: ['default'] });
     expect(p.run(['open', id], ['open', 'default'])).toEqual(['err\taccess-denied', 'ok\t1']);
   });
 
   test('list-keys fails with a clear other error (the core cannot enumerate a namespace yet)', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const p = opened(map.namespace('plugin'));
     expect(p.run(['set', '1', 'k', 'v'], ['list', '1'], ['get', '1', 'k'])).toEqual([
       'ok', expect.stringMatching(/^err\tother\tERR_UNSUPPORTED: list-keys is not supported/), 'some\tv',
@@ -111,7 +111,7 @@ describe('key rules and quotas through the interface', () => {
     ['a ttl of 0', {}, {}, ['set-ttl', '1', 'k', 'v', '0'], 'ERR_INVALID_TTL'],
     ['a batch over maxBatchKeys', { maxBatchKeys: 2 }, {}, ['get-many', '1', 'a', 'b', 'c'], 'ERR_BATCH_TOO_LARGE'],
   ])('%s is an other error, and the instance goes on', async (_, policy, nsOptions, command, message) => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin', nsOptions as never);
     const p = opened(ns, policy);
     const [refused, next] = p.run(command, ['set', '1', 'ok', 'y']);
@@ -121,7 +121,7 @@ describe('key rules and quotas through the interface', () => {
   });
 
   test('a set past the namespace\'s maxEntries is ERR_QUOTA and changes nothing; overwrites still work', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin', { maxEntries: 3 });
     const p = opened(ns);
     expect(p.run(
@@ -136,7 +136,7 @@ describe('key rules and quotas through the interface', () => {
   });
 
   test('a set past the namespace\'s maxMemoryBytes is ERR_QUOTA', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin', { maxMemoryBytes: 1024 });
     const p = opened(ns);
     const answers = p.run(...Array.from({ length: 40 }, (_, i) => ['set', '1', `key${i}`, 'v'.repeat(40)]));
@@ -149,7 +149,7 @@ describe('key rules and quotas through the interface', () => {
 
 describe('atomics', () => {
   test('increment creates at delta, adds, reads back as decimal, and refuses a non-counter', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin');
     const p = opened(ns);
     expect(p.run(
@@ -163,7 +163,7 @@ describe('atomics', () => {
   });
 
   test('swap of a cas stores only if the key still holds what the cas read', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const p = opened(map.namespace('plugin'));
     // An absent key: the swap creates it. Present and unchanged: it replaces.
     expect(p.run(['cas', '1', 'k', 'first'], ['cas', '1', 'k', 'second'], ['get', '1', 'k']))
@@ -177,7 +177,7 @@ describe('atomics', () => {
   });
 
   test('a cas compares the kind it read: a counter, a host string', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin');
     const p = opened(ns);
     ns.set(bucketKey('default', 's'), 'host text');
@@ -190,7 +190,7 @@ describe('atomics', () => {
 
 describe('batch', () => {
   test('get-many answers in order with none for absent keys; set-many and delete-many', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const p = opened(map.namespace('plugin'));
     expect(p.run(
       ['set-many', '1', 'a', '1', 'b', '2', 'c', '3'], ['get-many', '1', 'c', 'nope', 'a'], ['delete-many', '1', 'a', 'nope'],
@@ -199,7 +199,7 @@ describe('batch', () => {
   });
 
   test('a refused key in set-many or delete-many changes nothing', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin');
     const p = opened(ns);
     expect(p.run(['set-many', '1', 'a', '1', '', '2'], ['set', '1', 'a', 'kept'], ['delete-many', '1', 'a', '']))
@@ -212,7 +212,7 @@ describe('batch', () => {
 describe('ttl (wasmap:keyvalue/ttl)', () => {
   test('set-with-ttl, time-to-live, expire and persist follow the map\'s clock', async () => {
     let now = 1_000_000;
-    map = await SharedMap.create({ clock: () => now });
+    map = await createMap({ clock: () => now });
     const p = opened(map.namespace('plugin'));
     expect(p.run(['set-ttl', '1', 't', 'v', '1000'], ['ttl', '1', 't'], ['set', '1', 'p', 'v'], ['ttl', '1', 'p'], ['ttl', '1', 'nope']))
       .toEqual(['ok', 'ms\t1000', 'ok', 'forever', 'absent']);
@@ -226,7 +226,7 @@ describe('ttl (wasmap:keyvalue/ttl)', () => {
 
   test('the policy\'s defaultTtl applies to set, set-many and swap', async () => {
     let now = 0;
-    map = await SharedMap.create({ clock: () => now });
+    map = await createMap({ clock: () => now });
     const p = opened(map.namespace('plugin'), { defaultTtl: 100 });
     expect(p.run(['set', '1', 'a', '1'], ['set-many', '1', 'b', '2'], ['cas', '1', 'c', '3'], ['set-ttl', '1', 'd', '4', '1000'], ['ttl', '1', 'a']))
       .toEqual(['ok', 'ok', 'ok', 'ok', 'ms\t100']);
@@ -237,7 +237,7 @@ describe('ttl (wasmap:keyvalue/ttl)', () => {
 
 describe('watcher', () => {
   test('changes reach the guest\'s watcher after its call returns, never during it', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const ns = map.namespace('plugin');
     const p = opened(ns, {}, watching);
     // Inside the call the watcher has not run yet: its counter is absent.
@@ -254,7 +254,7 @@ describe('watcher', () => {
 
 describe('resources', () => {
   test('thousands of open / cas.new / drop cycles leave no resource behind', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const p = instance(map.namespace('plugin'), { maxOpenResources: 4 });
     for (let round = 0; round < 5; round++) {
       expect(p.run(['churn', 'default', 'k', '2000'])).toEqual(['ok']);
@@ -263,7 +263,7 @@ describe('resources', () => {
   });
 
   test('a guest that never drops reaches maxOpenResources and gets an other error', async () => {
-    map = await SharedMap.create();
+    map = await createMap();
     const p = instance(map.namespace('plugin'), { maxOpenResources: 3 });
     expect(p.run(['open', 'default'], ['open', 'default'], ['open', 'default'], ['open', 'default'], ['drop', '3'], ['open', 'default']))
       .toEqual(['ok\t1', 'ok\t2', 'ok\t3', expect.stringMatching(/^err\tother\tERR_RESOURCE_LIMIT: /), 'ok', 'ok\t3']);
@@ -306,7 +306,7 @@ describe('loading', () => {
     const allowed = await loadComponent(bytes, { allow: [name] });
     const calls: string[] = [];
     const impl = (data: string) => (calls.push(data), 0);
-    map = await SharedMap.create();
+    map = await createMap();
     // (jco reads a bare function import as `imports[name].default`.)
     const more = name === 'steal' ? { steal: { default: impl } } : { 'test:sneaky/socket': { connect: impl } };
     const exports = allowed.instantiate(keyValueImports(map), more) as { handle(s: string): string };
@@ -344,8 +344,8 @@ describe('workers', () => {
     return results.map((r) => r.output.split('\n'));
   }
 
-  test('two instances in two workers, each in its own namespace of one shared map, count exactly', async () => {
-    map = await SharedMap.create();
+  shared('two instances in two workers, each in its own namespace of one shared map, count exactly', async () => {
+    map = await createMap();
     const outputs = await run(['worker-a', 'worker-b']);
     expect(outputs).toEqual([['ok\t1', `ok\t${N}`, 'ok'], ['ok\t1', `ok\t${N}`, 'ok']]);
     for (const name of ['worker-a', 'worker-b']) {
@@ -355,8 +355,8 @@ describe('workers', () => {
     }
   });
 
-  test('two instances in two workers sharing one namespace lose no increment', async () => {
-    map = await SharedMap.create();
+  shared('two instances in two workers sharing one namespace lose no increment', async () => {
+    map = await createMap();
     const outputs = await run(['shared', 'shared']);
     const last = outputs.map((o) => Number(o[1].split('\t')[1]));
     expect(Math.max(...last)).toBe(2 * N);
