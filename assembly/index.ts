@@ -101,7 +101,7 @@ import {
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
   retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap,
-  makeTomb, makeValueEntry, pending, clearPending, update,
+  makeTomb, makeValueEntry, pending, clearPending, update, scanKeys,
 } from "./map";
 
 let status: i32 = 0;
@@ -344,6 +344,19 @@ export function clear(tag: u32, now: f64): void {
   enter();
   clearNamespace(tag & (MAX_NAMESPACES - 1));
   leave();
+}
+
+/**
+ * Lists keys of the namespace of `tag`: see scanKeys in map.ts (the output
+ * at `out`, the cursor across calls). Returns 0 or SCAN_TOO_SMALL.
+ */
+export function scan(tag: u32, cursor: u32, out: u32, ocap: u32, maxSteps: i32, now: f64): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
+  enter();
+  const r = scanKeys(tag, cursor, out, ocap, maxSteps);
+  leave();
+  return r;
 }
 
 /** Creates a namespace with these quotas (0 = none); returns its tag or a status. */

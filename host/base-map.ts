@@ -3,9 +3,9 @@
 import {
   type CoreExports, type CoreKind, KIND_BYTES, KIND_COUNTER, KIND_STRING, MODE_CAD, MODE_CAS, MODE_DELETE,
   MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
-  ST_CAPACITY, ST_NOT_FOUND, coreModule, instantiate,
+  ST_CAPACITY, ST_NOT_FOUND, ST_SCAN_TOO_SMALL, coreModule, instantiate,
 } from './core.js';
-import { encodeString, isBytes, keyError, valueError } from './codec.js';
+import { encodeString, isBytes, keyFromBytes, keyError, valueError } from './codec.js';
 import { MapError } from './errors.js';
 import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
 import {
@@ -48,6 +48,19 @@ export const isCore = (core: CoreExports) =>
 
 const tagBytes = (tag: number) => new Uint8Array(new Uint32Array([tag]).buffer);
 const tagOf = (bytes: Uint8Array) => new Uint32Array(bytes.slice(0, 4).buffer)[0];
+
+/** One page of keys from `scan`. */
+export interface ScanPage {
+  /** Keys found (a key that is not valid UTF-8 comes back as a Uint8Array). */
+  keys: Key[];
+  /** Pass it to the next `scan` call. */
+  cursor: number;
+  /** Whether every key has been visited (`cursor` is then 0). */
+  done: boolean;
+}
+
+/** Home slots a scan page visits at most (each: a few slots per table). */
+const SCAN_STEPS = 1024;
 
 /** A view's constructor arguments (see BaseMap's constructor). */
 type ViewArgs = [
@@ -260,6 +273,74 @@ export abstract class BaseMap {
    */
   clear(): void {
     this.live().clear(this.tag, this.s.now());
+  }
+
+  /**
+   * One page of this map's (or namespace's) keys, from `cursor` (0 to
+   * start). Pass the returned cursor back until `done`. Like Redis's SCAN,
+   * it holds nothing between calls and any thread may write meanwhile: a key
+   * present from the first call to the last is returned at least once; one
+   * added or deleted meanwhile may or may not be; a key may come twice if
+   * the table grows under way. Expired entries are skipped.
+   */
+  scan(cursor = 0): ScanPage {
+    const core = this.live();
+    if (!Number.isInteger(cursor) || cursor < 0 || cursor > 0xffffffff) {
+      throw new MapError('ERR_INVALID_OPTION', `scan: the cursor must be one a scan returned (or 0), got ${describe(cursor)}`);
+    }
+    const s = this.s;
+    for (;;) {
+      const out = s.sp + s.keyArea;
+      const cap = s.scap - s.keyArea;
+      const r = core.scan(this.tag, cursor, out, cap, SCAN_STEPS, s.now());
+      if (r === ST_SCAN_TOO_SMALL) {
+        s.ensure(s.scap * 2); // one home's keys did not fit: a bigger buffer
+        continue;
+      }
+      if (r < 0) throw s.error(r);
+      if (s.u8.byteLength === 0) s.refreshViews();
+      const i = out >> 2;
+      const count = s.i32[i + 1];
+      const keys: Key[] = [];
+      let at = out + 16;
+      for (let k = 0; k < count; k++) {
+        const len = s.i32[at >> 2];
+        keys.push(keyFromBytes(s.u8, at + 4, len));
+        at += 4 + ((len + 3) & ~3);
+      }
+      return { keys, cursor: s.i32[i] >>> 0, done: s.i32[i + 2] === 1 };
+    }
+  }
+
+  /**
+   * Every key of this map (or namespace), a page at a time (see `scan` for
+   * what a key written or deleted meanwhile does). Lazy: stop iterating (a
+   * `break`) and nothing more is read.
+   */
+  *keys(): IterableIterator<Key> {
+    let cursor = 0;
+    for (;;) {
+      const page = this.scan(cursor);
+      yield* page.keys;
+      if (page.done) return;
+      cursor = page.cursor;
+    }
+  }
+
+  /**
+   * Every [key, value] of this map (or namespace): each key from `keys()`
+   * with the value it holds when reached (a key deleted by then is skipped).
+   * Go's `Range`, as an iterator: `break` stops it.
+   */
+  *entries(): IterableIterator<[Key, Value | number]> {
+    for (const key of this.keys()) {
+      const value = this.get(key);
+      if (value !== undefined) yield [key, value];
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[Key, Value | number]> {
+    return this.entries();
   }
 
   /**

@@ -64,6 +64,24 @@ export function decodeString(u8: Uint8Array, at: number, len: number): string {
   return decoder.decode(copy.subarray(0, len));
 }
 
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A key read back from shared memory: a string if its bytes are UTF-8 (as
+ * every string key's are), else a copy of the bytes.
+ */
+export function keyFromBytes(u8: Uint8Array, at: number, len: number): string | Uint8Array {
+  let bits = 0;
+  for (let i = 0; i < len; i++) bits |= u8[at + i];
+  if (bits < 0x80) return decodeString(u8, at, len);
+  const bytes = u8.slice(at, at + len);
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
 /**
  * `x instanceof Uint8Array`, safe for any input. The typeof test comes first
  * on purpose: Node 20's optimizing compiler crashed (segfault) on a hot

@@ -40,6 +40,7 @@ export interface CoreExports {
   maxValueBytes(): number;
   threadIndex(): number;
   layout(i: number): number;
+  scan(tag: number, cursor: number, out: number, ocap: number, maxSteps: number, now: number): number;
   verify(): number;
   injectFault(n: number): void;
   recover(): void;
@@ -55,6 +56,7 @@ export const ST_NOT_ATTACHED = -6;
 export const ST_BAD_MEMORY = -7;
 export const ST_QUOTA = -8;
 export const ST_NS_DROPPED = -9;
+export const ST_SCAN_TOO_SMALL = -10;
 export const R_DONE = -100;
 export const R_REFUSED = -101;
 
