@@ -2,14 +2,25 @@
 //
 // On Node it is worker_threads' `threadId + 1`, which the thread that
 // created a Worker can compute too (`worker.threadId + 1`) and so release
-// what the worker held when it exits. Elsewhere it is random.
+// what the worker held when it exits. Bun defines `process.versions.node`
+// and numbers its Web Workers the same way, uniquely: it takes that path too.
+//
+// Elsewhere it is random, with the top bit set so that it never equals a
+// Node id: browsers and workerd have no `process`; Deno has one (with
+// `versions.node`), but there every Web Worker's worker_threads `threadId` is
+// 0, so two workers would share one id and with it one thread slot.
 
 let cached: number | undefined;
 
+interface RuntimeGlobals {
+  process?: { versions?: { node?: string } };
+  Deno?: unknown;
+}
+
 export async function hostThreadId(): Promise<number> {
   if (cached !== undefined) return cached;
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  if (proc?.versions?.node) {
+  const g = globalThis as RuntimeGlobals;
+  if (g.process?.versions?.node && g.Deno === undefined) {
     const { threadId } = await import('node:worker_threads');
     cached = threadId + 1;
   } else {
