@@ -6,6 +6,7 @@
 // so after every worker stops: total = workers × N, each c:k = workers × N / 8,
 // and the odd own keys remain.
 import { SharedMap } from 'wasmap';
+import { listen } from '../../scripts/any-worker.mjs';
 import { COUNTERS, ownKey, ownValue } from './hammer-shared.mjs';
 
 let map;
@@ -40,13 +41,5 @@ async function onMessage(m) {
   }
 }
 
-// The handler is set before anything is awaited, so no message is missed.
-let post;
-if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
-  post = (m) => self.postMessage(m);
-  self.onmessage = (e) => onMessage(e.data);
-} else {
-  const { parentPort } = await import('node:worker_threads');
-  post = (m) => parentPort.postMessage(m);
-  parentPort.on('message', onMessage);
-}
+// Before any other await, so that no message is missed.
+const post = await listen(onMessage);

@@ -1,12 +1,14 @@
 // Many threads on one map, in any runtime: the main thread creates the map,
 // starts WORKERS workers (Web Workers where the runtime has them, else Node's
-// worker_threads), each attaches and runs hammer-worker.mjs's loop, and the
-// main thread then reads what the map holds. It prints one JSON line of what
-// it saw; the test compares that with the counts every operation implies.
+// worker_threads: scripts/any-worker.mjs), each attaches and runs
+// hammer-worker.mjs's loop, and the main thread then reads what the map
+// holds. It prints one JSON line of what it saw; the test compares that with
+// the counts every operation implies.
 //
 // Usage: <runtime> test/runtimes/hammer.mjs [WORKERS] [N]
 // The package is imported by its name, as a user would.
 import { SharedMap } from 'wasmap';
+import { startWorker } from '../../scripts/any-worker.mjs';
 import { COUNTERS, ownKey, ownValue } from './hammer-shared.mjs';
 
 const WORKERS = Number(globalThis.process?.argv?.[2] ?? globalThis.Deno?.args?.[0] ?? 3);
@@ -14,22 +16,6 @@ const N = Number(globalThis.process?.argv?.[3] ?? globalThis.Deno?.args?.[1] ?? 
 
 const runtime = globalThis.Deno ? `deno ${Deno.version.deno}`
   : globalThis.Bun ? `bun ${Bun.version}` : `node ${process.versions.node}`;
-
-/** A worker as one shape: post, and a callback per message; Web Worker or worker_threads. */
-async function startWorker(onMessage, onError) {
-  const url = new URL('./hammer-worker.mjs', import.meta.url);
-  if (typeof globalThis.Worker === 'function') {
-    const w = new Worker(url, { type: 'module' });
-    w.onmessage = (e) => onMessage(e.data);
-    w.onerror = (e) => { e.preventDefault?.(); onError(e.message ?? String(e)); };
-    return { kind: 'web', post: (m) => w.postMessage(m), stop: () => w.terminate() };
-  }
-  const { Worker: NodeWorker } = await import('node:worker_threads');
-  const w = new NodeWorker(url);
-  w.on('message', onMessage);
-  w.on('error', (err) => onError(err?.stack ?? String(err)));
-  return { kind: 'worker_threads', post: (m) => w.postMessage(m), stop: () => w.terminate() };
-}
 
 // A small first table, so that the run also grows it while workers write.
 const map = await SharedMap.create({ initialCapacity: 16, maxMemoryBytes: 64 * 1024 * 1024 });
@@ -43,7 +29,7 @@ for (let i = 0; i < WORKERS; i++) {
   let onReady, onDone;
   ready.push(new Promise((r) => (onReady = r)));
   done.push(new Promise((r) => (onDone = r)));
-  const w = await startWorker((m) => {
+  const w = await startWorker(new URL('./hammer-worker.mjs', import.meta.url), (m) => {
     if (m.type === 'ready') onReady(m);
     else if (m.type === 'done') onDone(m);
     else if (m.type === 'error') fail(new Error(`worker ${i}: ${m.error}`));
