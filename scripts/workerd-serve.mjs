@@ -89,11 +89,18 @@ export async function serveWorkerd(options, startTimeoutMs = 20_000) {
 
   try {
     const port = await new Promise((resolve, reject) => {
+      // One JSON object per line, e.g. {"event":"listen","socket":"http","port":40195}.
       let control = '';
       child.stdio[3].on('data', (d) => {
-        control += d;
-        for (const line of control.split('\n').slice(0, -1)) {
-          const event = JSON.parse(line);
+        const lines = (control + d).split('\n');
+        control = lines.pop();
+        for (const line of lines) {
+          let event;
+          try {
+            event = JSON.parse(line);
+          } catch {
+            continue;
+          }
           if (event.event === 'listen' && event.socket === 'http') resolve(event.port);
         }
       });

@@ -4,11 +4,12 @@
 // Wasm module). Real HTTP requests check that values and counters persist
 // from request to request and that a TTL runs out between requests (workerd's
 // clock stands still during a request and moves on between them).
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 // @ts-expect-error: plain JS module, shared with bench/runtimes.mjs
 import { serveWorkerd } from '../scripts/workerd-serve.mjs';
 
-const MAIN = new URL('./runtimes/workerd/map-worker.mjs', import.meta.url).pathname;
+const MAIN = fileURLToPath(new URL('./runtimes/workerd/map-worker.mjs', import.meta.url));
 
 // The host takes a different path in each: no `process` at all; `process.versions.node`
 // without a `node:worker_threads` module; and both (threadId 0, one thread per isolate).
