@@ -13,11 +13,15 @@
 //   (runtimes-workerd.mjs); workerd's clock stands still during a request,
 //   so this script times the requests and subtracts the cost of an empty one.
 // Each case runs BENCH_REPEAT times (default 3); the table shows the median
-// and the range. Other processes on the machine lower every figure.
+// and the range. Other processes on the machine lower every figure: the
+// "other load" column is the CPU time the rest of the machine used during
+// the timed runs (Linux /proc/stat, minus this process, its children and the
+// workerd server), in CPUs.
 //
 // Environment: BENCH_OPS (operations per worker, default 2,000,000),
 // BENCH_WARMUP_OPS (default 300,000), BENCH_REPEAT (default 3).
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -44,6 +48,44 @@ const OPS = envCount('BENCH_OPS', 2_000_000);
 const WARMUP = envCount('BENCH_WARMUP_OPS', 300_000);
 const REPEAT = envCount('BENCH_REPEAT', 3);
 const THREADS_SCRIPT = 'bench/runtimes-threads.mjs';
+
+/** Busy CPU seconds of the whole machine so far (Linux /proc/stat), or NaN. */
+function machineBusySeconds() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...; USER_HZ is 100 on Linux.
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0)) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds of process `pid` so far, with its exited and waited-for children; NaN if unknown. */
+function processCpuSeconds(pid = 'self') {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    // Fields 14-17 of proc(5) (utime stime cutime cstime) are 11-14 after the command name.
+    return (f[11] + f[12] + f[13] + f[14]) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Runs `fn` and measures how many CPUs the rest of the machine kept busy
+ * meanwhile; `pids` are processes of this bench that are not children waited for.
+ */
+async function withOtherLoad(fn, pids = []) {
+  const own = () => processCpuSeconds() + pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+  const m0 = machineBusySeconds();
+  const o0 = own();
+  const t0 = performance.now();
+  const result = await fn();
+  const wall = (performance.now() - t0) / 1000;
+  const otherLoad = (machineBusySeconds() - m0 - (own() - o0)) / wall;
+  return { result, otherLoad: Math.max(0, otherLoad) };
+}
 
 /** One run of runtimes-threads.mjs under `file`; returns ops/s. */
 async function threadsRun(file, args) {
@@ -80,21 +122,26 @@ async function workerdRuns() {
     for (let i = 0; i < 20; i++) noops.push((await timed('/noop')).seconds);
     const overhead = median(noops);
     const figures = [];
+    const loads = [];
     for (let rep = 0; rep < REPEAT; rep++) {
-      let seconds = 0;
-      let ops = 0;
-      // As many operations as the 2 workers of the other cases do together, a worker's share per request.
-      for (let w = 0; w < WORKERS; w++) {
-        const { body, seconds: s } = await timed(`/run?ops=${OPS}&seed=${0x9e3779b9 ^ (rep * WORKERS + w)}`);
-        if (body.problems.length > 0) throw new Error(`workerd: ${body.problems.join('; ')}`);
-        seconds += s - overhead;
-        ops += body.ops;
-      }
-      figures.push(ops / seconds);
+      const { result, otherLoad } = await withOtherLoad(async () => {
+        let seconds = 0;
+        let ops = 0;
+        // As many operations as the 2 workers of the other cases do together, a worker's share per request.
+        for (let w = 0; w < WORKERS; w++) {
+          const { body, seconds: s } = await timed(`/run?ops=${OPS}&seed=${0x9e3779b9 ^ (rep * WORKERS + w)}`);
+          if (body.problems.length > 0) throw new Error(`workerd: ${body.problems.join('; ')}`);
+          seconds += s - overhead;
+          ops += body.ops;
+        }
+        return ops / seconds;
+      }, [server.pid]);
+      figures.push(result);
+      loads.push(otherLoad);
     }
     const { problems } = await get('/verify');
     if (problems.length > 0) throw new Error(`workerd: ${problems.join('; ')}`);
-    return { runtime: stdout.trim(), figures };
+    return { runtime: stdout.trim(), figures, loads };
   } finally {
     await server.stop();
   }
@@ -126,22 +173,30 @@ for (const [name, resolve] of cases) {
   try {
     [file, args] = await resolve();
   } catch (err) {
-    rows.push([name, '-', 'skipped', `(${err.message.split('\n')[0]})`]);
+    rows.push([name, '-', 'skipped', `(${err.message.split('\n')[0]})`, '']);
     continue;
   }
   const figures = [];
+  const loads = [];
   let runtime = name;
   for (let rep = 0; rep < REPEAT; rep++) {
-    const r = await threadsRun(file, args);
-    runtime = r.runtime;
-    figures.push(r.opsPerSecond);
+    const { result, otherLoad } = await withOtherLoad(() => threadsRun(file, args));
+    runtime = result.runtime;
+    figures.push(result.opsPerSecond);
+    loads.push(otherLoad);
   }
-  rows.push([runtime, String(WORKERS), M(median(figures)), `${M(Math.min(...figures))}–${M(Math.max(...figures))}`]);
+  rows.push(row(runtime, WORKERS, figures, loads));
 }
 const wd = await workerdRuns();
-rows.push([wd.runtime, '1', M(median(wd.figures)), `${M(Math.min(...wd.figures))}–${M(Math.max(...wd.figures))}`]);
+rows.push(row(wd.runtime, 1, wd.figures, wd.loads));
 
-const header = ['runtime', 'threads', 'M ops/s (median)', 'range'];
+function row(runtime, threads, figures, loads) {
+  const range = `${M(Math.min(...figures))}–${M(Math.max(...figures))}`;
+  const load = loads.every(Number.isNaN) ? 'n/a' : `${median(loads).toFixed(2)} CPU`;
+  return [runtime, String(threads), M(median(figures)), range, load];
+}
+
+const header = ['runtime', 'threads', 'M ops/s (median)', 'range', 'other load'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 console.log(line(header));
