@@ -19,7 +19,9 @@
 // workerd server), in CPUs.
 //
 // Environment: BENCH_OPS (operations per worker, default 2,000,000),
-// BENCH_WARMUP_OPS (default 300,000), BENCH_REPEAT (default 3).
+// BENCH_WARMUP_OPS (default 300,000), BENCH_REPEAT (default 3),
+// BENCH_RUNTIMES (a comma-separated subset of: node, node22, node24, deno,
+// bun, workerd; default all).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -154,20 +156,29 @@ function median(xs) {
 
 const M = (x) => (x / 1e6).toFixed(2);
 
-const cases = [
-  ['node (this)', async () => [process.execPath, []]],
-  ['node 22', async () => [await nodeBinary(22), []]],
-  ['node 24', async () => [await nodeBinary(24), []]],
-  ['deno', async () => [bin('deno'), ['run', '--no-lock', '--allow-read']]],
-  ['bun', async () => [bin('bun'), []]],
+const CASES = [
+  ['node', 'node (this)', async () => [process.execPath, []]],
+  ['node22', 'node 22', async () => [await nodeBinary(22), []]],
+  ['node24', 'node 24', async () => [await nodeBinary(24), []]],
+  ['deno', 'deno', async () => [bin('deno'), ['run', '--no-lock', '--allow-read']]],
+  ['bun', 'bun', async () => [bin('bun'), []]],
 ];
+const ALL = [...CASES.map(([id]) => id), 'workerd'];
+const chosen = (process.env.BENCH_RUNTIMES || ALL.join(',')).split(',').map((x) => x.trim());
+for (const id of chosen) {
+  if (!ALL.includes(id)) {
+    console.error(`BENCH_RUNTIMES: unknown runtime ${JSON.stringify(id)} (known: ${ALL.join(', ')})`);
+    process.exit(2);
+  }
+}
+const cases = CASES.filter(([id]) => chosen.includes(id));
 
 console.log(`wasmap in every runtime: ${WORKERS} workers × ${OPS.toLocaleString('en')} operations ` +
   `(94% get / 6% set, 100,000 keys of 30 B, values of 55 B), ${REPEAT} runs each`);
 console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 
 const rows = [];
-for (const [name, resolve] of cases) {
+for (const [, name, resolve] of cases) {
   let file;
   let args;
   try {
@@ -187,8 +198,10 @@ for (const [name, resolve] of cases) {
   }
   rows.push(row(runtime, WORKERS, figures, loads));
 }
-const wd = await workerdRuns();
-rows.push(row(wd.runtime, 1, wd.figures, wd.loads));
+if (chosen.includes('workerd')) {
+  const wd = await workerdRuns();
+  rows.push(row(wd.runtime, 1, wd.figures, wd.loads));
+}
 
 function row(runtime, threads, figures, loads) {
   const range = `${M(Math.min(...figures))}–${M(Math.max(...figures))}`;
