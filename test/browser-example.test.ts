@@ -10,7 +10,6 @@ import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type * as wasmap from '../dist/index.js';
 import { type BrowserEnv, type WatchedPage, openPage, startBrowserEnv } from './browser/harness.js';
-import { LOCAL } from './helpers.js';
 
 interface Totals { ops: number; gets: number; sets: number; hits: number; misses: number }
 interface ThreadView extends Totals { id: number; name: string; ready: boolean; stopping: boolean; opsPerSec: number }
@@ -29,7 +28,7 @@ interface Snapshot { threads: (Totals & { id: number })[]; retired: Totals; sum:
 
 // They drive SharedMap and LocalMap in the page, so they run once: in the
 // `shared` project, not again in the `local` one (vitest.config.ts).
-describe.skipIf(LOCAL)('in Chromium', () => {
+describe('in Chromium', () => {
   let env: BrowserEnv;
   let current: WatchedPage | undefined;
 

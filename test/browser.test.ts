@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import * as wasmap from '../dist/index.js';
 import { type BrowserEnv, type WatchedPage, openPage, runInPage, startBrowserEnv } from './browser/harness.js';
-import { LOCAL, scale } from './helpers.js';
+import { scale } from './helpers.js';
 
 const WORKERS = 3; // plus the page's main thread: writer 0
 const THREADS = WORKERS + 1;
@@ -56,7 +56,7 @@ const sum = (xs: Tally[], f: (t: Tally) => number) => xs.reduce((s, t) => s + f(
 
 // They drive SharedMap and LocalMap in the page, so they run once: in the
 // `shared` project, not again in the `local` one (vitest.config.ts).
-describe.skipIf(LOCAL)('in Chromium', () => {
+describe('in Chromium', () => {
   let env: BrowserEnv;
   let current: WatchedPage | undefined;
 
