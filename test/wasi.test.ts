@@ -87,11 +87,33 @@ describe('store', () => {
     expect(p.run(['open', id], ['open', 'default'])).toEqual(['err\taccess-denied', 'ok\t1']);
   });
 
-  test('list-keys fails with a clear other error (the core cannot enumerate a namespace yet)', async () => {
-    map = await createMap();
-    const p = opened(map.namespace('plugin'));
-    expect(p.run(['set', '1', 'k', 'v'], ['list', '1'], ['get', '1', 'k'])).toEqual([
-      'ok', expect.stringMatching(/^err\tother\tERR_UNSUPPORTED: list-keys is not supported/), 'some\tv',
+  test('list-keys pages through the bucket\'s own keys with a cursor, and refuses a bad cursor', async () => {
+    map = await createMap({ initialCapacity: 1 });
+    const ns = map.namespace('plugin');
+    const p = instance(ns, { buckets: ['a', 'b'] });
+    const commands: string[][] = [['open', 'a'], ['open', 'b']];
+    for (let i = 0; i < 3000; i++) commands.push(['set', '1', `key ${i}`, 'v'], ['set', '2', `other ${i}`, 'w']);
+    expect(p.run(...commands).every((line) => line.startsWith('ok'))).toBe(true);
+    ns.set(bucketKey('a', 'from the host'), 'x');
+    map.set(bucketKey('a', 'outside the namespace'), 'y');
+    const listed: string[] = [];
+    let cursor = '-';
+    let pages = 0;
+    for (;;) {
+      const [line] = p.run(['list', '1', cursor]);
+      const [status, next, ...keys] = line.split('\t');
+      expect(status).toBe('ok');
+      listed.push(...keys);
+      pages++;
+      if (next === '-') break;
+      cursor = next;
+    }
+    expect(pages).toBeGreaterThan(1);
+    const expected = [...Array.from({ length: 3000 }, (_, i) => `key ${i}`), 'from the host'];
+    expect(new Set(listed)).toEqual(new Set(expected));
+    expect(listed.length).toBe(expected.length); // no table growth while listing: each once
+    expect(p.run(['list', '1', 'nope'], ['list', '1', '99999999999'])).toEqual([
+      expect.stringMatching(/^err\tother\tERR_INVALID_CURSOR: /), expect.stringMatching(/^err\tother\tERR_INVALID_CURSOR: /),
     ]);
   });
 });

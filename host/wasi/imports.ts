@@ -41,10 +41,11 @@ export interface KeyValueNamespace {
   ttl(key: Uint8Array): number | undefined;
   expire(key: Uint8Array, ttl: number): boolean;
   persist(key: Uint8Array): boolean;
+  scan(cursor: number): { keys: (string | Uint8Array)[]; cursor: number; done: boolean };
 }
 
 const NAMESPACE_METHODS = [
-  'get', 'has', 'set', 'delete', 'getOrSet', 'compareAndSwap', 'increment', 'ttl', 'expire', 'persist',
+  'get', 'has', 'set', 'delete', 'getOrSet', 'compareAndSwap', 'increment', 'ttl', 'expire', 'persist', 'scan',
 ] as const;
 
 // --- errors ----------------------------------------------------------------
@@ -149,6 +150,9 @@ export function openResources(imports: object): { buckets: number; cas: number }
 }
 
 // --- keys and values -------------------------------------------------------------
+
+/** A bucket's keys are UTF-8 (they were strings): decoded back strictly. */
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
 
 /** The bytes a bucket's keys are stored behind: the id's UTF-8, then 0xFF. */
 function prefixOf(bucket: string): Uint8Array {
@@ -308,14 +312,41 @@ class BucketResource {
     }
   }
 
-  listKeys(_cursor: string | undefined): never {
-    // See the README (Plugins): the core has no way yet to enumerate a
-    // namespace's keys, and a host-side index would have to be kept in the
-    // map itself to be right across threads.
-    throw other(
-      'ERR_UNSUPPORTED',
-      'list-keys is not supported yet: wasmap cannot enumerate the keys of a namespace (keep an index key of your own if you need one)',
-    );
+  /**
+   * One page of this bucket's keys: a page of the namespace's `scan`, keeping
+   * the keys behind this bucket's prefix (so a page may hold none while more
+   * follow). The cursor is the scan's, as a decimal string; absent at the end.
+   * A key present throughout is listed at least once (see `scan`).
+   */
+  listKeys(cursor: string | undefined): { keys: string[]; cursor: string | undefined } {
+    let from = 0;
+    if (cursor !== undefined && cursor !== null) {
+      if (typeof cursor !== 'string' || !/^[0-9]{1,10}$/.test(cursor) || Number(cursor) > 0xffffffff) {
+        throw other('ERR_INVALID_CURSOR', `list-keys: a cursor is one list-keys returned, got ${describe(cursor)}`);
+      }
+      from = Number(cursor);
+    }
+    let page: ReturnType<KeyValueNamespace['scan']>;
+    try {
+      page = this.ctx.ns.scan(from);
+    } catch (err) {
+      throw new KeyValueError(storeError(err));
+    }
+    const p = this.prefixLength;
+    const keys: string[] = [];
+    for (const k of page.keys) {
+      // Every bucket key has a 0xFF byte, so it comes back as bytes.
+      if (typeof k === 'string' || k.length < p) continue;
+      let mine = true;
+      for (let i = 0; i < p && mine; i++) mine = k[i] === this.scratch[i];
+      if (!mine) continue;
+      try {
+        keys.push(strictDecoder.decode(k.subarray(p)));
+      } catch {
+        // Not UTF-8 (bytes a host wrote there): no string key names it.
+      }
+    }
+    return { keys, cursor: page.done ? undefined : String(page.cursor) };
   }
 
   // Used by the other interfaces (same checks, same errors).
