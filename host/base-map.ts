@@ -253,13 +253,15 @@ export abstract class BaseMap {
    * and returns the new value. Counters are 64-bit words kept within
    * ±Number.MAX_SAFE_INTEGER, so every value is exact as a number; an
    * increment past that fails with ERR_COUNTER_OVERFLOW and changes nothing.
+   * `options.ttl` (default: defaultTtl) is the expiry of a counter this call
+   * creates; an existing counter keeps its own.
    */
-  increment(key: Key, delta = 1): number {
+  increment(key: Key, delta = 1, options?: WriteOptions): number {
     const core = this.live();
     if (!Number.isSafeInteger(delta)) {
       throw new MapError('ERR_INVALID_VALUE', `increment: delta must be a safe integer, got ${describe(delta)}`);
     }
-    const expires = this.expiresFor(undefined);
+    const expires = this.expiresFor(options);
     const kl = this.putKey(key);
     const v = core.increment(this.s.sp, kl, delta, expires === 0 ? this.s.now() : this.clockAt, expires);
     if (v !== v) throw this.s.error(core.lastStatus());

@@ -169,6 +169,22 @@ describe('ttl, expire, persist', () => {
     other.close();
   });
 
+  test('increment(key, delta, { ttl }) gives a counter it creates that ttl; an existing counter keeps its own', async () => {
+    const t = fakeClock();
+    map = await createMap({ clock: t.clock });
+    expect(map.increment('hits', 1, { ttl: 50 })).toBe(1);
+    expect(map.ttl('hits')).toBe(50);
+    t.advance(20);
+    expect(map.increment('hits', 1, { ttl: 1000 })).toBe(2);
+    expect(map.ttl('hits')).toBe(30);
+    t.advance(30);
+    expect(map.get('hits')).toBeUndefined();
+    expect(map.increment('hits', 5)).toBe(5); // expired: a new counter, no expiry
+    expect(map.ttl('hits')).toBe(Infinity);
+    expect(codeOf(() => map.increment('x', 1, { ttl: -1 }))).toBe('ERR_INVALID_TTL');
+    expect(map.has('x')).toBe(false);
+  });
+
   test('a namespace has its own defaultTtl', async () => {
     const t = fakeClock();
     map = await createMap({ clock: t.clock });

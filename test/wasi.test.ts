@@ -246,14 +246,14 @@ describe('ttl (wasmap:keyvalue/ttl)', () => {
       .toEqual(['some\tv', 'none', 'false', 'ok\t-\tt=v', 'absent']);
   });
 
-  test('the policy\'s defaultTtl applies to set, set-many and swap', async () => {
+  test('the policy\'s defaultTtl applies to set, set-many, swap and new counters', async () => {
     let now = 0;
     map = await createMap({ clock: () => now });
     const p = opened(map.namespace('plugin'), { defaultTtl: 100 });
-    expect(p.run(['set', '1', 'a', '1'], ['set-many', '1', 'b', '2'], ['cas', '1', 'c', '3'], ['set-ttl', '1', 'd', '4', '1000'], ['ttl', '1', 'a']))
-      .toEqual(['ok', 'ok', 'ok', 'ok', 'ms\t100']);
+    expect(p.run(['set', '1', 'a', '1'], ['set-many', '1', 'b', '2'], ['cas', '1', 'c', '3'], ['set-ttl', '1', 'd', '4', '1000'], ['incr', '1', 'e', '1'], ['ttl', '1', 'a'], ['ttl', '1', 'e']))
+      .toEqual(['ok', 'ok', 'ok', 'ok', 'ok\t1', 'ms\t100', 'ms\t100']);
     now = 101;
-    expect(p.run(['get-many', '1', 'a', 'b', 'c', 'd'])).toEqual(['ok\t-\t-\t-\td=4']);
+    expect(p.run(['get-many', '1', 'a', 'b', 'c', 'd', 'e'])).toEqual(['ok\t-\t-\t-\td=4\t-']);
   });
 });
 

@@ -37,7 +37,7 @@ export interface KeyValueNamespace {
   delete(key: Uint8Array): boolean;
   getOrSet(key: Uint8Array, value: Uint8Array, options?: { ttl?: number }): { value: unknown; loaded: boolean };
   compareAndSwap(key: Uint8Array, expected: string | Uint8Array | number, next: Uint8Array, options?: { ttl?: number }): boolean;
-  increment(key: Uint8Array, delta: number): number;
+  increment(key: Uint8Array, delta: number, options?: { ttl?: number }): number;
   ttl(key: Uint8Array): number | undefined;
   expire(key: Uint8Array, ttl: number): boolean;
   persist(key: Uint8Array): boolean;
@@ -357,7 +357,7 @@ class BucketResource {
     }
     let n: number;
     try {
-      n = this.ctx.ns.increment(this.key(key), Number(delta));
+      n = this.ctx.ns.increment(this.key(key), Number(delta), this.ctx.policy.writeOptions);
     } catch (err) {
       this.tooLarge(err, key);
     }
