@@ -4,7 +4,7 @@
 // operations, checks what it read and reports.
 import { SharedMap } from 'wasmap';
 import { listen } from '../scripts/any-worker.mjs';
-import { runOps } from './runtimes-loop.mjs';
+import { runCount } from './workload.mjs';
 import { checkRun, makeDataset, seedFor } from './workload.mjs';
 
 async function onMessage({ handle, index, ops, warmup, barrier }) {
@@ -12,11 +12,11 @@ async function onMessage({ handle, index, ops, warmup, barrier }) {
     const map = await SharedMap.attach(handle);
     const data = makeDataset();
     const seed = seedFor(index);
-    runOps(map, data, warmup, seed ^ 0x5bd1e995);
+    runCount(map, data, warmup, seed ^ 0x5bd1e995);
     post({ type: 'ready' });
     Atomics.wait(barrier, 0, 0);
     const t0 = performance.now();
-    const run = runOps(map, data, ops, seed);
+    const run = runCount(map, data, ops, seed);
     const seconds = (performance.now() - t0) / 1000;
     map.close();
     post({ type: 'done', ...run, seconds, problems: checkRun(run) });

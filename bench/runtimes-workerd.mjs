@@ -7,7 +7,7 @@
 //   GET /verify          every key holds one of its two values
 import { SharedMap } from 'wasmap';
 import wasm from 'wasmap/wasmap.wasm';
-import { runOps } from './runtimes-loop.mjs';
+import { runCount } from './workload.mjs';
 import { checkRun, makeDataset, populate, verify } from './workload.mjs';
 
 let map;
@@ -24,7 +24,7 @@ export default {
           populate(map, data);
           return Response.json({ size: map.size });
         case '/run': {
-          const run = runOps(map, data, Number(url.searchParams.get('ops')), Number(url.searchParams.get('seed')));
+          const run = runCount(map, data, Number(url.searchParams.get('ops')), Number(url.searchParams.get('seed')));
           return Response.json({ ...run, problems: checkRun(run) });
         }
         case '/noop':

@@ -3,7 +3,7 @@
 //
 // Workload (workload.mjs): 100,000 keys of 30 bytes, values of 55 bytes, every
 // key set before timing, 94% get / 6% set at uniformly random keys, a fixed
-// number of operations (runtimes-loop.mjs).
+// number of operations (workload.mjs runCount).
 //   Node (this one, and 22 and 24 from the npm registry, see
 //   scripts/node-binary.mjs), Deno, Bun: 2 workers on one map, released
 //   together (runtimes-threads.mjs); ops/s = all operations / wall time from
@@ -103,7 +103,7 @@ async function threadsRun(file, args) {
 async function workerdRuns() {
   const server = await serveWorkerd({
     main: fileURLToPath(new URL('./runtimes-workerd.mjs', import.meta.url)),
-    siblings: ['workload.mjs', 'runtimes-loop.mjs'],
+    siblings: ['workload.mjs'],
     compatibilityDate: '2025-01-01',
   });
   const get = async (path) => {

@@ -115,6 +115,41 @@ export function runSync(store, data, seconds, seed, setFraction = SET_FRACTION) 
   return { ops: gets + sets, gets, sets, misses, checksum, seconds: (now - t0) / 1000, seed: x };
 }
 
+/**
+ * The same loop for exactly `count` operations instead of a time: where the
+ * clock stands still during the loop (workerd, within a request) or a fixed
+ * amount of work is wanted (browsers, other runtimes). `seconds` is what the
+ * clock says it took.
+ */
+export function runCount(store, data, count, seed, setFraction = SET_FRACTION) {
+  const cutoff = Math.floor(setFraction * 2 ** 32);
+  const { keys, valuesA, valuesB } = data;
+  const n = keys.length;
+  let x = seed | 0;
+  let gets = 0;
+  let sets = 0;
+  let misses = 0;
+  let checksum = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    const k = (x >>> 0) % n;
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    const d = x >>> 0;
+    if (d < cutoff) {
+      store.set(keys[k], (d & 1) === 0 ? valuesA[k] : valuesB[k]);
+      sets++;
+    } else {
+      const v = store.get(keys[k]);
+      if (v === undefined) misses++;
+      else checksum += v.length;
+      gets++;
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { ops: gets + sets, gets, sets, misses, checksum, seconds, seed: x };
+}
+
 /** The same loop for a store whose get and set return promises (the postMessage baseline). */
 export async function runAsync(store, data, seconds, seed) {
   const { keys, valuesA, valuesB } = data;
