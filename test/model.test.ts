@@ -108,6 +108,10 @@ describe.each(PRESETS)('on %s', (_name, options) => {
             expect(map.size).toBe(m.size);
           }
           for (const [id, v] of m) expect(normal(map.get(Buffer.from(id, 'hex')))).toEqual(normal(v));
+          // Iteration lists exactly the model's keys, each once, with their values.
+          const listed = [...map.entries()].map(([k, v]) => [keyId(k), normal(v)]);
+          expect(new Map(listed as [string, unknown][]).size).toBe(listed.length);
+          expect(new Map(listed as [string, unknown][])).toEqual(new Map([...m].map(([id, v]) => [id, normal(v)])));
           expect(map.__verify()).toBe(0);
         } finally {
           map.close();
@@ -138,6 +142,7 @@ describe.each(PRESETS)('on %s', (_name, options) => {
             }
             expect(map.size).toBe(m.size);
             for (let n = 0; n <= 2000; n++) expect(map.get(`k${n}`)).toBe(m.get(`k${n}`));
+            expect(new Map(map.entries())).toEqual(m);
           } finally {
             map.close();
           }
