@@ -18,7 +18,8 @@ const runtime = globalThis.Deno ? `deno ${Deno.version.deno}`
   : globalThis.Bun ? `bun ${Bun.version}` : `node ${process.versions.node}`;
 
 // A small first table, so that the run also grows it while workers write.
-const map = await SharedMap.create({ initialCapacity: 16, maxMemoryBytes: 64 * 1024 * 1024 });
+// Room for every worker's own keys at STRESS=1 (1M rounds: 1.5M live keys).
+const map = await SharedMap.create({ initialCapacity: 16, maxMemoryBytes: 1024 * 1024 * 1024 });
 
 let fail;
 const failed = new Promise((_, reject) => (fail = reject));
