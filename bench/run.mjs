@@ -469,17 +469,20 @@ for (const r of hitRows) {
 const { memoryRows } = await import('./memory.mjs');
 const memRows = memoryRows();
 console.log('');
-console.log(`${pad('memory (30 B keys, 55 B values)', 34)}${lpad('entries', 11)}${lpad('B/entry', 9)}${lpad('worst set', 11)}${lpad('w/o GC', 9)}${lpad('full GC', 10)}`);
-console.log('-'.repeat(84));
+console.log(`${pad('memory (30 B keys, 55 B values)', 34)}${lpad('entries', 11)}${lpad('B/entry', 9)}${lpad('worst set', 12)}${lpad('w/o GC', 11)}${lpad('full GC', 11)}`);
+console.log('-'.repeat(88));
 for (const r of memRows) {
-  console.log(`${pad(r.kind === 'map' ? 'JS Map' : 'wasmap', 34)}${lpad(fmtInt(r.entries), 11)}${lpad(Math.round(r.bytesPerEntry), 9)}${lpad(r.worstSetMs.toFixed(2) + ' ms', 11)}${lpad(r.worstSetOutsideGcMs.toFixed(2) + ' ms', 9)}${lpad(r.fullGcMs.toFixed(1) + ' ms', 10)}`);
+  console.log(`${pad(r.kind === 'map' ? 'JS Map' : 'wasmap', 34)}${lpad(fmtInt(r.entries), 11)}${lpad(Math.round(r.bytesPerEntry), 9)}${lpad(r.worstSetMs.toFixed(2) + ' ms', 12)}${lpad(r.worstSetOutsideGcMs.toFixed(2) + ' ms', 11)}${lpad(r.fullGcMs.toFixed(1) + ' ms', 11)}`);
 }
 for (const n of new Set(memRows.map((r) => r.entries))) {
   const map = memRows.find((r) => r.kind === 'map' && r.entries === n);
   const wm = memRows.find((r) => r.kind === 'wasmap' && r.entries === n);
   if (map && wm) {
+    // The issue's goals are stated at 5M entries.
     const ratio = wm.bytesPerEntry / map.bytesPerEntry;
-    console.log(`  ${fmtInt(n)}: wasmap/JS Map memory ${ratio.toFixed(3)}x (goal < 0.5x: ${ratio < 0.5 ? 'yes' : 'NO'}); wasmap's worst set ${wm.worstSetMs.toFixed(2)} ms, ${wm.worstSetOutsideGcMs.toFixed(2)} ms without a GC (goal <= 1 ms: ${wm.worstSetMs <= 1 ? 'yes' : wm.worstSetOutsideGcMs <= 1 ? 'outside GC' : 'NO'})`);
+    const goal = (text) => (n === 5_000_000 ? ` (goal ${text})` : '');
+    const stall = wm.worstSetMs <= 1 ? 'yes' : wm.worstSetOutsideGcMs <= 1 ? 'outside GC only' : 'NO';
+    console.log(`  ${fmtInt(n)}: wasmap/JS Map memory ${ratio.toFixed(3)}x${goal(`< 0.5x: ${ratio < 0.5 ? 'yes' : 'NO'}`)}; wasmap's worst set ${wm.worstSetMs.toFixed(2)} ms, ${wm.worstSetOutsideGcMs.toFixed(2)} ms without a GC${goal(`<= 1 ms: ${stall}`)}`);
   }
 }
 if (process.env.BENCH_QUICK === '1') console.log('(BENCH_QUICK=1: 1M entries only)');
