@@ -83,43 +83,29 @@ export function populate(store, data) {
  * goes into a checksum, which must equal gets × 55 when nothing is missing.
  */
 export function runSync(store, data, seconds, seed, setFraction = SET_FRACTION) {
-  const SET_CUTOFF = Math.floor(setFraction * 2 ** 32);
-  const { keys, valuesA, valuesB } = data;
-  const n = keys.length;
-  let x = seed | 0;
-  let gets = 0;
-  let sets = 0;
-  let misses = 0;
-  let checksum = 0;
+  const total = { ops: 0, gets: 0, sets: 0, misses: 0, checksum: 0, seconds: 0, seed };
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   let now = t0;
   do {
-    for (let b = 0; b < BATCH; b++) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-      const k = (x >>> 0) % n;
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-      const d = x >>> 0;
-      if (d < SET_CUTOFF) {
-        store.set(keys[k], (d & 1) === 0 ? valuesA[k] : valuesB[k]);
-        sets++;
-      } else {
-        const v = store.get(keys[k]);
-        if (v === undefined) misses++;
-        else checksum += v.length;
-        gets++;
-      }
-    }
+    const run = runCount(store, data, BATCH, total.seed, setFraction);
+    total.ops += run.ops;
+    total.gets += run.gets;
+    total.sets += run.sets;
+    total.misses += run.misses;
+    total.checksum += run.checksum;
+    total.seed = run.seed;
     now = performance.now();
   } while (now < end);
-  return { ops: gets + sets, gets, sets, misses, checksum, seconds: (now - t0) / 1000, seed: x };
+  total.seconds = (now - t0) / 1000;
+  return total;
 }
 
 /**
- * The same loop for exactly `count` operations instead of a time: where the
- * clock stands still during the loop (workerd, within a request) or a fixed
- * amount of work is wanted (browsers, other runtimes). `seconds` is what the
- * clock says it took.
+ * The loop for exactly `count` operations (runSync runs it in batches for a
+ * time; alone, it serves where the clock stands still during the loop, as in
+ * workerd within a request, or a fixed amount of work is wanted: browsers,
+ * other runtimes). `seconds` is what the clock says it took.
  */
 export function runCount(store, data, count, seed, setFraction = SET_FRACTION) {
   const cutoff = Math.floor(setFraction * 2 ** 32);
