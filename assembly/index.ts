@@ -61,6 +61,12 @@
 // how tombstones are dropped (a table full of tombstones migrates to a table
 // of the same size).
 //
+// Iteration (map.ts scanKeys): a cursor over home slots in reversed bit
+// order (Redis's SCAN), one page per call, nothing held between calls: a key
+// present throughout is listed at least once, whatever tables grow, shrink or
+// migrate between pages. A slot is never emptied again, so a key always lies
+// between its home and the first empty slot.
+//
 // What a reader may observe: the value of the slot word it loaded, which was
 // the key's current value at that instant (the linearization point of a
 // read). A FROZEN slot still holds the current value; a MOVED one sends the
