@@ -980,8 +980,19 @@ export function makeValueEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: u
   return makeEntry(kind, kp, kl, vp, vl, true, expires);
 }
 
+/**
+ * A tombstone entry for a delete (key only, so the value's memory goes back
+ * at once), or 0 when memory is full: the old entry then stays as its own
+ * tombstone. Unlike other entries it never compacts to find room: that
+ * migrates the whole table, and a full map would do it on every delete.
+ */
 export function makeTomb(kp: usize, kl: usize): usize {
-  return makeEntry(KIND_TOMB, kp, kl, 0, 0, true, 0);
+  let e = makeEntry(KIND_TOMB, kp, kl, 0, 0, false, 0);
+  if (e == 0) {
+    reclaim();
+    e = makeEntry(KIND_TOMB, kp, kl, 0, 0, false, 0);
+  }
+  return e;
 }
 
 
