@@ -29,7 +29,8 @@ function startWorker(writer, map, control, rounds) {
 
 export async function run({ workers, rounds }) {
   // A tiny first table: the table migrates again and again while everyone writes.
-  const map = await SharedMap.create({ maxMemoryBytes: 64 << 20, initialCapacity: 8 });
+  // Room for STRESS=1 (200,000 rounds: about 600,000 live entries).
+  const map = await SharedMap.create({ maxMemoryBytes: 256 << 20, initialCapacity: 8 });
   const before = map.stats();
   const control = new SharedArrayBuffer(4);
   const started = [];
