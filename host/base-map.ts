@@ -103,10 +103,12 @@ export async function newCore(options: SharedMapOptions | undefined, kind: CoreK
   // safe to use: V8 updates another thread's instance to the new size only at
   // its next interrupt check, and until then that thread traps ("memory
   // access out of bounds") on blocks another thread placed in the new pages.
-  // A local memory has one instance, so it grows as the core needs.
+  // A local memory has one instance, so it grows as the core needs (unless
+  // pre-touched: then it is all there from the start).
   const memory = kind === 'shared'
     ? new WebAssembly.Memory({ initial: maxPages, maximum: maxPages, shared: true })
-    : new WebAssembly.Memory({ initial: 1, maximum: maxPages });
+    : new WebAssembly.Memory({ initial: opts.preTouch ? maxPages : 1, maximum: maxPages });
+  if (opts.preTouch) preTouch(memory);
   const module = given ?? (await coreModule(kind));
   let core: CoreExports;
   try {
@@ -125,6 +127,18 @@ export async function newCore(options: SharedMapOptions | undefined, kind: CoreK
     throw new MapError('ERR_INVALID_OPTION', `option "initialCapacity" (${opts.initialCapacity}) does not fit in maxMemoryBytes`);
   }
   return { memory, module, core, clock };
+}
+
+/** OS pages are 4 KiB here; where they are larger, every 4 KiB still touches each. */
+const OS_PAGE = 4096;
+
+/**
+ * Writes a zero to every OS page of a fresh (all-zero) memory, so that the
+ * OS backs them all now rather than on first use by an operation.
+ */
+function preTouch(memory: WebAssembly.Memory): void {
+  const u8 = new Uint8Array(memory.buffer);
+  for (let at = 0; at < u8.length; at += OS_PAGE) u8[at] = 0;
 }
 
 /** Claims a thread slot for `owner` in the map and opens this thread's session. */
