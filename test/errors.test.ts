@@ -163,6 +163,8 @@ describe('ERR_INVALID_OPTION', () => {
     [{ maxValueBytes: -1 }, 'maxValueBytes'],
     [{ initialCapacity: NaN }, 'initialCapacity'],
     [{ maxEntriez: 5 }, 'maxEntriez'],
+    [{ preTouch: 'yes' }, 'preTouch'],
+    [{ preTouch: 1 }, 'preTouch'],
   ])('create(%o) throws ERR_INVALID_OPTION naming %s', async (options, name) => {
     const error = await createMap(options as object).catch((e) => e);
     expect(error).toBeInstanceOf(MapError);

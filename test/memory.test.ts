@@ -151,3 +151,27 @@ test('a map that grows reuses the memory of the tables it outgrew for entries', 
   const sized = await fill(131_072);
   expect(grown - sized).toBeLessThan(512 << 10);
 });
+
+test('preTouch backs all of the map\'s memory at creation, and the map works as usual', async () => {
+  const size = 128 << 20;
+  const rssGrowth = async (preTouch: boolean) => {
+    const before = process.memoryUsage().rss;
+    const map = await createMap({ maxMemoryBytes: size, preTouch });
+    const grown = process.memoryUsage().rss - before;
+    return { map, grown };
+  };
+  // Without it, the OS backs pages only as entries reach them.
+  const lazy = await rssGrowth(false);
+  expect(lazy.grown).toBeLessThan(size / 4);
+  lazy.map.close();
+  const touched = await rssGrowth(true);
+  expect(touched.grown).toBeGreaterThan(size * 0.9);
+  const { map } = touched;
+  // A LocalMap takes all of its memory at once instead of growing.
+  expect(map.memoryUsage().reservedBytes).toBe(size);
+  for (let i = 0; i < 20_000; i++) map.set(`k${i}`, `v${i}`);
+  expect(map.size).toBe(20_000);
+  expect(map.get('k19999')).toBe('v19999');
+  expect(map.__verify()).toBe(0);
+  map.close();
+});
