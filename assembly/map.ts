@@ -458,7 +458,7 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
   faultPoint();
   let t = root();
   while (true) {
-    if (tableNext(t) != 0) helpMigrate(t);
+    if (tableNext(t) != 0 && (!sweeping || sweepHelps-- > 0)) helpMigrate(t);
     const cap = tableCap(t);
     const mask = cap - 1;
     let i = h & mask;
@@ -1005,8 +1005,10 @@ export function makeTomb(kp: usize, kl: usize): usize {
 // table keeps, per chunk of SWEEP_CHUNK slots, the earliest expiry of any
 // entry published there (lowered before publishing, so never later than the
 // truth). `size` and purgeExpired() sweep every chunk that is due, and each
-// write sweeps one more chunk in turn: the work is proportional to what has
-// expired (plus one word per chunk), never a stop of the whole map.
+// write takes one bounded step through the chunks in turn (at most
+// SWEEP_STEP_MAX removals): the work is proportional to what has expired
+// (plus one word per chunk), never a stop of the whole map, and no write
+// pays for more than a step.
 
 /** The calling thread's clock for this operation, set by index.ts. */
 let now: f64 = 0;
@@ -1014,6 +1016,24 @@ let now: f64 = 0;
 let counterExpires: f64 = 0;
 /** This thread's next chunk to sweep on a write. */
 let sweepNext: u32 = 0;
+/**
+ * Set while a sweep removes entries. Each removal finds its slot with
+ * locate(), which helps a migration by a chunk, so a write that expired
+ * 1,000 entries during a migration moved 1,000 chunks (5 ms). A sweep helps
+ * at most `sweepHelps` chunks; the write's own locate helps as usual.
+ */
+let sweeping = false;
+let sweepHelps: i32 = 0;
+/**
+ * Bounds of one write's sweep step. Removing an entry costs a probe and a
+ * CAS (about a microsecond), moving a chunk of 64 slots about 10 µs: so a
+ * step costs at most about 0.3 ms. A chunk with more expired entries is
+ * finished by the thread's next writes. The help keeps a migration that a
+ * mass expiry started (to drop the tombstones) from taking one write per
+ * chunk, during which the entries it copies are not swept.
+ */
+const SWEEP_STEP_MAX: i32 = 128;
+const SWEEP_STEP_HELPS: i32 = 16;
 /** Entries this thread has expired (purge() reports its share). */
 export let expiredByMe: i64 = 0;
 
@@ -1115,17 +1135,22 @@ function maybeCompact(): void {
   if (dead > <i64>(tableCap(r) >> 2) && dead > sizeLoad()) startMigration(r);
 }
 
-/** Sweeps chunk c of table t if its earliest expiry has come. */
-function sweepChunk(t: usize, c: u32): void {
+/** Sweeps chunk c of table t if its earliest expiry has come, removing at
+ *  most `max` entries (0: no bound). Returns false if it stopped at `max`
+ *  with the chunk unfinished (its earliest expiry then stays as it was). */
+function sweepChunk(t: usize, c: u32, max: i32): bool {
   const a = chunkAddr(tableChunks(t), c);
   const w0 = atomic.load<u64>(a);
   const due = <u32>w0;
-  if (due == NO_EXPIRY || due > relMs(now)) return;
+  if (due == NO_EXPIRY || due > relMs(now)) return true;
   const cap = tableCap(t);
   const slots = tableSlots(t);
   const start = c << SWEEP_SHIFT;
   const end = min(start + (<u32>1 << SWEEP_SHIFT), cap);
   let earliest = NO_EXPIRY;
+  let removed = 0;
+  sweeping = true;
+  sweepHelps = max > 0 ? SWEEP_STEP_HELPS : I32.MAX_VALUE;
   for (let i = start; i < end; i++) {
     const w = slotLoad(slotAddr(slots, i));
     const lo = slotLo(w);
@@ -1133,14 +1158,23 @@ function sweepChunk(t: usize, c: u32): void {
     const e = slotEntry(w);
     const x = entryExpires(e);
     if (x == 0) continue;
-    if (x <= now && expireEntry(e, slotHash(w))) continue;
+    if (x <= now) {
+      if (max > 0 && removed == max) {
+        sweeping = false;
+        return false;
+      }
+      removed++;
+      if (expireEntry(e, slotHash(w))) continue;
+    }
     const ms = relMs(x);
     if (ms < earliest) earliest = ms;
   }
+  sweeping = false;
   // Order: only if nothing was published in the chunk meanwhile (the same
   // version); otherwise its lower bound stays, and a later sweep redoes it.
   atomic.cmpxchg<u64>(a, w0, (w0 & 0xffffffff00000000) | <u64>earliest);
   maybeCompact();
+  return true;
 }
 
 /** Sweeps every chunk that is due, in the root table and any it migrates to. */
@@ -1148,15 +1182,16 @@ export function sweepAll(): void {
   let t = root();
   while (t != 0) {
     const n = chunkCount(tableCap(t));
-    for (let c: u32 = 0; c < n; c++) sweepChunk(t, c);
+    for (let c: u32 = 0; c < n; c++) sweepChunk(t, c, 0);
     t = <usize>tableNext(t);
   }
 }
 
-/** One step of the sweep that rides on writes: this thread's next chunk. */
+/** One step of the sweep that rides on writes: this thread's next chunk,
+ *  or what is left of the last one. */
 export function sweepStep(): void {
   const t = root();
-  sweepChunk(t, sweepNext++ % chunkCount(tableCap(t)));
+  if (sweepChunk(t, sweepNext % chunkCount(tableCap(t)), SWEEP_STEP_MAX)) sweepNext++;
 }
 
 /** Replaces the key's entry with a copy that expires at `expires` (0: never).

@@ -86,8 +86,12 @@ describe('expiry', () => {
     for (let i = 0; i < n; i++) map.set(`short:${i}`, value, { ttl: 100 });
     const full = map.memoryUsage().usedBytes;
     t.advance(100);
-    // Writes alone sweep (one chunk each): no read, no purge.
-    for (let i = 0; i < 5000; i++) map.set(`other:${i % 10}`, 'x');
+    // Writes alone sweep, a bounded step each (at most 128 removals): no
+    // read, no purge. 200k expire in about 2,300 writes, 1M in about 25,000
+    // (each mass expiry starts a compaction, and the tombstones of the
+    // entries it copied are swept once it is done).
+    let writes = 0;
+    while (map.stats().expirations < n && writes < n / 10) map.set(`other:${writes++ % 10}`, 'x');
     expect(map.stats().expirations).toBe(n);
     expect(map.stats().entries).toBe(10);
     // The same amount again fits in the memory the expired entries held.
@@ -95,6 +99,27 @@ describe('expiry', () => {
     const after = map.memoryUsage().usedBytes;
     expect(after - full).toBeLessThan(full / 4);
     expect(map.size).toBe(n + 10);
+  });
+
+  test('a write after a mass expiry removes a bounded number of entries, not a whole chunk', async () => {
+    const t = fakeClock();
+    map = await createMap({ clock: t.clock, initialCapacity: 50_000 });
+    for (let i = 0; i < 40_000; i++) map.set(`short:${i}`, 'v', { ttl: 10 });
+    t.advance(10);
+    // Each write sweeps at most 128 expired entries (a chunk holds up to
+    // 1,024), so no write pays for a whole chunk of removals.
+    let before = map.stats().expirations;
+    let most = 0;
+    for (let i = 0; i < 2000 && before < 40_000; i++) {
+      map.set('other', 'x');
+      const after = map.stats().expirations;
+      most = Math.max(most, after - before);
+      before = after;
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(128);
+    expect(map.purgeExpired() + before).toBe(40_000);
+    expect(map.size).toBe(1);
   });
 
   test('purgeExpired removes what has expired and says how many', async () => {
