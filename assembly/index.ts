@@ -30,17 +30,25 @@
 // Slot states (layout.ts) and who moves them:
 //   EMPTY -> LIVE            insert: any writer, CAS
 //   LIVE -> LIVE             set/swap/compareAndSwap: any writer, CAS
-//   LIVE -> DELETED          delete: CAS to a key-only tombstone entry (the
-//                            key keeps its slot, see below)
-//   DELETED -> LIVE          set of the same key: CAS
+//   LIVE -> DELETED          delete, expiry, eviction: CAS to ANON_TOMB, the
+//                            entry with an empty key, and the old entry is
+//                            retired (so removing needs no memory and frees
+//                            it without a migration); or, in a table a
+//                            migration may still copy into, the old entry
+//                            stays as the key's own tombstone (see below)
+//   DELETED (keyed) -> LIVE  set of the same key: CAS
 //   any -> FROZEN            migration: any helper, CAS (sets bit 0)
 //   FROZEN -> MOVED          after copying the live entry to the next table
-// A key has at most one slot per table, fixed from its first insert until the
-// table is dropped: new keys take only EMPTY slots, tombstones keep the key.
-// This is what makes concurrent inserts of one key safe (they race for the
-// same first EMPTY slot) and what keeps a stale migration helper from
-// resurrecting a deleted key (the new table remembers the key's tombstone).
-//
+// A key has at most one live slot per table: new keys take only EMPTY slots
+// (or their own keyed tombstone), and concurrent inserts of one key race for
+// the same first EMPTY slot, whose CAS only one wins (a slot never becomes
+// EMPTY again). A migration helper may copy a key into the next table late,
+// after the key was copied and deleted there: it must then meet the key's
+// tombstone, not an empty slot, or it would bring the key back. So while a
+// table is a migration's target, and for three epochs after (when no helper
+// of the old table can still be running), a delete keeps the old entry as
+// the key's tombstone (the table's `safe` epoch, layout.ts).
+
 // Counters: `increment` adds with a CAS on the entry's counter word. A writer
 // that replaces or deletes a counter entry first SEALS the word (flips bit
 // 62), so no increment lands on an entry after it is replaced, and the value
@@ -58,7 +66,7 @@
 // slot is moved, the root switches to `next` and the old table is retired.
 // No thread ever waits for a migration; claims wrap around, so chunks left by
 // a dead helper are redone. Deleted keys are not copied: migration is also
-// how tombstones are dropped (a table full of tombstones migrates to a table
+// how DELETED slots are dropped (a table full of them migrates to a table
 // of the same size).
 //
 // Iteration (map.ts scanKeys): a cursor over home slots in reversed bit
@@ -96,7 +104,7 @@ import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, ns
 import { claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
 import { arm } from "./fault";
 import {
-  ENTRY_KEY, H_EPOCH, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
+  ANON_TOMB, ENTRY_KEY, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entrySize,
   entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
@@ -107,7 +115,7 @@ import {
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
   retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap,
-  makeTomb, makeValueEntry, pending, clearPending, update, scanKeys,
+  makeValueEntry, pending, clearPending, update, scanKeys,
 } from "./map";
 
 let status: i32 = 0;
@@ -127,6 +135,7 @@ export function init(
   hdrStore(H_MAX_VALUE, maxValue);
   hdrStore(H_MIN_CAP, minCap);
   allocInit(limit);
+  entryInit(ANON_TOMB, KIND_TOMB, 0, 0);
   const records = alloc(<usize>MAX_NAMESPACES * NS_SIZE);
   if (records == 0) return ST_CAPACITY;
   nsInit(records, defaultTtl);
@@ -235,10 +244,7 @@ export function write(
   const deleting = mode >= MODE_DELETE;
   let n: usize = 0;
   let nsize: usize = 0;
-  if (deleting) {
-    n = makeTomb(kp, kl); // 0 when memory is full: the old entry stays as tombstone
-    nsize = entrySize(kl, 0);
-  } else {
+  if (!deleting) {
     n = makeValueEntry(vkind, kp, kl, vp, vl, expires);
     if (n == 0) {
       leave();

@@ -71,13 +71,17 @@
 // cap * 8 bytes (a power of two, so an exact size class; no bytes wasted):
 //
 //   +0  u32 link           as for entries
-//   +4  u32 info           KIND_TABLE, | TABLE_OUTGROWN once a larger table
+//   +4  u32 info           KIND_TABLE, | TABLE_FULL_SIZE if made smaller than
+//                          wanted (no memory), | TABLE_OUTGROWN once a larger table
 //                          replaced it (its blocks are then freed as regions)
 //   +8  u32 cap            slots, a power of two
 //   +12 u32 next           table being migrated to; 0 = none
 //   +16 u32 used           non-empty slots (drives growth; a heuristic)
 //   +20 u32 claim          next migration chunk to claim (grows past nChunks)
 //   +24 u32 moved          slots moved to `next`; == cap means done
+//   +44 u32 safe           epoch from which a delete here may free the
+//                          entry at once (see DELETED below)
+//   +48 u32 keyed          DELETED slots that keep their entry
 //   +28 u32 reserve        for a migration target: entries its source may
 //                          still copy in (live count at the start, + slack)
 //   +32 u32 copied         entries copied in by migration
@@ -92,8 +96,21 @@
 //
 //   0                      EMPTY: never used in this table
 //   (h, E)                 LIVE: entry E holds the key's current value
-//   (h, K | DEL)           DELETED: K (a key-only tombstone entry, or the
-//                          old entry itself) keeps the key's identity
+//   (h, ANON | DEL)        DELETED: occupied, for the probe chains that pass
+//                          it, but no key's: ANON_TOMB has an empty key,
+//                          which no key equals. The entry that was there is
+//                          retired when the slot turns DELETED, so removing
+//                          a key never needs memory and gives its memory
+//                          back without waiting for a migration. A key set
+//                          again goes to the end of its chain.
+//   (h, E | DEL)           DELETED, keyed: E, the key's old entry, stays as
+//                          its tombstone (retired when the table migrates).
+//                          Only in a table whose `safe` epoch has not come:
+//                          while it is a migration's target, and for three
+//                          epochs after, a migration helper that read the
+//                          key in the old table may still copy it in, and
+//                          must then find the key deleted, not an empty
+//                          slot (it would bring the key back).
 //   (h, x | FROZEN)        FROZEN: migration owns it; no more writes here
 //   (0, FROZEN)            FROZEN_EMPTY
 //   (h, MOVED)             MOVED: its content is in `next`; key identity
@@ -105,7 +122,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 5;
+export const LAYOUT_VERSION: u32 = 6;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -126,6 +143,13 @@ export const H_SWEEP: usize = H_NS + 4;
 export const H_TIME_BASE: usize = H_SWEEP + 4; // 8-aligned (56)
 /** Live entry count; on its own cache line (written by every insert/delete). */
 export const H_SIZE: usize = 64;
+/**
+ * The anonymous tombstone that every DELETED slot points at: an entry with
+ * an empty key (kind KIND_TOMB), written once by init, never freed. It sits
+ * in the rest of H_SIZE's line (ENTRY_KEY + 8 bytes: a key read stops at the
+ * length, which is 0).
+ */
+export const ANON_TOMB: usize = HEADER + H_SIZE + 16;
 /** Statistics of threads that have let their slot go (see T_STATS). */
 export const H_STATS: usize = H_SIZE + 64;
 export const HEADER_SIZE: usize = 256;
@@ -312,12 +336,16 @@ export const STAMP_MASK: u32 = 0xfffff;
 export const KIND_STRING: u32 = 1;
 export const KIND_BYTES: u32 = 2;
 export const KIND_COUNTER: u32 = 3;
-/** A key-only entry that keeps a deleted key's identity in its slot. */
+/** The kind of ANON_TOMB, the entry of every DELETED slot. */
 export const KIND_TOMB: u32 = 4;
 export const KIND_TABLE: u32 = 5;
 export const KIND_MASK: u32 = 0xff;
 /** Info bit of a table replaced by a larger one (see alloc.ts, regions). */
 export const TABLE_OUTGROWN: u32 = 0x100;
+/** Info bit of a table made smaller than its entries wanted, for want of
+ *  memory: under eviction 'lru', while it is in use every insert of a new
+ *  key evicts one entry (map.ts, makeRoom). Set before it is published. */
+export const TABLE_FULL_SIZE: u32 = 0x200;
 
 export const B_LINK: usize = 0;
 export const B_INFO: usize = B_LINK + 4;
@@ -393,6 +421,12 @@ export const TB_RESERVE: usize = TB_MOVED + 4;
 export const TB_COPIED: usize = TB_RESERVE + 4;
 export const TB_SLOTS: usize = TB_COPIED + 4;
 export const TB_CHUNKS: usize = TB_SLOTS + 4;
+export const TB_SAFE: usize = TB_CHUNKS + 4;
+/** DELETED slots of this table that keep their entry (tombFor): memory that
+ *  only a migration of the table gives back. */
+export const TB_KEYED: usize = TB_SAFE + 4;
+/** TB_SAFE of a table that is still a migration's target. */
+export const SAFE_NEVER: u32 = 0xffffffff;
 /** Slots per expiry chunk: what one sweep step scans. */
 export const SWEEP_SHIFT: u32 = 10;
 export const NO_EXPIRY: u32 = 0xffffffff;

@@ -6,7 +6,7 @@ import { me, reclaim, retire } from "./epoch";
 import { faultPoint } from "./fault";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
-  COUNTER_SEAL, TABLE_OUTGROWN, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
+  ANON_TOMB, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
   TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
@@ -120,11 +120,21 @@ function allocFresh(size: usize): usize {
     reclaim();
     b = alloc(size);
   }
+  b = evictUntil(b, size);
+  // Last, a migration (finished now): it gives back what DELETED slots that
+  // keep their entry hold, and makes evicting free memory again.
   if (b == 0 && compact()) {
     reclaim();
-    b = alloc(size);
+    b = evictUntil(alloc(size), size);
   }
-  if (b == 0 && evictForMemory() && compact()) {
+  return b;
+}
+
+/** Under eviction 'lru': evicts batches until a block of `size` comes back.
+ *  Evicted entries come back once no thread can still read them: a few
+ *  rounds give the other threads' operations time to end. */
+function evictUntil(b: usize, size: usize): usize {
+  for (let round = 0; b == 0 && round < 8 && evictForMemory(); round++) {
     reclaim();
     b = alloc(size);
   }
@@ -132,15 +142,15 @@ function allocFresh(size: usize): usize {
 }
 
 /**
- * When memory is full: migrates the root table (into the room kept in
- * reserve) if that drops deleted entries, and finishes it, so that their
- * memory can be reclaimed. Returns whether anything was dropped.
+ * When memory is full: finishes the migration under way, or migrates the
+ * root table if it has DELETED slots that keep their entry, so that their
+ * memory can be reclaimed. Returns whether it did either. Rare: deleted
+ * entries are otherwise freed at once (tombFor).
  */
 function compact(): bool {
   const t = root();
   if (tableNext(t) == 0) {
-    // Slots used beyond the live entries are tombstones (deleted keys).
-    if (<i64>tableField(t, TB_USED) <= sizeLoad()) return false;
+    if (tableField(t, TB_KEYED) == 0) return false;
     startMigration(t);
     if (tableNext(t) == 0) return false;
   }
@@ -254,6 +264,15 @@ export function createRoot(cap: u32): bool {
   return <usize>hdrLoad(H_ROOT);
 }
 
+/** The entry a slot of table t holding entry e points at once e's key is
+ *  deleted: ANON_TOMB (and e is retired), or e itself while a straggling
+ *  migration helper may still copy into t (see layout.ts, DELETED). */
+@inline function tombFor(t: usize, e: usize): usize {
+  const safe = tableField(t, TB_SAFE);
+  // Epochs only grow; the signed difference stays right across wraparound.
+  return safe != SAFE_NEVER && <i32>(hdrLoad(H_EPOCH) - safe) >= 0 ? ANON_TOMB : e;
+}
+
 /** Starts migrating the root table `t` into a new table sized for the live
  *  entries (at most half full afterwards); no-op if one is under way.
  *  `grow`: started because t is full (not to drop deleted entries). */
@@ -265,6 +284,7 @@ function startMigration(t: usize, grow: bool = false): void {
   const reserve = (live > 0 ? live : 0) + <i64>hdrLoad(H_THREAD_HIGH) + 1;
   let cap = hdrLoad(H_MIN_CAP);
   while (<i64>cap < reserve * 2 + <i64>CHUNK && cap < 0x10000000) cap <<= 1;
+  const wanted = cap;
   let t2 = newTable(cap);
   // No memory for that: a smaller table (down to the smallest that holds the
   // live entries below its growth mark) still drops the tombstones; the
@@ -274,7 +294,9 @@ function startMigration(t: usize, grow: bool = false): void {
     t2 = newTable(cap);
   }
   if (t2 == 0) return;
+  if (cap < wanted) store<u32>(t2 + B_INFO, KIND_TABLE | TABLE_FULL_SIZE); // not yet published
   store<u32>(t2 + TB_RESERVE, <u32>reserve);
+  store<u32>(t2 + TB_SAFE, SAFE_NEVER);
   // Order: publishes the zeroed table; from here on writers freeze t's slots.
   if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) {
     freeTable(t2);
@@ -292,6 +314,9 @@ function finishMigration(t: usize): void {
   const next = tableNext(t);
   // Order: every slot of t is MOVED (moved == cap) before the root changes.
   if (hdrCas(H_ROOT, <u32>t, next) == <u32>t) {
+    // A helper that still holds a word of t entered at an epoch <= now,
+    // so it has left once the global epoch is 3 past now (epoch.ts).
+    atomic.store<u32>(<usize>next + TB_SAFE, hdrLoad(H_EPOCH) + 3);
     // Keep room for the next migration: a table as large as the new root.
     hdrStore(H_RESERVE, <u32>tableSize(tableCap(next)));
     retire(t);
@@ -368,8 +393,9 @@ function moveSlot(t: usize, s: usize, w: u64): void {
     if (seen == w) {
       // No call or loop between the CAS and the count (see tryInsert).
       const done = tableAdd(t, TB_MOVED, 1) + 1 == tableCap(t);
-      // Deleted keys are not copied: their tombstone dies with this table.
-      if (base != 0 && (base & SLOT_DEL) != 0) retire(slotEntry(w));
+      // Deleted keys are not copied: their slot dies with this table, and
+      // a keyed tombstone's entry with it (ANON_TOMB is nobody's to free).
+      if (base != 0 && (base & SLOT_DEL) != 0 && slotEntry(w) != ANON_TOMB) retire(slotEntry(w));
       if (done) finishMigration(t);
       return;
     }
@@ -458,7 +484,7 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
   faultPoint();
   let t = root();
   while (true) {
-    if (tableNext(t) != 0 && (!sweeping || sweepHelps-- > 0)) helpMigrate(t);
+    if (tableNext(t) != 0) helpMigrate(t);
     const cap = tableCap(t);
     const mask = cap - 1;
     let i = h & mask;
@@ -540,7 +566,10 @@ function tryInsert(h: u32, e: usize): i32 {
     }
   } else if (used >= growAt(cap)) {
     startMigration(t, true);
-    if (tableNext(t) != 0) return 0;
+    // No memory for a larger table, and too many live entries for one of
+    // this size: under eviction, make them fit one.
+    if (tableNext(t) == 0) evictForTable(cap);
+    if (root() != t || tableNext(t) != 0) return 0;
     if (used >= fullAt(cap)) return ST_CAPACITY;
   }
   if (slotCas(locS, 0, slotWord(h, <u32>e)) != 0) return 0;
@@ -569,8 +598,8 @@ export const R_DONE: i32 = -100;
 export const R_REFUSED: i32 = -101;
 
 /**
- * The one write protocol. `n` is the new entry (set modes) or the tombstone
- * (delete modes, may be 0: the old entry then stays as its own tombstone).
+ * The one write protocol. `n` is the new entry (set modes; 0 for deletes,
+ * whose slot turns DELETED: see tombFor).
  * Returns:
  *   SET, CAS, CAD, DELETE:   R_DONE, or R_REFUSED (absent / not equal)
  *   SWAP, GET_AND_DELETE:    the previous value's code, or ST_NOT_FOUND
@@ -669,8 +698,8 @@ export function update(
       if (r < 0) return r;
       continue;
     }
-    const keep = deleting && n == 0; // the old entry becomes the tombstone
-    const nw = deleting ? slotWord(h, <u32>(keep ? e : n) | SLOT_DEL) : slotWord(h, <u32>n);
+    const tomb = deleting ? tombFor(locT, e) : 0;
+    const nw = deleting ? slotWord(h, <u32>tomb | SLOT_DEL) : slotWord(h, <u32>n);
     if (slotCas(locS, w, nw) == w) {
       // No call or loop before the counts (see tryInsert).
       nsCommit();
@@ -682,7 +711,10 @@ export function update(
       if (shrink != 0) nsAdd(tag, 0, shrink);
       if (linked && !present) countOp(tag, STAT_EXPIRATIONS); // replaced an expired entry
       account(mode, linked, e, n, kl);
-      if (!keep) retire(slotEntry(w));
+      // The entry w held (live, or a keyed tombstone being replaced), unless
+      // it stays on as the key's tombstone.
+      if (tomb != slotEntry(w)) retire(slotEntry(w));
+      else tableAdd(locT, TB_KEYED, 1);
       return result;
     }
     if (!deleting) nsUndo();
@@ -861,8 +893,8 @@ export function clearNamespace(id: u32): void {
       if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
       const e = slotEntry(w);
       if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) != id) continue;
-      // Safety: e stays readable for this whole operation (epoch), and the
-      // delete keeps it as the tombstone (n = 0), so its key stays put.
+      // Safety: e stays readable for this whole operation (epoch): the
+      // delete only retires it, so its key stays put while update reads it.
       update(MODE_DELETE, slotHash(w), entryKey(e), <usize>entryKeyLen(e), 0, 0, 0, 0, 0, 0);
     }
     t = <usize>tableNext(t);
@@ -980,22 +1012,6 @@ export function makeValueEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: u
   return makeEntry(kind, kp, kl, vp, vl, true, expires);
 }
 
-/**
- * A tombstone entry for a delete (key only, so the value's memory goes back
- * at once), or 0 when memory is full: the old entry then stays as its own
- * tombstone. Unlike other entries it never compacts to find room: that
- * migrates the whole table, and a full map would do it on every delete.
- */
-export function makeTomb(kp: usize, kl: usize): usize {
-  let e = makeEntry(KIND_TOMB, kp, kl, 0, 0, false, 0);
-  if (e == 0) {
-    reclaim();
-    e = makeEntry(KIND_TOMB, kp, kl, 0, 0, false, 0);
-  }
-  return e;
-}
-
-
 // ---------------------------------------------------------------------------
 // Expiry (TTL)
 //
@@ -1017,20 +1033,14 @@ let counterExpires: f64 = 0;
 /** This thread's next chunk to sweep on a write. */
 let sweepNext: u32 = 0;
 /**
- * Set while a sweep removes entries. Each removal finds its slot with
- * locate(), which helps a migration by a chunk, so a write that expired
- * 1,000 entries during a migration moved 1,000 chunks (5 ms). A sweep helps
- * at most `sweepHelps` chunks; the write's own locate helps as usual.
- */
-let sweeping = false;
-let sweepHelps: i32 = 0;
-/**
- * Bounds of one write's sweep step. Removing an entry costs a probe and a
- * CAS (about a microsecond), moving a chunk of 64 slots about 10 µs: so a
+ * Bounds of one write's sweep step. Removing an entry costs a CAS on the
+ * slot (under a microsecond), moving a chunk of 64 slots about 10 µs: so a
  * step costs at most about 0.3 ms. A chunk with more expired entries is
  * finished by the thread's next writes. The help keeps a migration that a
- * mass expiry started (to drop the tombstones) from taking one write per
- * chunk, during which the entries it copies are not swept.
+ * mass expiry started (to drop the DELETED slots) from taking one write per
+ * chunk, during which the entries it copies are not swept. (Removing each
+ * entry by a lookup, which helps a migration by a chunk, made a write that
+ * expired 1,000 entries move 1,000 chunks: 5 ms.)
  */
 const SWEEP_STEP_MAX: i32 = 128;
 const SWEEP_STEP_HELPS: i32 = 16;
@@ -1083,46 +1093,42 @@ function chunkLower(t: usize, s: usize, x: f64): void {
   }
 }
 
-/** Removes entry e (hash h) if it is still its key's entry. Returns false
- *  only if contention kept it from doing so. */
-function expireEntry(e: usize, h: u32): bool {
-  return removeEntry(e, h, STAT_EXPIRATIONS) != REMOVE_FAILED;
-}
-
-const REMOVE_FAILED: i32 = 0;
-const REMOVE_DONE: i32 = 1;
-/** e was no longer its key's entry (replaced or deleted meanwhile). */
-const REMOVE_GONE: i32 = 2;
-
-/** Removes entry e (hash h) if it is still its key's entry, counting it
- *  under `stat` (expirations or evictions). */
-function removeEntry(e: usize, h: u32, stat: i32): i32 {
+/**
+ * Removes the entry of slot s of table t, which held word w when the caller
+ * read it (a sweep or an eviction sample), counting it under `stat`
+ * (expirations or evictions). One CAS on that very slot, no lookup: if the
+ * slot still holds w, its entry is the key's (one slot per key), and a slot
+ * a migration has not frozen may be deleted in place even in a table being
+ * migrated: a helper's freeze then fails on the changed word, finds it
+ * DELETED and copies nothing. Returns false if the slot changed meanwhile
+ * (replaced, deleted, or frozen: the entry is then met again in `next`).
+ */
+function removeAt(t: usize, s: usize, w: u64, stat: i32): bool {
   faultPoint();
+  const lo = slotLo(w);
+  if (lo < 8 || (lo & (SLOT_DEL | SLOT_FROZEN)) != 0) return false;
+  const e = slotEntry(w);
+  const h = slotHash(w);
+  if (blockKind(e) == KIND_COUNTER) {
+    // Sealed first, as by any writer that replaces a counter: no increment
+    // may land on it once it is gone.
+    const cw = counterLoad(e);
+    if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) return false;
+  }
+  const tomb = tombFor(t, e);
+  if (slotCas(s, w, slotWord(h, <u32>tomb | SLOT_DEL)) != w) return false;
+  // No call or loop before the counts (see tryInsert).
   const kp = entryKey(e);
   const kl = <usize>entryKeyLen(e);
-  for (let attempt = 0; attempt < 64; attempt++) {
-    if (locate(kp, kl, h) < 0) break;
-    const w = locW;
-    if (w == 0 || (slotLo(w) & SLOT_DEL) != 0 || slotEntry(w) != e) return REMOVE_GONE;
-    if (blockKind(e) == KIND_COUNTER) {
-      const cw = counterLoad(e);
-      if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
-    }
-    // The entry stays as its own tombstone: expiring never needs memory.
-    // Its memory goes back when the table next migrates, which a sweep
-    // starts once tombstones outnumber live entries (maybeCompact).
-    if (slotCas(locS, w, slotWord(h, <u32>e | SLOT_DEL)) == w) {
-      // No call or loop before the counts (see tryInsert).
-      sizeAdd(-1);
-      nsAdd(nsTagOf(kp), -1, -<i64>entrySize(kl, entryValueLen(e)));
-      countOp(nsTagOf(kp), stat);
-      if (stat == STAT_EXPIRATIONS) expiredByMe++;
-      statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
-      statAdd(me, STAT_VALUE_BYTES, -<i64>entryValueLen(e));
-      return REMOVE_DONE;
-    }
-  }
-  return REMOVE_FAILED;
+  sizeAdd(-1);
+  nsAdd(nsTagOf(kp), -1, -<i64>entrySize(kl, entryValueLen(e)));
+  countOp(nsTagOf(kp), stat);
+  if (stat == STAT_EXPIRATIONS) expiredByMe++;
+  statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
+  statAdd(me, STAT_VALUE_BYTES, -<i64>entryValueLen(e));
+  if (tomb != e) retire(e);
+  else tableAdd(t, TB_KEYED, 1);
+  return true;
 }
 
 /** Starts a migration of the root table (which drops tombstones and frees
@@ -1149,8 +1155,6 @@ function sweepChunk(t: usize, c: u32, max: i32): bool {
   const end = min(start + (<u32>1 << SWEEP_SHIFT), cap);
   let earliest = NO_EXPIRY;
   let removed = 0;
-  sweeping = true;
-  sweepHelps = max > 0 ? SWEEP_STEP_HELPS : I32.MAX_VALUE;
   for (let i = start; i < end; i++) {
     const w = slotLoad(slotAddr(slots, i));
     const lo = slotLo(w);
@@ -1159,17 +1163,13 @@ function sweepChunk(t: usize, c: u32, max: i32): bool {
     const x = entryExpires(e);
     if (x == 0) continue;
     if (x <= now) {
-      if (max > 0 && removed == max) {
-        sweeping = false;
-        return false;
-      }
+      if (max > 0 && removed == max) return false;
       removed++;
-      if (expireEntry(e, slotHash(w))) continue;
+      if (removeAt(t, slotAddr(slots, i), w, STAT_EXPIRATIONS)) continue;
     }
     const ms = relMs(x);
     if (ms < earliest) earliest = ms;
   }
-  sweeping = false;
   // Order: only if nothing was published in the chunk meanwhile (the same
   // version); otherwise its lower bound stays, and a later sweep redoes it.
   atomic.cmpxchg<u64>(a, w0, (w0 & 0xffffffff00000000) | <u64>earliest);
@@ -1191,7 +1191,10 @@ export function sweepAll(): void {
  *  or what is left of the last one. */
 export function sweepStep(): void {
   const t = root();
+  const before = expiredByMe;
   if (sweepChunk(t, sweepNext % chunkCount(tableCap(t)), SWEEP_STEP_MAX)) sweepNext++;
+  if (expiredByMe == before) return;
+  for (let k = 0; k < SWEEP_STEP_HELPS && root() == t && tableNext(t) != 0; k++) helpMigrate(t);
 }
 
 /** Replaces the key's entry with a copy that expires at `expires` (0: never).
@@ -1289,26 +1292,30 @@ function stampNew(n: usize, old: usize): void {
 function evictOne(): bool {
   const nowStamp = stampNow();
   for (let round = 0; round < 8; round++) {
-    // While the root migrates, its entries are moving to `next`: sample there
-    // every other round.
+    // While the root migrates, its entries are moving to `next`: sample
+    // there in the last rounds. Evicting in the root frees the entry at once;
+    // in `next`, until its safe epoch, the entry stays as a tombstone.
     let t = root();
     const next = <usize>tableNext(t);
-    if (next != 0 && (round & 1) == 1) t = next;
+    if (next != 0 && round >= 5) t = next;
     const cap = tableCap(t);
     const slots = tableSlots(t);
     let best: usize = 0;
-    let bestHash: u32 = 0;
+    let bestSlot: usize = 0;
+    let bestWord: u64 = 0;
     let bestAge: u32 = 0;
     let bestExpired = false;
     for (let k = 0; k < SAMPLES; k++) {
-      const w = slotLoad(slotAddr(slots, nextRandom() & (cap - 1)));
+      const s = slotAddr(slots, nextRandom() & (cap - 1));
+      const w = slotLoad(s);
       const lo = slotLo(w);
-      if (lo < 8 || (lo & SLOT_DEL) != 0) continue;
+      if (lo < 8 || (lo & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
       const e = slotEntry(w);
       if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue; // names stay
       if (expiredAt(e)) {
         best = e;
-        bestHash = slotHash(w);
+        bestSlot = s;
+        bestWord = w;
         bestExpired = true;
         break;
       }
@@ -1320,7 +1327,8 @@ function evictOne(): bool {
       const score = ((FREQ_MASK - freq) << 20) | age;
       if (best == 0 || score > bestAge) {
         best = e;
-        bestHash = slotHash(w);
+        bestSlot = s;
+        bestWord = w;
         bestAge = score;
       }
       // Wear: an entry looked at for eviction loses a use one time in eight,
@@ -1329,7 +1337,7 @@ function evictOne(): bool {
       // every time wore hot keys down too fast.)
       if (freq > 0 && (nextRandom() & 7) == 0) atomic.store<u32>(e + B_INFO, info - (1 << FREQ_SHIFT));
     }
-    if (best != 0 && removeEntry(best, bestHash, bestExpired ? STAT_EXPIRATIONS : STAT_EVICTIONS) == REMOVE_DONE) {
+    if (best != 0 && removeAt(t, bestSlot, bestWord, bestExpired ? STAT_EXPIRATIONS : STAT_EVICTIONS)) {
       return true;
     }
   }
@@ -1349,7 +1357,7 @@ function evictOne(): bool {
 
 function makeRoom(): i32 {
   const max = atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
-  if (max == 0 || boundedSize() < <i64>max) return 0;
+  if (max == 0 || boundedSize() < <i64>max) return fullSize() && evictOne() ? 1 : 0;
   if (policy() != EVICT_LRU) return ST_CAPACITY;
   // One eviction pays for one insert, even if other threads' inserts took
   // the room meanwhile (so the bound may be passed by one per such thread).
@@ -1357,12 +1365,48 @@ function makeRoom(): i32 {
   return ST_CAPACITY;
 }
 
-/** When memory is full: evicts a batch, so that compacting frees memory. */
+/** Entries one full-memory eviction removes (about 100 µs of work). */
+const EVICT_BATCH: i32 = 64;
+
+/**
+ * When the root table is full and no new table for its live entries fits in
+ * memory (a migration could not start): under eviction 'lru', evicts just
+ * enough entries that a table of its size takes them below its growth mark
+ * (by a 64th), and starts the migration to it; failing that (no memory for
+ * a table that size either), one half its size, and so on. The table it starts is marked TABLE_FULL_SIZE, and inserts then evict
+ * as they go (makeRoom), so such a batch is met when the map first fills
+ * up, not in its steady state. Returns whether a migration is under way.
+ */
+function evictForTable(cap: u32): bool {
+  if (policy() != EVICT_LRU) return false;
+  const t = root();
+  for (let c = cap; c >= hdrLoad(H_MIN_CAP); c >>= 1) {
+    const fit = <i64>growAt(c) - <i64>(c >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
+    for (let n: u32 = 0; sizeLoad() >= fit && n < cap && evictOne(); n++) {}
+    if (sizeLoad() >= fit) return false; // nothing left to evict
+    startMigration(t, true);
+    if (root() != t || tableNext(t) != 0) return true;
+  }
+  return false;
+}
+
+/** Whether the map is held at its size: under eviction 'lru', the table in
+ *  use (the root, or the one it migrates to) is TABLE_FULL_SIZE. */
+function fullSize(): bool {
+  if (policy() != EVICT_LRU) return false;
+  const r = root();
+  const next = <usize>tableNext(r);
+  const info = atomic.load<u32>(r + B_INFO) | (next != 0 ? atomic.load<u32>(next + B_INFO) : 0);
+  return (info & TABLE_FULL_SIZE) != 0;
+}
+
+/** When memory is full: evicts a batch, whose memory the caller reclaims. */
 function evictForMemory(): bool {
   if (policy() != EVICT_LRU) return false;
-  // An eighth of the entries at a time: each batch is followed by a
-  // compaction of the table, so batches must not be tiny.
-  const batch = max<i64>(64, sizeLoad() >> 3);
+  // An evicted entry's memory goes back to the allocator by itself (its
+  // slot turns DELETED, see layout.ts), so a small batch is enough, and no
+  // insert pays for much more than its own room.
+  const batch: i64 = EVICT_BATCH;
   let n: i64 = 0;
   for (let k: i64 = 0; k < batch; k++) if (evictOne()) n++;
   return n > 0;
@@ -1434,11 +1478,17 @@ export function verifyMap(): i32 {
       if (lo < 8) return 5; // no other special words exist
       if ((lo & SLOT_FROZEN) != 0 && t == next) return 4;
       const e = slotEntry(w);
+      // ANON_TOMB is only ever in a DELETED slot; a keyed tombstone is a
+      // well-formed entry of its own key, like a live one.
+      if (e == ANON_TOMB) {
+        if ((lo & SLOT_DEL) == 0) return 9;
+        continue;
+      }
       if (!entryOk(e, top)) return 6; // every entry is a well-formed block in the heap
+      if (blockKind(e) == KIND_TOMB) return 9;
       if (hashKey(entryKey(e), <usize>entryKeyLen(e)) != slotHash(w)) return 7; // the slot's hash is its key's
       if (probeStop(t, slotHash(w), e) != <i64>i) return 8; // a probe from home finds it: one slot per key
       if ((lo & SLOT_DEL) != 0) continue;
-      if (blockKind(e) == KIND_TOMB) return 9; // a tombstone entry is only ever in a DELETED slot
       // Live: counted once. A frozen slot's entry is counted here only if
       // its copy has not reached `next` yet (a helper stopped between
       // freezing and copying; the next helper finishes it).

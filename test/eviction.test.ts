@@ -74,6 +74,50 @@ test("with eviction 'lru', a full memory evicts instead of failing", async () =>
   expect(stats.memoryUsedBytes).toBeLessThanOrEqual(2 << 20);
 });
 
+test.each([
+  ['1000 B values in 4 MiB', 4, 1000],
+  ['200 B values in 2 MiB', 2, 200],
+])("with eviction 'lru', a full memory holds its size: each insert evicts a few entries, never a batch (%s)", async (_, mib, bytes) => {
+  map = await createMap({ maxMemoryBytes: mib << 20, eviction: 'lru' });
+  const value = 'v'.repeat(bytes);
+  let previous = 0;
+  let most = 0;
+  let drops = 0; // inserts after which the map held over 65 entries fewer
+  for (let i = 0; i < 30_000; i++) {
+    map.set(`key:${i}`, value);
+    const size = map.size;
+    if (previous - size > 65) drops++;
+    most = Math.max(most, size);
+    previous = size;
+  }
+  // An evicted entry's memory goes back by itself (its slot no longer holds
+  // it), so a full memory evicts 64 at a time at most. Only when the map
+  // first fills up may it evict more at once, to fit a table of its size.
+  expect(drops).toBeLessThanOrEqual(1);
+  expect(previous).toBeGreaterThan(most * 0.9);
+  // The newest are there (eviction is a sampled LRU: nearly all of them).
+  expect(map.get('key:29999')).toBe(value);
+  let recent = 0;
+  for (let i = 29_900; i < 30_000; i++) if (map.get(`key:${i}`) === value) recent++;
+  expect(recent).toBeGreaterThanOrEqual(90);
+  expect(map.stats().memoryUsedBytes).toBeLessThanOrEqual(mib << 20);
+  expect(map.__verify()).toBe(0);
+});
+
+test('deleting entries gives their memory back at once, with no tombstone to store', async () => {
+  map = await createMap({ maxMemoryBytes: 64 << 20, initialCapacity: 60_000 });
+  const value = 'v'.repeat(55);
+  for (let i = 0; i < 20_000; i++) map.set(`old:${i}`, value);
+  const before = map.memoryUsage().usedBytes;
+  for (let i = 0; i < 20_000; i++) map.delete(`old:${i}`);
+  // New keys reuse the deleted entries' blocks, and the deletes stored
+  // nothing (a key-only tombstone each took 72 bytes): the heap barely grows.
+  for (let i = 0; i < 20_000; i++) map.set(`new:${i}`, value);
+  expect(map.memoryUsage().usedBytes - before).toBeLessThan(20_000 * 8);
+  expect(map.size).toBe(20_000);
+  expect(map.__verify()).toBe(0);
+});
+
 test('a bad eviction or maxEntries option is ERR_INVALID_OPTION', async () => {
   for (const options of [{ eviction: 'lfu' }, { eviction: 1 }, { maxEntries: -1 }, { maxEntries: 1.5 }]) {
     const error = await createMap(options as never).catch((e) => e);
