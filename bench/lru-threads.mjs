@@ -1,11 +1,11 @@
-// A map bounded by its memory alone, with eviction 'lru', filled by several
-// workers at once with values of a different size each: how many inserts
-// fail, and how many entries the map keeps. A known weak spot (see the note
-// on issue 4): with one worker the map holds about 17,000 entries and no
-// insert fails; with two or three it is evicted down to a few hundred and
-// some inserts fail with ERR_CAPACITY. Accounting stays exact and the debug
-// walk passes. Not part of `npm run bench`: it measures a defect, for the
-// work that fixes it.
+// A small map bounded by its memory alone, with eviction 'lru', filled by
+// several workers at once: how many inserts fail, and how many entries the
+// map keeps. A known weak spot (README, Bounded memory and eviction; the
+// note on issue 4): with one worker the map holds about 17,000 entries and
+// no insert fails; with three, most inserts fail with ERR_CAPACITY and the
+// map ends nearly empty. Accounting stays exact and the debug walk passes.
+// Not part of `npm run bench`: it measures a defect, for the work that
+// fixes it.
 //
 //   node bench/lru-threads.mjs [workers=3] [rounds=3]
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
