@@ -188,12 +188,41 @@ function makeCounter(kp: usize, kl: usize, v: i64): usize {
   return <i32>((entryValueLen(e) << 3) | kind);
 }
 
+/** The output kind of a string value whose bytes are all ASCII: the host may
+ *  then decode it as Latin-1 (one byte, one character), which skips UTF-8
+ *  decoding. Never an entry's kind (layout.ts KIND_*), only an output's. */
+export const OUT_ASCII: u32 = 7;
+const HIGH_BITS: u64 = 0x8080808080808080;
+
+/** As copy(), and whether the n bytes are all ASCII (found on the way: the
+ *  words are loaded anyway). */
+@inline function copyAscii(dst: usize, src: usize, n: usize): bool {
+  let bits: u64 = 0;
+  let i: usize = 0;
+  if (n > 256) {
+    memory.copy(dst, src, n);
+    for (; i + 8 <= n; i += 8) bits |= load<u64>(src + i);
+  } else {
+    // Safety: as copy(): both buffers are padded to 8 past n.
+    for (; i + 8 <= n; i += 8) {
+      const w = load<u64>(src + i);
+      store<u64>(dst + i, w);
+      bits |= w;
+    }
+    if (i < n) store<u64>(dst + i, load<u64>(src + i));
+  }
+  // The padding past n is not the value's: only its own bytes count.
+  if (i < n) bits |= load<u64>(src + i) & ((<u64>1 << (<u64>(n - i) << 3)) - 1);
+  return (bits & HIGH_BITS) == 0;
+}
+
 /** Copies e's value to out; if it does not fit, leaves it pending (the
  *  caller then stays inside the operation until takePending). */
 export function copyOut(e: usize, out: usize, cap: usize): i32 {
   const code = outCode(e);
   const len = <usize>entryValueLen(e);
-  if (blockKind(e) == KIND_COUNTER) {
+  const kind = blockKind(e);
+  if (kind == KIND_COUNTER) {
     store<i64>(out, unsealed(counterLoad(e)));
     return code;
   }
@@ -201,8 +230,11 @@ export function copyOut(e: usize, out: usize, cap: usize): i32 {
     pending = e;
     return code;
   }
-  copy(out, entryValue(e), len);
-  return code;
+  if (kind != KIND_STRING) {
+    copy(out, entryValue(e), len);
+    return code;
+  }
+  return copyAscii(out, entryValue(e), len) ? <i32>((<u32>len << 3) | OUT_ASCII) : code;
 }
 
 export function clearPending(): void {

@@ -314,7 +314,7 @@ export abstract class BaseMap {
         continue;
       }
       if (r < 0) throw s.error(r);
-      if (s.u8.byteLength === 0) s.refreshViews();
+      if (s.growable && s.u8.byteLength === 0) s.refreshViews();
       const i = out >> 2;
       const count = s.i32[i + 1];
       const keys: Key[] = [];
@@ -576,7 +576,7 @@ export abstract class BaseMap {
     const core = this.s.core;
     if (core === null || this.viewClosed) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
     // A LocalMap's memory grows, which detaches the views of its old buffer.
-    if (this.s.u8.byteLength === 0) this.s.refreshViews();
+    if (this.s.growable && this.s.u8.byteLength === 0) this.s.refreshViews();
     return core;
   }
 

@@ -68,6 +68,8 @@ export const NS_REGISTRY = 1;
 export const KIND_STRING = 1;
 export const KIND_BYTES = 2;
 export const KIND_COUNTER = 3;
+/** An output's kind for a string value whose bytes are all ASCII (map.ts OUT_ASCII). */
+export const OUT_ASCII = 7;
 export const MODE_SET = 0;
 export const MODE_SWAP = 1;
 export const MODE_GET_OR_SET = 2;

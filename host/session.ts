@@ -2,7 +2,7 @@
 // shared memory and its views of that memory. Every SharedMap view a thread
 // holds of one map (the map itself and its namespaces) shares one Session.
 import {
-  type CoreExports, KIND_BYTES, KIND_COUNTER, ST_BAD_MEMORY, ST_CAPACITY, ST_CONTENTION,
+  type CoreExports, KIND_BYTES, KIND_COUNTER, OUT_ASCII, ST_BAD_MEMORY, ST_CAPACITY, ST_CONTENTION,
   ST_NOT_ATTACHED, ST_NOT_COUNTER, ST_NS_DROPPED, ST_OVERFLOW, ST_QUOTA,
 } from './core.js';
 import { decodeString } from './codec.js';
@@ -19,6 +19,7 @@ export const align8 = (n: number) => (n + 7) & ~7;
 /** The part of Node's Buffer used here: native UTF-8 decoding of a range. */
 interface NodeBufferView {
   utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
 }
 
 /** A Node Buffer over `sab` (no copy), where Buffer exists; else null. */
@@ -26,7 +27,7 @@ function bufferView(sab: ArrayBufferLike): NodeBufferView | null {
   const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): NodeBufferView } }).Buffer;
   if (B === undefined) return null;
   const view = B.from(sab);
-  return typeof view.utf8Slice === 'function' ? view : null;
+  return typeof view.utf8Slice === 'function' && typeof view.latin1Slice === 'function' ? view : null;
 }
 
 export class Session {
@@ -44,6 +45,10 @@ export class Session {
   u8: Uint8Array;
   i32: Int32Array;
   f64: Float64Array;
+  /** Whether the memory can grow (a LocalMap's), detaching the views above. A
+   *  SharedMap's memory is all there from the start, so its views never need
+   *  the check (a typed array's byteLength is a builtin call, not free). */
+  readonly growable: boolean;
   /** Node's Buffer over the same memory (fast native UTF-8 decoding), or null. */
   buf: NodeBufferView | null;
   readonly clock: () => number;
@@ -62,6 +67,7 @@ export class Session {
     this.maxKey = core.maxKeyBytes();
     this.maxValue = core.maxValueBytes();
     this.keyArea = align8(TAG_BYTES + this.maxKey) + 8;
+    this.growable = !(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
     this.u8 = new Uint8Array(memory.buffer);
     this.i32 = new Int32Array(memory.buffer);
     this.f64 = new Float64Array(memory.buffer);
@@ -106,7 +112,7 @@ export class Session {
 
   /** Decodes an output: (len << 3) | kind, at `out` or pending in the core. */
   readValue(r: number, out: number): string | Uint8Array | number {
-    if (this.u8.byteLength === 0) this.refreshViews(); // a LocalMap's memory grew
+    if (this.growable && this.u8.byteLength === 0) this.refreshViews(); // a LocalMap's memory grew
     const kind = r & 7;
     const len = r >>> 3;
     if (kind === KIND_COUNTER) {
@@ -124,6 +130,11 @@ export class Session {
       } finally {
         core.endPending();
       }
+    }
+    if (kind === OUT_ASCII) {
+      // All ASCII (the core checked while copying): Latin-1 decoding gives
+      // the same string, without UTF-8's validation (about half the cost).
+      return this.buf !== null ? this.buf.latin1Slice(out, out + len) : decodeString(this.u8, out, len);
     }
     return kind === KIND_BYTES ? this.u8.slice(out, out + len) : this.text(out, len);
   }

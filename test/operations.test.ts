@@ -28,6 +28,30 @@ describe.each(PRESETS)('on %s', (_name, options) => {
     expect(map.get('missing')).toBeUndefined();
   });
 
+  test('get returns string values of every length exactly, with a non-ASCII character anywhere or nowhere', async () => {
+    // The core tells the host when a value is all ASCII (it then decodes it
+    // as Latin-1): a non-ASCII character in any byte of any word, including
+    // the last, partial one, must still decode as UTF-8.
+    const map = await make(options);
+    const lengths = [...Array.from({ length: 20 }, (_, i) => i), 31, 32, 33, 55, 63, 64, 65, 255, 256, 257, 300, 1000];
+    for (const n of lengths) {
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 7) % 95))).join('');
+      map.set(`a${n}`, ascii);
+      expect(map.get(`a${n}`)).toBe(ascii);
+      for (const at of new Set([0, n >> 1, n - 1].filter((i) => i >= 0))) {
+        for (const ch of ['é', '\u0080', '\u00ff', '🌍']) {
+          const s = ascii.slice(0, at) + ch + ascii.slice(at + 1);
+          map.set('mixed', s);
+          expect(map.get('mixed')).toBe(s);
+          expect(map.swap('mixed', ascii)).toBe(s);
+        }
+      }
+    }
+    const bytes = map.getOrSet('ascii-bytes', new TextEncoder().encode('plain'));
+    expect(bytes.loaded).toBe(false);
+    expect(map.get('ascii-bytes')).toBeInstanceOf(Uint8Array);
+  });
+
   test('a Uint8Array value comes back as a copy, never a view of shared memory', async () => {
     const map = await make(options);
     const input = new Uint8Array([9, 9]);
