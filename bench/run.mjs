@@ -18,6 +18,10 @@
 // processes competing for the cores make every number here lower, and the
 // multi-thread ones the most.
 //
+// After them: other get/set mixes with latency percentiles, the hit ratio of
+// eviction against lru-cache, where one get's time goes (get-cost.mjs), and
+// memory per entry with the worst pause while filling (memory.mjs).
+//
 // Environment: BENCH_SECONDS (timed seconds per case, default 1.5),
 // BENCH_WARMUP_SECONDS (default 0.5). Results also go to bench/results/latest.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -468,6 +472,20 @@ for (const r of hitRows) {
   console.log(`${pad(r.trace, 34)}${lpad(pct(r.lruCache), 11)}${lpad(pct(r.wasmap), 12)}${lpad(r.ratio.toFixed(3) + 'x', 8)}  ${r.ratio >= 1 ? 'yes' : 'NO'}`);
 }
 
+// Where a get's time goes: the call itself (every key in cache) and the
+// memory misses (keys at random over 100,000), each store on this thread.
+const { getCostRows, dependentLoadNs } = await import('./get-cost.mjs');
+const costRows = await getCostRows();
+const missNs = dependentLoadNs();
+console.log('');
+console.log(`${pad('one get, ns (main thread)', 30)}${lpad('JS Map', 9)}${lpad('lru-cache', 11)}${lpad('wasmap', 9)}`);
+console.log('-'.repeat(59));
+for (const r of costRows) {
+  const label = r.keys === 1_000 ? '1,000 keys (all in cache)' : `${fmtInt(r.keys)} keys at random`;
+  console.log(`${pad(label, 30)}${lpad(r.jsMap.toFixed(0), 9)}${lpad(r.lruCache.toFixed(0), 11)}${lpad(r.wasmap.toFixed(0), 9)}`);
+}
+console.log(`one dependent load at random over 16 MiB (a miss, as the stores' own memory makes them): ${missNs.toFixed(0)} ns`);
+
 // Memory per entry and the worst pause while filling, against a JS Map.
 const { memoryRows } = await import('./memory.mjs');
 const memRows = memoryRows();
@@ -515,6 +533,7 @@ const report = {
   ratios,
   mixes: mixRows,
   hitRatios: hitRows,
+  getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
   memory: memRows,
 };
 const outDir = new URL('./results/', import.meta.url);
