@@ -188,7 +188,8 @@ export function release(owner: u32): i32 {
   return r;
 }
 
-/** get: (len << 3) | kind of the value (copied to out if len <= ocap), or
+/** get: (len << 3) | kind of the value (OUT_ASCII for an all-ASCII string that
+ *  was copied; copied to out if len <= ocap), or
  *  ST_NOT_FOUND. */
 export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;

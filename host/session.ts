@@ -110,7 +110,7 @@ export class Session {
     return this.buf !== null ? this.buf.utf8Slice(at, at + len) : decodeString(this.u8, at, len);
   }
 
-  /** Decodes an output: (len << 3) | kind, at `out` or pending in the core. */
+  /** Decodes an output: (len << 3) | kind (or OUT_ASCII), at `out` or pending in the core. */
   readValue(r: number, out: number): string | Uint8Array | number {
     if (this.growable && this.u8.byteLength === 0) this.refreshViews(); // a LocalMap's memory grew
     const kind = r & 7;
