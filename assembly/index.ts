@@ -468,5 +468,3 @@ export function layout(i: i32): u32 {
   }
   return 0;
 }
-
-

@@ -7,17 +7,17 @@
 // Not part of `npm run bench`: it measures a defect, for the work that
 // fixes it.
 //
-//   node bench/lru-threads.mjs [workers=3] [rounds=3]
+//   node bench/lru-threads.mjs [workers=3] [rounds=3] [MiB=4]
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { SharedMap } from '../dist/index.js';
 
 const INSERTS = 150_000;
-const MEMORY = 4 << 20;
 
 if (isMainThread) {
   const workers = Number(process.argv[2] ?? 3);
   const rounds = Number(process.argv[3] ?? 3);
+  const MEMORY = Number(process.argv[4] ?? 4) * (1 << 20);
   console.log(`${workers} workers, ${INSERTS} new keys each, ${MEMORY >> 20} MiB, eviction 'lru'`);
   for (let round = 0; round < rounds; round++) {
     const map = await SharedMap.create({ maxMemoryBytes: MEMORY, eviction: 'lru' });
