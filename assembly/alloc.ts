@@ -18,6 +18,11 @@
 // pushes back what is left (at least a span), so regions too are only ever
 // owned by one thread.
 //
+// Counts: each class's stack keeps how many blocks it holds, next to its
+// head (layout.ts), added to right after the CAS of each push and pop. It
+// is exact whenever no thread is between the two, and tells eviction how
+// many blocks of a class are at hand (map.ts, makeRoom).
+//
 // ABA: a head word is `offset | tag << 32`; every successful push or pop
 // bumps the tag, so a pop that read a stale `next` fails its CAS. Reading
 // `next` of a block another thread just popped is a benign race: the value is

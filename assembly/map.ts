@@ -130,10 +130,12 @@ function allocFresh(size: usize): usize {
   return b;
 }
 
-/** Rounds of reclaim and retry an allocation may spin for memory it evicted
- * (a round is well under a microsecond, so this is tens of milliseconds at
- * most: only a thread that stays inside an operation that long, such as a
- * dead one, makes the allocation give up). */
+/** Rounds of reclaim-and-retry a thread spins for a block or a table it
+ *  waits for (evictUntil, waitForTable). A round takes about 80 ns, so this
+ *  is about 100 ms: only a thread that stays inside one operation that long
+ *  (a dead one, until the host releases it) makes the insert fail. With two
+ *  cores shared by four writers and other work, 2^17 rounds were sometimes
+ *  not enough (an epoch held back by a descheduled thread). */
 const SPIN_ROUNDS: i32 = 1 << 20;
 /** New keys this thread inserts after memory ran out, each evicting one
  *  entry of its own size class first (makeRoom). */
@@ -723,11 +725,11 @@ function waitForTable(t: usize, cap: u32): i32 {
     if (root() != t || tableNext(t) != 0) return 0;
     if ((round & 15) == 15) {
       startMigration(t, true);
-      if (tableNext(t) == 0) evictForTable(cap, false);
+      if (tableNext(t) == 0) evictForTable(t, cap, false);
       if (root() != t || tableNext(t) != 0) return 0;
     }
   }
-  evictForTable(cap, true);
+  evictForTable(t, cap, true);
   return root() != t || tableNext(t) != 0 ? 0 : ST_CAPACITY;
 }
 
@@ -754,7 +756,7 @@ function tryInsert(h: u32, e: usize): i32 {
     startMigration(t, true);
     // No memory for a larger table, and too many live entries for one of
     // this size: under eviction, make them fit one.
-    if (tableNext(t) == 0) evictForTable(cap, false);
+    if (tableNext(t) == 0) evictForTable(t, cap, false);
     if (root() != t || tableNext(t) != 0) return 0;
     if (used >= fullAt(cap)) return waitForTable(t, cap);
   }
@@ -1535,17 +1537,20 @@ function evictOne(cls: i32 = -1): bool {
   return false;
 }
 
-/**
- * Before an insert: room under the map's maxEntries. Returns 0 if there is
- * room, 1 if it evicted to make some (the caller must locate its key again:
- * evicting moved locate()'s results), or ST_CAPACITY.
- */
 /** Entries that count against the map's maxEntries: all but the registry
  *  of namespace names (which is never evicted either). */
 @inline function boundedSize(): i64 {
   return sizeLoad() - atomic.load<i64>(nsRecord(NS_REGISTRY_TAG) + N_ENTRIES);
 }
 
+/**
+ * Before the insert of the new entry `n` (private, not yet published):
+ * room under the map's maxEntries, and under eviction 'lru' the evictions
+ * that go with each insert while the table is held at its size (fullSize)
+ * or memory ran out lately (evictUntil). Returns 0 if there is room, 1 if
+ * it evicted (the caller must locate its key again: evicting moved
+ * locate()'s results), or ST_CAPACITY.
+ */
 function makeRoom(n: usize): i32 {
   const max = atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
   if (pressure > 0 && policy() == EVICT_LRU) {
@@ -1570,7 +1575,7 @@ function makeRoom(n: usize): i32 {
 const EVICT_BATCH: i32 = 64;
 
 /**
- * When the root table (cap slots) is full and no table that holds its live
+ * When the root table t (cap slots) is full and no table that holds its live
  * entries is at hand (startMigration found none): under eviction 'lru',
  * takes a table of the root's size, evicts just enough entries that it
  * takes them below its growth mark (by a 64th), and starts the migration to
@@ -1586,10 +1591,9 @@ const EVICT_BATCH: i32 = 64;
  * all there is, and evicts down to it.
  * Returns whether a migration is under way.
  */
-function evictForTable(cap: u32, last: bool): bool {
+function evictForTable(t: usize, cap: u32, last: bool): bool {
   if (policy() != EVICT_LRU) return false;
-  const t = root();
-  if (tableNext(t) != 0) return true;
+  if (root() != t || tableNext(t) != 0) return true;
   let c = cap;
   let t2 = newTable(c);
   if (t2 == 0 && last) {
