@@ -140,13 +140,15 @@ const SPIN_ROUNDS: i32 = 1 << 20;
 /** New keys this thread inserts after memory ran out, each evicting one
  *  entry of its own size class first (makeRoom). */
 const PRESSURE_INSERTS: u32 = 4096;
-/** Freed blocks of its class below which such an insert evicts one (a 16th
- *  of the live entries, at most STOCK_MAX): measured on two cores shared
- *  with other work, 1024 kept three and four writers of a 4 MiB map from
- *  spinning at most grace periods; 32 made them spin five times as long. */
+/** Freed blocks of its class below which such an insert evicts one: a
+ *  32nd of the live entries, at least EVICT_BATCH, at most STOCK_MAX. Blocks
+ *  at hand are memory holding no entry: measured with three and four writers
+ *  on two cores shared with other work (bench/lru-threads.mjs), a 16th held
+ *  a 4 MiB map at 10% fewer entries than a 64th, which spun twice as long; a
+ *  fixed 32 blocks spun five times as long as 1024. */
 const STOCK_MAX: i64 = 1024;
 @inline function stock(): i32 {
-  const s = sizeLoad() >> 4;
+  const s = sizeLoad() >> 5;
   return <i32>(s < <i64>EVICT_BATCH ? <i64>EVICT_BATCH : s > STOCK_MAX ? STOCK_MAX : s);
 }
 /** Inserts of new keys left that evict one entry each (thread-local). */

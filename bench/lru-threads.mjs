@@ -21,24 +21,36 @@ if (isMainThread) {
   console.log(`${workers} workers, ${INSERTS} new keys each, ${MEMORY >> 20} MiB, eviction 'lru'`);
   for (let round = 0; round < rounds; round++) {
     const map = await SharedMap.create({ maxMemoryBytes: MEMORY, eviction: 'lru' });
+    // Every worker attaches before any inserts: a thread attaching to a full
+    // map may find no memory for its scratch buffer.
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const t0 = performance.now();
     const threads = Array.from({ length: workers }, (_, id) =>
-      new Worker(fileURLToPath(import.meta.url), { workerData: { handle: map.handle, id, workers } }));
+      new Worker(fileURLToPath(import.meta.url), { workerData: { handle: map.handle, id, workers, gate } }));
+    // The entries held while the workers run, sampled: the last worker
+    // still inserting ends alone, which the final count reflects too.
+    const samples = [];
+    const sampler = setInterval(() => samples.push(map.size), 20);
     const results = await Promise.all(threads.map((w) => new Promise((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
     })));
+    clearInterval(sampler);
+    samples.sort((a, b) => a - b);
+    const median = samples.length > 0 ? samples[samples.length >> 1] : map.size;
     await Promise.all(threads.map((w) => w.terminate()));
     const sum = (k) => results.reduce((a, r) => a + r[k], 0);
     const stats = map.stats();
     const exact = sum('inserted') - sum('deleted') - stats.evictions === map.size;
     console.log(
       `round ${round}: ${sum('errors')} of ${workers * INSERTS} inserts failed (${sum('attachFailed')} threads could not attach), ` +
-      `${map.size} entries held, ${stats.evictions} evicted, accounting ${exact ? 'exact' : 'OFF'}, debug walk ${map.__verify()}`,
+      `${map.size} entries held (median while running ${median}), ${stats.evictions} evicted, accounting ${exact ? 'exact' : 'OFF'}, debug walk ${map.__verify()}, ` +
+      `${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     map.close();
   }
 } else {
-  const { handle, id, workers } = workerData;
+  const { handle, id, workers, gate } = workerData;
   const counts = { inserted: 0, deleted: 0, errors: 0, attachFailed: 0 };
   let map;
   try {
@@ -48,6 +60,8 @@ if (isMainThread) {
     counts.errors = INSERTS;
     parentPort.postMessage(counts);
   }
+  Atomics.add(gate, 0, 1);
+  while (Atomics.load(gate, 0) < workers) Atomics.wait(gate, 0, Atomics.load(gate, 0), 5);
   if (map) {
     const value = 'v'.repeat(100 + id * 50);
     for (let i = 0; i < INSERTS; i++) {
