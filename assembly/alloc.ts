@@ -32,8 +32,8 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  B_INFO, H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
-  blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad,
+  B_INFO, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
+  blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
 import { faultPoint } from "./fault";
@@ -211,13 +211,6 @@ export function allocFree(size: usize): usize {
   return allocBelow(size, 0); // bump() refuses any block ending past 0
 }
 
-/** Whether a freed block of `size`'s class is at hand (a hint: another
- *  thread may pop it the next instant). */
-export function hasFree(size: usize): bool {
-  const cls = classOf(size);
-  return cls < NUM_CLASSES && headOffset(atomic.load<u64>(freeHead(cls))) != 0;
-}
-
 /** Freed blocks of `size`'s class at hand (its stack's count; a hint while
  *  other threads push and pop). */
 export function freeCount(size: usize): i32 {
@@ -270,6 +263,7 @@ function allocBelow(size: usize, limit: usize): usize {
  *  table's header block takes its slots block with it. */
 export function free(b: usize): void {
   if (blockKind(b) == KIND_TABLE) {
+    hdrSub(H_TABLES_RETIRED, 1); // first: a kill below leaks the table, not a count
     const outgrown = (atomic.load<u32>(b + B_INFO) & TABLE_OUTGROWN) != 0;
     freeBig(tableSlots(b), <usize>tableCap(b) << 3, outgrown);
     freeBig(tableChunks(b), <usize>chunkCount(tableCap(b)) << 3, outgrown);

@@ -29,6 +29,8 @@
 //   +56 f64 timeBase       the creator's clock at init: expiry chunks count
 //                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
+//   +80 ANON_TOMB          the entry of every DELETED slot (40 bytes)
+//   +120 u32 tablesRetired tables retired, not yet freed
 //   +128 u64 stats[16]     totals folded in from released thread slots
 //
 // Free-list heads (at FREE_HEADS): NUM_CLASSES records of FREE_HEAD_SIZE
@@ -157,6 +159,11 @@ export const H_SIZE: usize = 64;
  * length, which is 0).
  */
 export const ANON_TOMB: usize = HEADER + H_SIZE + 16;
+/** Tables retired and not yet freed (u32, the end of H_SIZE's line, after
+ *  ANON_TOMB): added to when a migration retires its source table, taken
+ *  from when the table is freed. A full map waits for one (map.ts,
+ *  waitForTable) only while there is one. */
+export const H_TABLES_RETIRED: usize = H_SIZE + 56;
 /** Statistics of threads that have let their slot go (see T_STATS). */
 export const H_STATS: usize = H_SIZE + 64;
 export const HEADER_SIZE: usize = 256;
@@ -173,6 +180,9 @@ export const HEADER_SIZE: usize = 256;
 }
 @inline export function hdrAdd(field: usize, v: u32): u32 {
   return atomic.add<u32>(HEADER + field, v);
+}
+@inline export function hdrSub(field: usize, v: u32): u32 {
+  return atomic.sub<u32>(HEADER + field, v);
 }
 @inline export function sizeAdd(d: i64): void {
   // Safety: H_SIZE is 8-aligned inside the header.

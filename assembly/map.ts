@@ -1,12 +1,12 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocFree, allocReserved, blockSize, classOf, classSize, freeCount, freeSized, hasFree, heapTop, lastFresh } from "./alloc";
+import { alloc, allocFree, allocReserved, blockSize, classOf, classSize, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
 import { faultPoint } from "./fault";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
-  ANON_TOMB, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
+  ANON_TOMB, H_TABLES_RETIRED, hdrAdd, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
   TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
@@ -344,36 +344,6 @@ const MAX_CAP: u32 = 0x10000000;
   return reserve + <i64>CHUNK < <i64>growAt(cap);
 }
 
-/**
- * Whether the map may grow to a table of `cap` slots: whether, once that
- * table is taken, memory still has room for another as large. That one is
- * the spare: the block the next migration of the same size (to drop deleted
- * slots) is made in. The table it replaces is freed only after three epochs
- * and may be smaller, so without a spare a map that cannot grow again would
- * have no table to migrate to but a smaller one, and would have to evict
- * down to it. Room is the bump pointer's (which the reserve keeps from
- * entries) or a freed block of that size. Checked before any block is
- * taken, so that a refused growth does not turn bump room that entries
- * could use into a free table block. A hint: threads racing may both pass.
- */
-function spareFor(cap: u32): bool {
-  const room = <usize>hdrLoad(H_LIMIT) - heapTop();
-  const size = tableSize(cap);
-  return room >= size << 1 || (room >= size && hasFree(<usize>cap << 3));
-}
-
-/** Raises the reserve (bytes of the bump pointer's room that only tables
- *  may take) to a table of `cap` slots; it is never lowered by growth. */
-function raiseReserve(cap: u32): void {
-  const want = <u32>tableSize(cap);
-  let r = hdrLoad(H_RESERVE);
-  while (r < want) {
-    const seen = hdrCas(H_RESERVE, r, want);
-    if (seen == r) return;
-    r = seen;
-  }
-}
-
 /** Capacity of the table tableFor() returned. */
 let pickedCap: u32 = 0;
 
@@ -381,10 +351,9 @@ let pickedCap: u32 = 0;
  * A new table for a migration of the root table (rootCap slots) whose
  * target must take `reserve` entries and would best have `wanted` slots,
  * from the memory at hand, or 0. In order of preference:
- *   1. larger than the root, up to `wanted`, if a spare of its size is left
- *      (spareFor);
+ *   1. larger than the root, from `wanted` down;
  *   2. from `wanted` (if smaller) up to the root's size, if it holds the
- *      entries: the table being replaced is the spare;
+ *      entries: the usual block is the one of the table the root replaced;
  *   3. any larger table whose block lies free (allocFree): better than none,
  *      and nothing else would use that block. Without this, a map whose
  *      table shrank while all its memory went to entries and to blocks of
@@ -397,8 +366,6 @@ function tableFor(rootCap: u32, wanted: u32, reserve: i64): usize {
   const minCap = hdrLoad(H_MIN_CAP);
   let t2: usize = 0;
   for (let c = wanted; c > rootCap; c >>= 1) {
-    if (!spareFor(c)) continue;
-    raiseReserve(c); // before taking it: entries keep off the spare's room
     t2 = newTable(c);
     if (t2 != 0) {
       pickedCap = c;
@@ -475,6 +442,7 @@ function finishMigration(t: usize): void {
   const next = tableNext(t);
   // Order: every slot of t is MOVED (moved == cap) before the root changes.
   if (hdrCas(H_ROOT, <u32>t, next) == <u32>t) {
+    hdrAdd(H_TABLES_RETIRED, 1); // no call before: a kill cannot skip it
     // A helper that still holds a word of t entered at an epoch <= now,
     // so it has left once the global epoch is 3 past now (epoch.ts).
     atomic.store<u32>(<usize>next + TB_SAFE, hdrLoad(H_EPOCH) + 3);
@@ -708,19 +676,20 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
 
 /**
  * The root table t (cap slots) is full (fullAt) and no table to migrate it
- * to was at hand: under eviction 'lru', spins (reclaiming) until one comes
- * back. The table that t replaced is the usual one (the spare, see
- * spareFor): it is freed three epochs after t took over, and until then
- * only a smaller table, or none, is at hand. With more threads than cores
- * that can take longer than the inserts t had room for. Gives up after
- * SPIN_ROUNDS (a dead thread pins the epoch); then, last, evicts down to a
- * smaller table if one is at hand (evictForTable). Returns 0 (retry: this
- * thread's references into the map were let go, locate again) or
- * ST_CAPACITY. Must be called where the caller locates again on 0.
+ * to was at hand: under eviction 'lru', while a retired table is on its way
+ * back to the allocator, spins (reclaiming) until a table can be had. The
+ * table that t replaced is the usual one: it is freed three epochs after t
+ * took over, and with more threads than cores that can take longer than
+ * the inserts t had room for. Gives up after SPIN_ROUNDS (a dead thread
+ * pins the epoch); then, last, takes a larger free block or evicts down to
+ * a smaller table (evictForTable). Returns 0 (retry: this thread's
+ * references into the map were let go, locate again) or ST_CAPACITY. Must
+ * be called where the caller locates again on 0.
  */
 function waitForTable(t: usize, cap: u32): i32 {
   if (policy() != EVICT_LRU) return ST_CAPACITY;
-  for (let round = 0; round < SPIN_ROUNDS; round++) {
+  // Only while a retired table is on its way back (else nothing will come).
+  for (let round = 0; round < SPIN_ROUNDS && hdrLoad(H_TABLES_RETIRED) != 0; round++) {
     // Safety: t is only read while it is still the root (not retired), so
     // refreshing this thread's epoch announcement cannot let it be freed.
     reclaim();
@@ -1593,11 +1562,26 @@ const EVICT_BATCH: i32 = 64;
  * all there is, and evicts down to it.
  * Returns whether a migration is under way.
  */
+/** Live entries below which a table of `cap` slots takes a migration's
+ *  reserve below its growth mark, with a 64th of its slots to spare. */
+@inline function fitOf(cap: u32): i64 {
+  return <i64>growAt(cap) - <i64>(cap >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
+}
+
 function evictForTable(t: usize, cap: u32, last: bool): bool {
   if (policy() != EVICT_LRU) return false;
   if (root() != t || tableNext(t) != 0) return true;
   let c = cap;
   let t2 = newTable(c);
+  if (t2 == 0 && c > hdrLoad(H_MIN_CAP) && sizeLoad() - fitOf(c >> 1) <= <i64>(cap >> 6)) {
+    // Half its size, if that costs few evictions (a 64th of the root's
+    // slots): a map whose table grew into its last room, with no block for
+    // a second one, lives in that one and, each time its deleted slots
+    // fill it, in a table of half the size for a while.
+    c >>= 1;
+    t2 = newTable(c);
+    if (t2 == 0) c = cap;
+  }
   if (t2 == 0 && last) {
     // A larger table whose block lies free needs no eviction at all.
     for (let big = cap << 1; big <= MAX_CAP && tableSize(big) <= <usize>hdrLoad(H_LIMIT); big <<= 1) {
@@ -1614,7 +1598,7 @@ function evictForTable(t: usize, cap: u32, last: bool): bool {
     }
   }
   if (t2 == 0) return false;
-  const fit = <i64>growAt(c) - <i64>(c >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
+  const fit = fitOf(c);
   for (let n: u32 = 0; sizeLoad() >= fit && n < cap && root() == t && tableNext(t) == 0 && evictOne(); n++) {}
   if (sizeLoad() >= fit || root() != t || tableNext(t) != 0) {
     freeTable(t2);
