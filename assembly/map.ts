@@ -1557,9 +1557,10 @@ const EVICT_BATCH: i32 = 64;
  * hand (the spare is another thread's migration target not yet published,
  * or the replaced table waits out its epochs) it evicts nothing, and the
  * insert goes on into the root, which has room up to fullAt for that wait.
- * Only `last` (the root is at fullAt, the insert fails otherwise) takes a
- * larger table whose block lies free, or else a smaller table if that is
- * all there is, and evicts down to it.
+ * A table of half the root's size it takes only if that costs few
+ * evictions; `last` (the root is at fullAt, the insert fails otherwise)
+ * takes a larger table whose block lies free, or else a smaller table if
+ * that is all there is, and evicts down to it.
  * Returns whether a migration is under way.
  */
 /** Live entries below which a table of `cap` slots takes a migration's
