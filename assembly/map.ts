@@ -131,8 +131,8 @@ function allocFresh(size: usize): usize {
 }
 
 /** Rounds of reclaim-and-retry a thread spins for a block or a table it
- *  waits for (evictUntil, waitForTable). A round takes about 80 ns, so this
- *  is about 100 ms: only a thread that stays inside one operation that long
+ *  waits for (evictUntil, waitForTable). A round took 80–120 ns, so this is
+ *  0.1 s or so: only a thread that stays inside one operation that long
  *  (a dead one, until the host releases it) makes the insert fail. With two
  *  cores shared by four writers and other work, 2^17 rounds were sometimes
  *  not enough (an epoch held back by a descheduled thread). */
