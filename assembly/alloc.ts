@@ -18,6 +18,11 @@
 // pushes back what is left (at least a span), so regions too are only ever
 // owned by one thread.
 //
+// Counts: each class's stack keeps how many blocks it holds, next to its
+// head (layout.ts), added to right after the CAS of each push and pop. It
+// is exact whenever no thread is between the two, and tells eviction how
+// many blocks of a class are at hand (map.ts, makeRoom).
+//
 // ABA: a head word is `offset | tag << 32`; every successful push or pop
 // bumps the tag, so a pop that read a stale `next` fails its CAS. Reading
 // `next` of a block another thread just popped is a benign race: the value is
@@ -27,8 +32,8 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  B_INFO, H_LIMIT, H_RESERVE, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
-  blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeHead, hdrCas, hdrLoad,
+  B_INFO, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
+  blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
 import { faultPoint } from "./fault";
@@ -67,12 +72,15 @@ export function blockSize(b: usize): usize {
   return ((w + (<u64>1 << 32)) & 0xffffffff00000000) | <u64>off;
 }
 
-function pushChain(cls: i32, first: usize, last: usize): void {
+/** Pushes the chain first..last of `n` blocks of class `cls`. */
+function pushChain(cls: i32, first: usize, last: usize, n: i32): void {
   faultPoint();
   // A size no allocation could have had means a bug: losing the block is
   // better than writing past the free-list heads.
   if (cls < 0 || cls >= NUM_CLASSES) return;
   pushAt(freeHead(cls), first, last);
+  // No call or loop between the CAS and the count: a kill cannot split them.
+  freeCountAdd(cls, n);
 }
 
 /** Pushes the chain first..last on the Treiber stack whose head word is at `h`. */
@@ -89,7 +97,9 @@ function pushAt(h: usize, first: usize, last: usize): void {
 }
 
 function pop(cls: i32): usize {
-  return popAt(freeHead(cls));
+  const b = popAt(freeHead(cls));
+  if (b != 0) freeCountAdd(cls, -1);
+  return b;
 }
 
 /** Pops the Treiber stack whose head word is at `h`. */
@@ -194,6 +204,22 @@ export function allocReserved(size: usize): usize {
   return allocBelow(size, <usize>hdrLoad(H_LIMIT));
 }
 
+/** As allocReserved, but from freed memory only (a free block of its class,
+ *  or a region), never from the bump pointer: for a table larger than the
+ *  map asked for, taken only because such a block lies free. */
+export function allocFree(size: usize): usize {
+  return allocBelow(size, 0); // bump() refuses any block ending past 0
+}
+
+/** Freed blocks of `size`'s class at hand (its stack's count; a hint while
+ *  other threads push and pop). */
+export function freeCount(size: usize): i32 {
+  const cls = classOf(size);
+  if (cls >= NUM_CLASSES) return 0;
+  const n = freeCountLoad(cls);
+  return n > 0 ? n : 0;
+}
+
 /** Whether the last block this thread allocated came straight from the
  *  bump pointer: never used, so still zero (the memory starts zeroed). */
 export let lastFresh: bool = false;
@@ -228,7 +254,7 @@ function allocBelow(size: usize, limit: usize): usize {
   }
   if (n > 1) {
     for (let i: usize = 1; i < n - 1; i++) setBlockLink(span + i * csize, <u32>(span + (i + 1) * csize));
-    pushChain(cls, span + csize, span + (n - 1) * csize);
+    pushChain(cls, span + csize, span + (n - 1) * csize, <i32>(n - 1));
   }
   return span;
 }
@@ -237,11 +263,12 @@ function allocBelow(size: usize, limit: usize): usize {
  *  table's header block takes its slots block with it. */
 export function free(b: usize): void {
   if (blockKind(b) == KIND_TABLE) {
+    hdrSub(H_TABLES_RETIRED, 1); // first: a kill below leaks the table, not a count
     const outgrown = (atomic.load<u32>(b + B_INFO) & TABLE_OUTGROWN) != 0;
     freeBig(tableSlots(b), <usize>tableCap(b) << 3, outgrown);
     freeBig(tableChunks(b), <usize>chunkCount(tableCap(b)) << 3, outgrown);
   }
-  pushChain(classOf(blockSize(b)), b, b);
+  pushChain(classOf(blockSize(b)), b, b, 1);
 }
 
 /** Frees a table's block: to the regions if the table was outgrown and the
@@ -249,17 +276,20 @@ export function free(b: usize): void {
 function freeBig(b: usize, size: usize, outgrown: bool): void {
   const cls = classOf(size);
   if (outgrown && cls < NUM_CLASSES && classSize(cls) >= SPAN_BYTES) pushRegion(b, classSize(cls));
-  else pushChain(cls, b, b);
+  else pushChain(cls, b, b, 1);
 }
 
 /** Returns a block of known size (used for blocks never published). */
 export function freeSized(b: usize, size: usize): void {
-  pushChain(classOf(size), b, b);
+  pushChain(classOf(size), b, b, 1);
 }
 
 /** Prepares an empty heap: called once by init() on zeroed memory. */
 export function allocInit(limit: usize): void {
-  for (let c = 0; c < NUM_CLASSES; c++) atomic.store<u64>(freeHead(c), 0);
+  for (let c = 0; c < NUM_CLASSES; c++) {
+    atomic.store<u64>(freeHead(c), 0);
+    freeCountStore(c, 0);
+  }
   atomic.store<u64>(REGIONS, 0);
   hdrStore(H_TOP, <u32>HEAP_START);
   hdrStore(H_LIMIT, <u32>limit);

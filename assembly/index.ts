@@ -67,7 +67,20 @@
 // No thread ever waits for a migration; claims wrap around, so chunks left by
 // a dead helper are redone. Deleted keys are not copied: migration is also
 // how DELETED slots are dropped (a table full of them migrates to a table
-// of the same size).
+// of the same size). A table's usual target is the block of the table it
+// replaced; a migration takes any block at hand (map.ts tableFor), larger
+// than wanted if that is all there is.
+//
+// Eviction (map.ts, 'lru'): an insert that finds no memory evicts entries of
+// the size class it needs a block of (blocks are never split or merged, so
+// no other class's would do), then spins, reclaiming, until their blocks
+// are past their grace period; a full table that finds no table to migrate
+// to spins likewise while a retired one is on its way back. Both give up
+// after a bounded number of rounds (a thread dead inside an operation pins
+// the epoch): ERR_CAPACITY.
+// The spin waits for the threads inside an operation to leave it (the
+// epoch), never for a lock: a thread that stops inside one (killed, not yet
+// released) makes the spin give up, not hang.
 //
 // Iteration (map.ts scanKeys): a cursor over home slots in reversed bit
 // order (Redis's SCAN), one page per call, nothing held between calls: a key
@@ -469,5 +482,3 @@ export function layout(i: i32): u32 {
   }
   return 0;
 }
-
-

@@ -29,11 +29,20 @@
 //   +56 f64 timeBase       the creator's clock at init: expiry chunks count
 //                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
+//   +80 ANON_TOMB          the entry of every DELETED slot (40 bytes)
+//   +120 u32 tablesRetired tables retired, not yet freed
 //   +128 u64 stats[16]     totals folded in from released thread slots
 //
-// Free-list heads (at FREE_HEADS): NUM_CLASSES words of u64 `offset | tag<<32`,
-// one Treiber stack per size class (alloc.ts), then on a line of its own the
-// head of the regions: big freed blocks that small blocks are carved from.
+// Free-list heads (at FREE_HEADS): NUM_CLASSES records of FREE_HEAD_SIZE
+// bytes, one Treiber stack per size class (alloc.ts):
+//
+//   +0  u64 head           `offset | tag<<32` of the top block
+//   +8  i32 count          blocks on the stack: added to right after each
+//                          push's or pop's CAS, so exact when no thread is
+//                          between the two (a hint for eviction, map.ts)
+//
+// then on a line of its own the head of the regions: big freed blocks that
+// small blocks are carved from.
 //
 // Thread slots (at THREADS): MAX_THREADS records of THREAD_SIZE bytes, one
 // cache line each, claimed by a CAS of their owner word (epoch.ts):
@@ -122,7 +131,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 6;
+export const LAYOUT_VERSION: u32 = 7;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -150,6 +159,11 @@ export const H_SIZE: usize = 64;
  * length, which is 0).
  */
 export const ANON_TOMB: usize = HEADER + H_SIZE + 16;
+/** Tables retired and not yet freed (u32, the end of H_SIZE's line, after
+ *  ANON_TOMB): added to when a migration retires its source table, taken
+ *  from when the table is freed. A full map waits for one (map.ts,
+ *  waitForTable) only while there is one. */
+export const H_TABLES_RETIRED: usize = H_SIZE + 56;
 /** Statistics of threads that have let their slot go (see T_STATS). */
 export const H_STATS: usize = H_SIZE + 64;
 export const HEADER_SIZE: usize = 256;
@@ -167,6 +181,9 @@ export const HEADER_SIZE: usize = 256;
 @inline export function hdrAdd(field: usize, v: u32): u32 {
   return atomic.add<u32>(HEADER + field, v);
 }
+@inline export function hdrSub(field: usize, v: u32): u32 {
+  return atomic.sub<u32>(HEADER + field, v);
+}
 @inline export function sizeAdd(d: i64): void {
   // Safety: H_SIZE is 8-aligned inside the header.
   atomic.add<i64>(HEADER + H_SIZE, d);
@@ -181,15 +198,29 @@ export const HEADER_SIZE: usize = 256;
 /** 7 classes of 16..64 B by 8, then 4 per doubling up to 2^31: see alloc.ts. */
 export const NUM_CLASSES: i32 = 112;
 export const FREE_HEADS: usize = HEADER + HEADER_SIZE;
+/** A class's record: the u64 head, then an i32 count of the blocks on its
+ *  stack (4 spare bytes). 16 bytes: four classes a line, and the count on
+ *  its head's line, so that keeping it costs a push or pop no other line. */
+export const FREE_HEAD_SIZE: usize = 16;
+export const F_COUNT: usize = 8;
 
 @inline export function freeHead(cls: i32): usize {
-  // Safety: cls < NUM_CLASSES (classOf caps it), 8-aligned.
-  return FREE_HEADS + (<usize>cls << 3);
+  // Safety: cls < NUM_CLASSES (classOf caps it), 16-aligned.
+  return FREE_HEADS + <usize>cls * FREE_HEAD_SIZE;
+}
+@inline export function freeCountAdd(cls: i32, d: i32): void {
+  atomic.add<i32>(freeHead(cls) + F_COUNT, d);
+}
+@inline export function freeCountLoad(cls: i32): i32 {
+  return atomic.load<i32>(freeHead(cls) + F_COUNT);
+}
+@inline export function freeCountStore(cls: i32, v: i32): void {
+  atomic.store<i32>(freeHead(cls) + F_COUNT, v);
 }
 
 /** Head (u64 `offset | tag<<32`) of the regions stack (alloc.ts). A region
  *  is a freed big block: u32 link at +0, u32 size at +8. */
-export const REGIONS: usize = FREE_HEADS + (<usize>NUM_CLASSES << 3);
+export const REGIONS: usize = FREE_HEADS + <usize>NUM_CLASSES * FREE_HEAD_SIZE;
 export const R_SIZE: usize = 8;
 
 // ---------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocReserved, classSize, freeSized, heapTop, lastFresh } from "./alloc";
+import { alloc, allocFree, allocReserved, blockSize, classOf, classSize, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
 import { faultPoint } from "./fault";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
-  ANON_TOMB, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
+  ANON_TOMB, H_TABLES_RETIRED, hdrAdd, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
   TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
@@ -130,15 +130,67 @@ function allocFresh(size: usize): usize {
   return b;
 }
 
-/** Under eviction 'lru': evicts batches until a block of `size` comes back.
- *  Evicted entries come back once no thread can still read them: a few
- *  rounds give the other threads' operations time to end. */
+/** Rounds of reclaim-and-retry a thread spins for a block or a table it
+ *  waits for (evictUntil, waitForTable). A round took 80–120 ns, so this is
+ *  0.1 s or so: only a thread that stays inside one operation that long
+ *  (a dead one, until the host releases it) makes the insert fail. With two
+ *  cores shared by four writers and other work, 2^17 rounds were sometimes
+ *  not enough (an epoch held back by a descheduled thread). */
+const SPIN_ROUNDS: i32 = 1 << 20;
+/** New keys this thread inserts after memory ran out, each evicting one
+ *  entry of its own size class first (makeRoom). */
+const PRESSURE_INSERTS: u32 = 4096;
+/** Freed blocks of its class below which such an insert evicts one: a
+ *  32nd of the live entries, at least EVICT_BATCH, at most STOCK_MAX. Blocks
+ *  at hand are memory holding no entry: measured with three and four writers
+ *  on two cores shared with other work (bench/lru-threads.mjs), a 16th held
+ *  a 4 MiB map at 10% fewer entries than a 64th, which spun twice as long; a
+ *  fixed 32 blocks spun five times as long as 1024. */
+const STOCK_MAX: i64 = 1024;
+@inline function stock(): i32 {
+  const s = sizeLoad() >> 5;
+  return <i32>(s < <i64>EVICT_BATCH ? <i64>EVICT_BATCH : s > STOCK_MAX ? STOCK_MAX : s);
+}
+/** Inserts of new keys left that evict one entry each (thread-local). */
+let pressure: u32 = 0;
+
+/**
+ * Under eviction 'lru': evicts a batch of entries of `size`'s class and
+ * waits, reclaiming, until a block of it comes back. Evicted entries come
+ * back once no thread can still read them, three global epochs later, and
+ * the epoch moves only as fast as the slowest thread inside an operation:
+ * with more threads than cores, one may be descheduled in the middle of
+ * one for a time slice. So it spins (reclaim, allocate) rather than
+ * evicting more, which gives nothing back sooner and, batch after batch,
+ * emptied the map; it evicts again only once three epochs have passed and
+ * its batch went to other threads of the same class. It gives up when a
+ * batch finds nothing to evict (nothing is on its way), or after
+ * SPIN_ROUNDS (a thread that stays inside an operation, a dead one, pins
+ * the epoch). Then the next PRESSURE_INSERTS inserts of new keys each evict
+ * one entry of their class as they go (makeRoom), so that memory keeps
+ * coming back one grace period behind the inserts instead of running out
+ * again at the next one.
+ */
 function evictUntil(b: usize, size: usize): usize {
-  for (let round = 0; b == 0 && round < 8 && evictForMemory(); round++) {
+  if (b != 0 || policy() != EVICT_LRU) return b;
+  const cls = classOf(size);
+  if (!evictForMemory(cls)) return 0;
+  let since = hdrLoad(H_EPOCH);
+  for (let round = 0; round < SPIN_ROUNDS; round++) {
     reclaim();
     b = alloc(size);
+    if (b != 0) {
+      // Not at once: another thread held the epoch back. Evict ahead for a while.
+      if (round > 0) pressure = PRESSURE_INSERTS;
+      return b;
+    }
+    const e = hdrLoad(H_EPOCH);
+    if (e - since >= 3) {
+      if (!evictForMemory(cls)) return 0;
+      since = e;
+    }
   }
-  return b;
+  return 0;
 }
 
 /**
@@ -253,10 +305,12 @@ function valueEquals(e: usize, cw: u64, ep: usize, el: usize, ekind: u32): bool 
 // ---------------------------------------------------------------------------
 // Tables and migration
 
-function newTable(cap: u32): usize {
+/** A zeroed, unpublished table of `cap` slots, or 0. `freeOnly`: its slots
+ *  block only from freed memory (allocFree), never from the bump pointer. */
+function newTable(cap: u32, freeOnly: bool = false): usize {
   const t = allocReserved(TABLE_HEADER);
   if (t == 0) return 0;
-  const slots = allocReserved(<usize>cap << 3);
+  const slots = freeOnly ? allocFree(<usize>cap << 3) : allocReserved(<usize>cap << 3);
   // A never-used block is already zero: a growing table costs no pause to
   // clear (only a reused block, of a table that was freed, is cleared).
   const slotsFresh = lastFresh;
@@ -305,27 +359,101 @@ export function createRoot(cap: u32): bool {
   return safe != SAFE_NEVER && <i32>(hdrLoad(H_EPOCH) - safe) >= 0 ? ANON_TOMB : e;
 }
 
+/** Largest table: its slots block must stay a size class (below 2^31 B). */
+const MAX_CAP: u32 = 0x10000000;
+
+/** Entries a migration target must hold: the live ones, plus one per thread
+ *  that may be finishing an insert into the source it began before `next`
+ *  was set (the target's TB_RESERVE). */
+@inline function migrationReserve(): i64 {
+  const live = sizeLoad();
+  return (live > 0 ? live : 0) + <i64>hdrLoad(H_THREAD_HIGH) + 1;
+}
+
+/** Whether a table of `cap` slots takes `reserve` entries below its growth
+ *  mark, with a chunk to spare. */
+@inline function holds(cap: u32, reserve: i64): bool {
+  return reserve + <i64>CHUNK < <i64>growAt(cap);
+}
+
+/** Capacity of the table tableFor() returned. */
+let pickedCap: u32 = 0;
+
+/**
+ * A new table for a migration of the root table (rootCap slots) whose
+ * target must take `reserve` entries and would best have `wanted` slots,
+ * from the memory at hand, or 0. In order of preference:
+ *   1. larger than the root, from `wanted` down;
+ *   2. from `wanted` (if smaller) up to the root's size, if it holds the
+ *      entries: the usual block is the one of the table the root replaced;
+ *   3. any larger table whose block lies free (allocFree): better than none,
+ *      and nothing else would use that block. Without this, a map whose
+ *      table shrank while all its memory went to entries and to blocks of
+ *      larger tables would find no table of its size ever again;
+ *   4. smaller than both, as long as it holds the entries.
+ * Taking blocks never evicts: entries and tables share no size class, so
+ * evicting entries gives no table block back (see evictForTable).
+ */
+function tableFor(rootCap: u32, wanted: u32, reserve: i64): usize {
+  const minCap = hdrLoad(H_MIN_CAP);
+  let t2: usize = 0;
+  for (let c = wanted; c > rootCap; c >>= 1) {
+    t2 = newTable(c);
+    if (t2 != 0) {
+      pickedCap = c;
+      return t2;
+    }
+  }
+  for (let c = wanted < rootCap ? wanted : rootCap; c <= rootCap; c <<= 1) {
+    if (!holds(c, reserve)) continue;
+    t2 = newTable(c);
+    if (t2 != 0) {
+      pickedCap = c;
+      return t2;
+    }
+  }
+  const top = wanted > rootCap ? wanted : rootCap;
+  for (let c = top << 1; c <= MAX_CAP && tableSize(c) <= <usize>hdrLoad(H_LIMIT); c <<= 1) {
+    t2 = newTable(c, true);
+    if (t2 != 0) {
+      pickedCap = c;
+      return t2;
+    }
+  }
+  for (let c = (wanted < rootCap ? wanted : rootCap) >> 1; c >= minCap && holds(c, reserve); c >>= 1) {
+    t2 = newTable(c);
+    if (t2 != 0) {
+      pickedCap = c;
+      return t2;
+    }
+  }
+  return 0;
+}
+
+/** The table size a migration wants for `reserve` entries: at most half
+ *  full once they are in. */
+function wantedCap(reserve: i64): u32 {
+  let cap = hdrLoad(H_MIN_CAP);
+  while (<i64>cap < reserve * 2 + <i64>CHUNK && cap < MAX_CAP) cap <<= 1;
+  return cap;
+}
+
 /** Starts migrating the root table `t` into a new table sized for the live
- *  entries (at most half full afterwards); no-op if one is under way.
+ *  entries (at most half full afterwards), or the best the memory at hand
+ *  allows (tableFor); no-op if one is under way or no table is at hand.
  *  `grow`: started because t is full (not to drop deleted entries). */
 function startMigration(t: usize, grow: bool = false): void {
   if (root() != t || tableNext(t) != 0) return;
-  // Entries t may still copy in: the live ones, plus one per thread that may
-  // be finishing an insert into t it began before `next` was set.
-  const live = sizeLoad();
-  const reserve = (live > 0 ? live : 0) + <i64>hdrLoad(H_THREAD_HIGH) + 1;
-  let cap = hdrLoad(H_MIN_CAP);
-  while (<i64>cap < reserve * 2 + <i64>CHUNK && cap < 0x10000000) cap <<= 1;
-  const wanted = cap;
-  let t2 = newTable(cap);
-  // No memory for that: a smaller table (down to the smallest that holds the
-  // live entries below its growth mark) still drops the tombstones; the
-  // reserve, or the blocks of tables freed before, usually hold one.
-  while (t2 == 0 && cap > hdrLoad(H_MIN_CAP) && reserve + <i64>CHUNK < <i64>growAt(cap >> 1)) {
-    cap >>= 1;
-    t2 = newTable(cap);
-  }
+  const reserve = migrationReserve();
+  const wanted = wantedCap(reserve);
+  const t2 = tableFor(tableCap(t), wanted, reserve);
   if (t2 == 0) return;
+  publishTable(t, t2, pickedCap, wanted, reserve, grow);
+}
+
+/** Publishes the private table t2 (cap slots) as root t's migration target,
+ *  or frees it if another thread's came first. */
+function publishTable(t: usize, t2: usize, cap: u32, wanted: u32, reserve: i64, grow: bool): void {
   if (cap < wanted) store<u32>(t2 + B_INFO, KIND_TABLE | TABLE_FULL_SIZE); // not yet published
   store<u32>(t2 + TB_RESERVE, <u32>reserve);
   store<u32>(t2 + TB_SAFE, SAFE_NEVER);
@@ -346,6 +474,7 @@ function finishMigration(t: usize): void {
   const next = tableNext(t);
   // Order: every slot of t is MOVED (moved == cap) before the root changes.
   if (hdrCas(H_ROOT, <u32>t, next) == <u32>t) {
+    hdrAdd(H_TABLES_RETIRED, 1); // no call before: a kill cannot skip it
     // A helper that still holds a word of t entered at an epoch <= now,
     // so it has left once the global epoch is 3 past now (epoch.ts).
     atomic.store<u32>(<usize>next + TB_SAFE, hdrLoad(H_EPOCH) + 3);
@@ -578,6 +707,36 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
 }
 
 /**
+ * The root table t (cap slots) is full (fullAt) and no table to migrate it
+ * to was at hand: under eviction 'lru', while a retired table is on its way
+ * back to the allocator, spins (reclaiming) until a table can be had. The
+ * table that t replaced is the usual one: it is freed three epochs after t
+ * took over, and with more threads than cores that can take longer than
+ * the inserts t had room for. Gives up after SPIN_ROUNDS (a dead thread
+ * pins the epoch); then, last, takes a larger free block or evicts down to
+ * a smaller table (evictForTable). Returns 0 (retry: this thread's
+ * references into the map were let go, locate again) or ST_CAPACITY. Must
+ * be called where the caller locates again on 0.
+ */
+function waitForTable(t: usize, cap: u32): i32 {
+  if (policy() != EVICT_LRU) return ST_CAPACITY;
+  // Only while a retired table is on its way back (else nothing will come).
+  for (let round = 0; round < SPIN_ROUNDS && hdrLoad(H_TABLES_RETIRED) != 0; round++) {
+    // Safety: t is only read while it is still the root (not retired), so
+    // refreshing this thread's epoch announcement cannot let it be freed.
+    reclaim();
+    if (root() != t || tableNext(t) != 0) return 0;
+    if ((round & 15) == 15) {
+      startMigration(t, true);
+      if (tableNext(t) == 0) evictForTable(t, cap, false);
+      if (root() != t || tableNext(t) != 0) return 0;
+    }
+  }
+  evictForTable(t, cap, true);
+  return root() != t || tableNext(t) != 0 ? 0 : ST_CAPACITY;
+}
+
+/**
  * Publishes entry `e` (hash h) in the EMPTY slot locate() found. Returns 1
  * on success, 0 to retry (slot taken, or migration started), or a status.
  */
@@ -600,9 +759,9 @@ function tryInsert(h: u32, e: usize): i32 {
     startMigration(t, true);
     // No memory for a larger table, and too many live entries for one of
     // this size: under eviction, make them fit one.
-    if (tableNext(t) == 0) evictForTable(cap);
+    if (tableNext(t) == 0) evictForTable(t, cap, false);
     if (root() != t || tableNext(t) != 0) return 0;
-    if (used >= fullAt(cap)) return ST_CAPACITY;
+    if (used >= fullAt(cap)) return waitForTable(t, cap);
   }
   if (slotCas(locS, 0, slotWord(h, <u32>e)) != 0) return 0;
   // No call and no loop between the CAS above and the counts below: engines
@@ -698,7 +857,7 @@ export function update(
     let shrink: i64 = 0;
     if (!deleting) {
       if (!linked && !roomMade) {
-        const room = makeRoom();
+        const room = makeRoom(n);
         if (room < 0) {
           pending = 0;
           return room;
@@ -747,6 +906,8 @@ export function update(
       // it stays on as the key's tombstone.
       if (tomb != slotEntry(w)) retire(slotEntry(w));
       else tableAdd(locT, TB_KEYED, 1);
+      // A delete gives a block back: one eviction fewer ahead (evictUntil).
+      if (deleting && pressure > 0) pressure--;
       return result;
     }
     if (!deleting) nsUndo();
@@ -863,7 +1024,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       store<i64>(entryValue(n), nv); // still private
     }
     if (!linked) {
-      const room = roomMade ? 0 : makeRoom();
+      const room = roomMade ? 0 : makeRoom(n);
       if (room < 0) {
         freeSized(n, entrySize(kl, 8));
         return room;
@@ -1320,8 +1481,10 @@ function stampNew(n: usize, old: usize): void {
   return rng;
 }
 
-/** Evicts one entry chosen by sampling. Returns whether one was removed. */
-function evictOne(): bool {
+/** Evicts one entry chosen by sampling; `cls` >= 0: only among entries whose
+ *  block is of that size class (see evictForMemory). Returns whether one
+ *  was removed. */
+function evictOne(cls: i32 = -1): bool {
   const nowStamp = stampNow();
   for (let round = 0; round < 8; round++) {
     // While the root migrates, its entries are moving to `next`: sample
@@ -1344,6 +1507,7 @@ function evictOne(): bool {
       if (lo < 8 || (lo & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
       const e = slotEntry(w);
       if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue; // names stay
+      if (cls >= 0 && classOf(blockSize(e)) != cls) continue;
       if (expiredAt(e)) {
         best = e;
         bestSlot = s;
@@ -1376,20 +1540,33 @@ function evictOne(): bool {
   return false;
 }
 
-/**
- * Before an insert: room under the map's maxEntries. Returns 0 if there is
- * room, 1 if it evicted to make some (the caller must locate its key again:
- * evicting moved locate()'s results), or ST_CAPACITY.
- */
 /** Entries that count against the map's maxEntries: all but the registry
  *  of namespace names (which is never evicted either). */
 @inline function boundedSize(): i64 {
   return sizeLoad() - atomic.load<i64>(nsRecord(NS_REGISTRY_TAG) + N_ENTRIES);
 }
 
-function makeRoom(): i32 {
+/**
+ * Before the insert of the new entry `n` (private, not yet published):
+ * room under the map's maxEntries, and under eviction 'lru' the evictions
+ * that go with each insert while the table is held at its size (fullSize)
+ * or memory ran out lately (evictUntil). Returns 0 if there is room, 1 if
+ * it evicted (the caller must locate its key again: evicting moved
+ * locate()'s results), or ST_CAPACITY.
+ */
+function makeRoom(n: usize): i32 {
   const max = atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
-  if (max == 0 || boundedSize() < <i64>max) return fullSize() && evictOne() ? 1 : 0;
+  if (pressure > 0 && policy() == EVICT_LRU) {
+    // Memory ran out lately (evictUntil): while its class has few blocks at
+    // hand, the new entry evicts one of its class, whose block comes back
+    // one grace period later, for a later insert.
+    pressure--;
+    const size = blockSize(n);
+    if (freeCount(size) < stock() && evictOne(classOf(size))) return 1;
+  }
+  // A table held at its size (fullSize): one entry goes per insert, of the
+  // new entry's class if it has any, so that its memory serves the next.
+  if (max == 0 || boundedSize() < <i64>max) return fullSize() && (evictOne(classOf(blockSize(n))) || evictOne()) ? 1 : 0;
   if (policy() != EVICT_LRU) return ST_CAPACITY;
   // One eviction pays for one insert, even if other threads' inserts took
   // the room meanwhile (so the bound may be passed by one per such thread).
@@ -1401,25 +1578,68 @@ function makeRoom(): i32 {
 const EVICT_BATCH: i32 = 64;
 
 /**
- * When the root table is full and no new table for its live entries fits in
- * memory (a migration could not start): under eviction 'lru', evicts just
- * enough entries that a table of its size takes them below its growth mark
- * (by a 64th), and starts the migration to it; failing that (no memory for
- * a table that size either), one half its size, and so on. The table it starts is marked TABLE_FULL_SIZE, and inserts then evict
- * as they go (makeRoom), so such a batch is met when the map first fills
- * up, not in its steady state. Returns whether a migration is under way.
+ * When the root table t (cap slots) is full and no table that holds its live
+ * entries is at hand (startMigration found none): under eviction 'lru',
+ * takes a table of the root's size, evicts just enough entries that it
+ * takes them below its growth mark (by a 64th), and starts the migration to
+ * it. The table is marked TABLE_FULL_SIZE, and inserts then evict as they
+ * go (makeRoom), so such a batch is met when the map first fills up, not in
+ * its steady state. The table is taken BEFORE evicting: evicting entries
+ * gives no table block back (they share no size class), so when none is at
+ * hand (the spare is another thread's migration target not yet published,
+ * or the replaced table waits out its epochs) it evicts nothing, and the
+ * insert goes on into the root, which has room up to fullAt for that wait.
+ * A table of half the root's size it takes only if that costs few
+ * evictions; `last` (the root is at fullAt, the insert fails otherwise)
+ * takes a larger table whose block lies free, or else a smaller table if
+ * that is all there is, and evicts down to it.
+ * Returns whether a migration is under way.
  */
-function evictForTable(cap: u32): bool {
+/** Live entries below which a table of `cap` slots takes a migration's
+ *  reserve below its growth mark, with a 64th of its slots to spare. */
+@inline function fitOf(cap: u32): i64 {
+  return <i64>growAt(cap) - <i64>(cap >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
+}
+
+function evictForTable(t: usize, cap: u32, last: bool): bool {
   if (policy() != EVICT_LRU) return false;
-  const t = root();
-  for (let c = cap; c >= hdrLoad(H_MIN_CAP); c >>= 1) {
-    const fit = <i64>growAt(c) - <i64>(c >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
-    for (let n: u32 = 0; sizeLoad() >= fit && n < cap && evictOne(); n++) {}
-    if (sizeLoad() >= fit) return false; // nothing left to evict
-    startMigration(t, true);
-    if (root() != t || tableNext(t) != 0) return true;
+  if (root() != t || tableNext(t) != 0) return true;
+  let c = cap;
+  let t2 = newTable(c);
+  if (t2 == 0 && c > hdrLoad(H_MIN_CAP) && sizeLoad() - fitOf(c >> 1) <= <i64>(cap >> 6)) {
+    // Half its size, if that costs few evictions (a 64th of the root's
+    // slots): a map whose table grew into its last room, with no block for
+    // a second one, lives in that one and, each time its deleted slots
+    // fill it, in a table of half the size for a while.
+    c >>= 1;
+    t2 = newTable(c);
+    if (t2 == 0) c = cap;
   }
-  return false;
+  if (t2 == 0 && last) {
+    // A larger table whose block lies free needs no eviction at all.
+    for (let big = cap << 1; big <= MAX_CAP && tableSize(big) <= <usize>hdrLoad(H_LIMIT); big <<= 1) {
+      t2 = newTable(big, true);
+      if (t2 != 0) {
+        const reserve = migrationReserve();
+        publishTable(t, t2, big, wantedCap(reserve), reserve, true);
+        return true;
+      }
+    }
+    while (t2 == 0 && c > hdrLoad(H_MIN_CAP)) {
+      c >>= 1;
+      t2 = newTable(c);
+    }
+  }
+  if (t2 == 0) return false;
+  const fit = fitOf(c);
+  for (let n: u32 = 0; sizeLoad() >= fit && n < cap && root() == t && tableNext(t) == 0 && evictOne(); n++) {}
+  if (sizeLoad() >= fit || root() != t || tableNext(t) != 0) {
+    freeTable(t2);
+    return root() != t || tableNext(t) != 0;
+  }
+  const reserve = migrationReserve();
+  publishTable(t, t2, c, wantedCap(reserve), reserve, true);
+  return true;
 }
 
 /** Whether the map is held at its size: under eviction 'lru', the table in
@@ -1432,15 +1652,25 @@ function fullSize(): bool {
   return (info & TABLE_FULL_SIZE) != 0;
 }
 
-/** When memory is full: evicts a batch, whose memory the caller reclaims. */
-function evictForMemory(): bool {
+/**
+ * When memory is full: evicts a batch, whose memory the caller reclaims,
+ * among the entries whose block is of class `cls`, the class the caller
+ * needs a block of. Blocks are never split or merged (alloc.ts), so an
+ * evicted entry's memory serves only entries of its own class: evicting
+ * others would not make room, and when threads insert entries of several
+ * sizes, it would empty the map (each thread evicting the others' entries,
+ * whose memory it cannot use). Within a class, the choice is the usual one
+ * (evictOne). So the map is a cache per size class once memory is full, as
+ * memcached's slab classes are: each class keeps the memory it was given.
+ * Returns whether it evicted any.
+ */
+function evictForMemory(cls: i32): bool {
   if (policy() != EVICT_LRU) return false;
   // An evicted entry's memory goes back to the allocator by itself (its
   // slot turns DELETED, see layout.ts), so a small batch is enough, and no
   // insert pays for much more than its own room.
-  const batch: i64 = EVICT_BATCH;
   let n: i64 = 0;
-  for (let k: i64 = 0; k < batch; k++) if (evictOne()) n++;
+  for (let k: i32 = 0; k < EVICT_BATCH; k++) if (evictOne(cls)) n++;
   return n > 0;
 }
 
@@ -1553,3 +1783,4 @@ export function verifyMap(): i32 {
   }
   return 0;
 }
+

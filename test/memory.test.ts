@@ -52,7 +52,7 @@ test('the core reports the layout the host relies on', async () => {
   expect(version).toBeGreaterThanOrEqual(1);
   expect(header % 64).toBe(0);
   expect(heapStart % 64).toBe(0);
-  expect(heapStart).toBeGreaterThan(header + 256 + classes * 8 + maxThreads * threadSize - 1);
+  expect(heapStart).toBeGreaterThan(header + 256 + classes * 16 + maxThreads * threadSize - 1);
   expect(entryKey % 8).toBe(0); // keys and counter words are 8-aligned
   expect(tableHeader).toBe(64);
   expect(threadSize % 64).toBe(0); // whole cache lines: threads never share one

@@ -2,6 +2,9 @@
 // each worker runs one, and so does the main thread.
 import { check, makeValue, rng } from './common.mjs';
 
+/** The value fillEvict writes at key `fe:${writer}:${i}`. */
+export const evictValue = (writer, i, mixed) => 'v'.repeat(100 + 50 * ((mixed ? i : writer) % 3));
+
 export const roles = (map) => ({
   /** Increments counters round-robin; reports its own tally. */
   counters({ keys, rounds }) {
@@ -187,6 +190,31 @@ export const roles = (map) => ({
       if (map.get(`ev:${writer}:${i >> 1}`) !== undefined) hits++;
     }
     return { inserted: count, hits };
+  },
+
+  /**
+   * Inserts `count` new keys of its own into a map bounded by memory, with
+   * values of one size per writer (100, 150 or 200 bytes: three size
+   * classes), or of the three in turn with `mixed`; deletes one key in seven
+   * and reads another writer's keys. Counts what it inserted and deleted,
+   * and the inserts refused with ERR_CAPACITY.
+   */
+  fillEvict({ count, writer, writers, mixed }) {
+    let inserted = 0;
+    let deleted = 0;
+    let refused = 0;
+    for (let i = 0; i < count; i++) {
+      try {
+        map.set(`fe:${writer}:${i}`, evictValue(writer, i, mixed));
+        inserted++;
+      } catch (e) {
+        if (e.code !== 'ERR_CAPACITY') throw e;
+        refused++;
+      }
+      if (i % 7 === 0 && map.delete(`fe:${writer}:${i - 3}`)) deleted++;
+      if (i % 3 === 0) map.get(`fe:${(writer + 1) % writers}:${i - 10}`);
+    }
+    return { inserted, deleted, refused };
   },
 
   /** A known number of each kind of operation, for exact statistics. */
