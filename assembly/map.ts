@@ -137,6 +137,35 @@ function allocFresh(size: usize): usize {
  *  cores shared by four writers and other work, 2^17 rounds were sometimes
  *  not enough (an epoch held back by a descheduled thread). */
 const SPIN_ROUNDS: i32 = 1 << 20;
+/** The global epoch when this thread's last spin ran out, or PINNED_NONE:
+ *  while the epoch still stands there, whatever pins it (a dead thread not
+ *  yet released) has not let go, so nothing can come back and a wait gives
+ *  up at once. Each thread thus spins out once per pinned epoch, instead of
+ *  on every insert into a full map (thread-local). */
+let pinnedAt: u32 = 0;
+let pinned: bool = false;
+
+/** Whether the epoch still stands where this thread's last spin ran out
+ *  (after one reclaim: it may move now). */
+function stillPinned(): bool {
+  if (!pinned) return false;
+  if (hdrLoad(H_EPOCH) != pinnedAt) {
+    pinned = false;
+    return false;
+  }
+  reclaim();
+  if (hdrLoad(H_EPOCH) != pinnedAt) {
+    pinned = false;
+    return false;
+  }
+  return true;
+}
+
+/** Records that a spin ran out at the present epoch (see pinnedAt). */
+@inline function spinRanOut(): void {
+  pinnedAt = hdrLoad(H_EPOCH);
+  pinned = true;
+}
 /** New keys this thread inserts after memory ran out, each evicting one
  *  entry of its own size class first (makeRoom). */
 const PRESSURE_INSERTS: u32 = 4096;
@@ -173,6 +202,9 @@ let pressure: u32 = 0;
  */
 function evictUntil(b: usize, size: usize): usize {
   if (b != 0 || policy() != EVICT_LRU) return b;
+  // Evicting now would empty the map for nothing: no evicted block can come
+  // back while the epoch is pinned.
+  if (stillPinned()) return alloc(size);
   const cls = classOf(size);
   if (!evictForMemory(cls)) return 0;
   let since = hdrLoad(H_EPOCH);
@@ -190,6 +222,7 @@ function evictUntil(b: usize, size: usize): usize {
       since = e;
     }
   }
+  spinRanOut();
   return 0;
 }
 
@@ -720,8 +753,10 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
  */
 function waitForTable(t: usize, cap: u32): i32 {
   if (policy() != EVICT_LRU) return ST_CAPACITY;
-  // Only while a retired table is on its way back (else nothing will come).
-  for (let round = 0; round < SPIN_ROUNDS && hdrLoad(H_TABLES_RETIRED) != 0; round++) {
+  // Only while a retired table is on its way back (else nothing will come),
+  // and not again while the epoch stands where a spin of this thread ran out.
+  let round = stillPinned() ? SPIN_ROUNDS : 0;
+  for (; round < SPIN_ROUNDS && hdrLoad(H_TABLES_RETIRED) != 0; round++) {
     // Safety: t is only read while it is still the root (not retired), so
     // refreshing this thread's epoch announcement cannot let it be freed.
     reclaim();
@@ -732,6 +767,7 @@ function waitForTable(t: usize, cap: u32): i32 {
       if (root() != t || tableNext(t) != 0) return 0;
     }
   }
+  if (round == SPIN_ROUNDS && hdrLoad(H_TABLES_RETIRED) != 0) spinRanOut();
   evictForTable(t, cap, true);
   return root() != t || tableNext(t) != 0 ? 0 : ST_CAPACITY;
 }

@@ -11,7 +11,7 @@
 // left (bench/lru-threads.mjs measures the same at a larger size).
 import { afterEach, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { createMap, LOCAL, scale, startWorkers } from './helpers.js';
+import { codeOf, createMap, LOCAL, scale, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { evictValue, roles } from './workers/roles.mjs';
 
@@ -55,3 +55,42 @@ test(`${WRITERS} writer(s) of new keys into a full map with eviction 'lru' all s
   expect(present).toBe(map.size);
   expect(map.__verify()).toBe(0);
 });
+
+// A thread that stays inside an operation (killed there and not yet
+// released, or trapped: simulated here) pins the epoch, so nothing evicted
+// comes back. The first insert that runs out waits (bounded) and fails; the
+// ones after it, while the epoch has not moved, fail at once and evict
+// nothing. Regression: each of them evicted a batch of 64 and waited again
+// (about 0.1 s each), emptying the map.
+shared('inserts into a full map while another thread pins the epoch fail without evicting, and succeed once it lets go', async () => {
+  map = await SharedMap.create({ maxMemoryBytes: 2 << 20, eviction: 'lru' });
+  const value = 'v'.repeat(100);
+  let next = 0;
+  while (map.stats().evictions === 0) map.set(`k${next++}`, value);
+  for (let j = 0; j < 2000; j++) map.set(`k${next++}`, value);
+  const pin = await SharedMap.attach(map.handle);
+  try {
+    pin.__injectFault(1);
+    expect(() => pin.set('pin', value)).toThrow(); // trapped inside the set: its epoch stays announced
+    // Free blocks kept in stock go first; then one insert waits and fails.
+    let first = -1;
+    for (let j = 0; j < 20_000 && first < 0; j++) {
+      if (codeOf(() => map.set(`k${next}`, value)) === 'ERR_CAPACITY') first = next;
+      next++;
+    }
+    expect(first).toBeGreaterThanOrEqual(0);
+    const size = map.size;
+    const { evictions } = map.stats();
+    for (let j = 0; j < 40; j++) expect(codeOf(() => map.set(`k${next++}`, value))).toBe('ERR_CAPACITY');
+    expect(map.size).toBe(size);
+    expect(map.stats().evictions).toBe(evictions);
+    expect(map.get(`k${first - 1}`)).toBe(value);
+  } finally {
+    pin.__recover();
+    pin.close();
+  }
+  // The epoch moves again: inserts evict and succeed.
+  for (let j = 0; j < 2000; j++) map.set(`k${next++}`, value);
+  expect(map.get(`k${next - 1}`)).toBe(value);
+  expect(map.__verify()).toBe(0);
+}, 60_000);
