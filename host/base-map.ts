@@ -669,7 +669,7 @@ export abstract class BaseMap {
     s.i32[s.sp >> 2] = this.tag;
     let n: number;
     if (typeof key === 'string') {
-      n = encodeString(s.u8, at, key, this.maxKey);
+      n = encodeString(s.u8, at, key, this.maxKey, s.buf);
       if (n === -1) throw keyError(key);
     } else if (isBytes(key)) {
       n = key.length > this.maxKey ? -2 : key.length;
@@ -708,7 +708,7 @@ export abstract class BaseMap {
   /** Writes a value at `at` (room for `cap` bytes); returns its length, its kind in putKind. */
   private putValue(value: unknown, at: number, cap: number): number {
     if (typeof value === 'string') {
-      const n = encodeString(this.s.u8, at, value, cap);
+      const n = encodeString(this.s.u8, at, value, cap, this.s.buf);
       if (n === -1) throw valueError(value);
       if (n === -2) this.tooLargeValue(value);
       this.putKind = KIND_STRING;

@@ -13,14 +13,32 @@ const decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Strings up to this length take the hand-written ASCII paths. */
 const SHORT = 64;
+/** Strings longer than this are written by Node's Buffer, where there is
+ *  one: a native call costs about what 30 characters cost through
+ *  charCodeAt (measured: 55 characters 90 ns against 150-200 ns). */
+const NATIVE_FROM = 32;
+
+/** The part of Node's Buffer used here: native UTF-8 encoding into a range. */
+export interface NodeUtf8Writer {
+  utf8Write(s: string, offset: number, length: number): number;
+}
 
 /**
  * Writes `s` as UTF-8 at u8[at, at + cap); returns the byte length, -1 if
  * `s` is not well-formed, or -2 if its bytes do not fit in `cap`. Nothing
- * is ever written past at + cap.
+ * is ever written past at + cap. `buf`, Node's Buffer over the same memory
+ * (or null), writes long strings.
  */
-export function encodeString(u8: Uint8Array, at: number, s: string, cap: number): number {
+export function encodeString(u8: Uint8Array, at: number, s: string, cap: number, buf: NodeUtf8Writer | null = null): number {
   const n = s.length;
+  if (buf !== null && n > NATIVE_FROM && 3 * n <= cap) {
+    // Room for any n characters (3 bytes at most each), so nothing is cut
+    // short: n bytes written means every character took one (ASCII); a lone
+    // surrogate takes three (written as U+FFFD), so it never passes as such.
+    const written = buf.utf8Write(s, at, 3 * n);
+    if (written === n) return n;
+    return s.isWellFormed() ? written : -1;
+  }
   if (n <= SHORT && n <= cap) {
     let i = 0;
     for (; i < n; i++) {

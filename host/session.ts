@@ -5,7 +5,7 @@ import {
   type CoreExports, KIND_BYTES, KIND_COUNTER, OUT_ASCII, ST_BAD_MEMORY, ST_CAPACITY, ST_CONTENTION,
   ST_NOT_ATTACHED, ST_NOT_COUNTER, ST_NS_DROPPED, ST_OVERFLOW, ST_QUOTA,
 } from './core.js';
-import { decodeString } from './codec.js';
+import { type NodeUtf8Writer, decodeString } from './codec.js';
 import { MapError } from './errors.js';
 
 export const SCRATCH_BYTES = 65536;
@@ -17,7 +17,7 @@ export const TAG_BYTES = 4;
 export const align8 = (n: number) => (n + 7) & ~7;
 
 /** The part of Node's Buffer used here: native UTF-8 decoding of a range. */
-interface NodeBufferView {
+interface NodeBufferView extends NodeUtf8Writer {
   utf8Slice(start: number, end: number): string;
   latin1Slice(start: number, end: number): string;
 }
@@ -27,7 +27,8 @@ function bufferView(sab: ArrayBufferLike): NodeBufferView | null {
   const B = (globalThis as unknown as { Buffer?: { from(b: ArrayBufferLike): NodeBufferView } }).Buffer;
   if (B === undefined) return null;
   const view = B.from(sab);
-  return typeof view.utf8Slice === 'function' && typeof view.latin1Slice === 'function' ? view : null;
+  return typeof view.utf8Slice === 'function' && typeof view.latin1Slice === 'function' &&
+    typeof view.utf8Write === 'function' ? view : null;
 }
 
 export class Session {

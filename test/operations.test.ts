@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { createMap, LOCAL, PRESETS } from './helpers.js';
+import { codeOf, createMap, LOCAL, PRESETS } from './helpers.js';
 
 const open: SharedMap[] = [];
 afterEach(() => {
@@ -47,6 +47,21 @@ describe.each(PRESETS)('on %s', (_name, options) => {
         }
       }
     }
+    // Keys and values are written by Node's Buffer past 32 characters: a
+    // lone surrogate anywhere is still refused, and keys of any length with
+    // a non-ASCII character are still their UTF-8 bytes.
+    for (const n of [31, 32, 33, 40, 64, 65, 100]) {
+      const base = 'k'.repeat(n);
+      for (const at of [0, n >> 1, n - 1]) {
+        const lone = base.slice(0, at) + '\ud800' + base.slice(at + 1);
+        expect(codeOf(() => map.set('lone', lone))).toBe('ERR_INVALID_VALUE');
+        expect(codeOf(() => map.set(lone, 'v'))).toBe('ERR_INVALID_KEY');
+        const key = base.slice(0, at) + 'é' + base.slice(at + 1);
+        map.set(key, key);
+        expect(map.get(new TextEncoder().encode(key))).toBe(key);
+      }
+    }
+    expect(map.has('lone')).toBe(false);
     const bytes = map.getOrSet('ascii-bytes', new TextEncoder().encode('plain'));
     expect(bytes.loaded).toBe(false);
     expect(map.get('ascii-bytes')).toBeInstanceOf(Uint8Array);
