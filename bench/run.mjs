@@ -474,9 +474,8 @@ for (const r of hitRows) {
 
 // Where a get's time goes: the call itself (every key in cache) and the
 // memory misses (keys at random over 100,000), each store on this thread.
-const { getCostRows, dependentLoadNs } = await import('./get-cost.mjs');
-const costRows = await getCostRows();
-const missNs = dependentLoadNs();
+const { getCostRows } = await import('./get-cost.mjs');
+const { rows: costRows, dependentLoadNs16MiB: missNs } = getCostRows();
 console.log('');
 console.log(`${pad('one get, ns (main thread)', 30)}${lpad('JS Map', 9)}${lpad('lru-cache', 11)}${lpad('wasmap', 9)}`);
 console.log('-'.repeat(59));
