@@ -137,7 +137,7 @@ function allocFresh(size: usize): usize {
  *  cores shared by four writers and other work, 2^17 rounds were sometimes
  *  not enough (an epoch held back by a descheduled thread). */
 const SPIN_ROUNDS: i32 = 1 << 20;
-/** The global epoch when this thread's last spin ran out, or PINNED_NONE:
+/** The global epoch when this thread's last spin ran out (if `pinned`):
  *  while the epoch still stands there, whatever pins it (a dead thread not
  *  yet released) has not let go, so nothing can come back and a wait gives
  *  up at once. Each thread thus spins out once per pinned epoch, instead of
@@ -1613,6 +1613,12 @@ function makeRoom(n: usize): i32 {
 /** Entries one full-memory eviction removes (about 100 µs of work). */
 const EVICT_BATCH: i32 = 64;
 
+/** Live entries below which a table of `cap` slots takes a migration's
+ *  reserve below its growth mark, with a 64th of its slots to spare. */
+@inline function fitOf(cap: u32): i64 {
+  return <i64>growAt(cap) - <i64>(cap >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
+}
+
 /**
  * When the root table t (cap slots) is full and no table that holds its live
  * entries is at hand (startMigration found none): under eviction 'lru',
@@ -1631,12 +1637,6 @@ const EVICT_BATCH: i32 = 64;
  * that is all there is, and evicts down to it.
  * Returns whether a migration is under way.
  */
-/** Live entries below which a table of `cap` slots takes a migration's
- *  reserve below its growth mark, with a 64th of its slots to spare. */
-@inline function fitOf(cap: u32): i64 {
-  return <i64>growAt(cap) - <i64>(cap >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
-}
-
 function evictForTable(t: usize, cap: u32, last: bool): bool {
   if (policy() != EVICT_LRU) return false;
   if (root() != t || tableNext(t) != 0) return true;
