@@ -33,7 +33,7 @@
 
 import {
   B_INFO, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
-  blockKind, blockLink, entrySize, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
+  blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
 import { faultPoint } from "./fault";
@@ -61,8 +61,8 @@ const PAGE: usize = 65536;
 export function blockSize(b: usize): usize {
   const kind = blockKind(b);
   if (kind == KIND_TABLE) return TABLE_HEADER;
-  if (kind == KIND_TOMB) return entrySize(<usize>entryKeyLen(b), 0);
-  return entrySize(<usize>entryKeyLen(b), <usize>entryValueLen(b));
+  if (kind == KIND_TOMB) return entrySize(<usize>entryKeyLen(b), 0, entryTimed(b));
+  return entryBytes(b);
 }
 
 @inline function headOffset(w: u64): usize {

@@ -119,7 +119,7 @@ import { arm } from "./fault";
 import {
   ANON_TOMB, ENTRY_KEY, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
-  MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entrySize,
+  MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entryBytes,
   entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
   N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE,
 } from "./layout";
@@ -148,7 +148,7 @@ export function init(
   hdrStore(H_MAX_VALUE, maxValue);
   hdrStore(H_MIN_CAP, minCap);
   allocInit(limit);
-  entryInit(ANON_TOMB, KIND_TOMB, 0, 0);
+  entryInit(ANON_TOMB, KIND_TOMB, 0, 0, false);
   const records = alloc(<usize>MAX_NAMESPACES * NS_SIZE);
   if (records == 0) return ST_CAPACITY;
   nsInit(records, defaultTtl);
@@ -264,7 +264,7 @@ export function write(
       leave();
       return ST_CAPACITY;
     }
-    nsize = entrySize(kl, vl);
+    nsize = entryBytes(n);
   }
   const r = update(mode, hashKey(kp, kl), kp, kl, n, ep, el, ekind, out, ocap);
   let consumed: bool;

@@ -29,7 +29,7 @@
 //   +56 f64 timeBase       the creator's clock at init: expiry chunks count
 //                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
-//   +80 ANON_TOMB          the entry of every DELETED slot (40 bytes)
+//   +80 ANON_TOMB          the entry of every DELETED slot (24 bytes)
 //   +120 u32 tablesRetired tables retired, not yet freed
 //   +128 u64 stats[16]     totals folded in from released thread slots
 //
@@ -69,12 +69,17 @@
 //
 //   +0  u32 link           retire/free-list link; written only once the
 //                          entry is unreachable, never read by readers
-//   +4  u32 info           kind (low 8 bits); bits 8..31: use record (eviction)
+//   +4  u32 info           kind (low 7 bits), E_TIMED (bit 7); bits 8..31:
+//                          use record (eviction)
 //   +8  u32 keyLen
 //   +12 u32 valueLen
-//   +16 u64 rev            reserved: modification revision (later issue)
-//   +24 f64 expires        absolute expiry, ms on the hosts' clock; 0 = never
-//   +32 key bytes, padded to 8, then value bytes, padded to 8
+//   +16 f64 expires        only if E_TIMED: absolute expiry, ms on the
+//                          hosts' clock (0 = never, for a counter, which
+//                          always has the word: increment sets it late)
+//   then key bytes, padded to 8, then value bytes, padded to 8
+//
+// An entry without an expiry has no expiry word: 16 bytes of header, so a
+// 30-byte key with a 55-byte value takes a 112-byte block, not 128.
 //
 // Table: a header block of TABLE_HEADER bytes, and a slots block of exactly
 // cap * 8 bytes (a power of two, so an exact size class; no bytes wasted):
@@ -131,7 +136,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 7;
+export const LAYOUT_VERSION: u32 = 8;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -370,7 +375,7 @@ export const KIND_COUNTER: u32 = 3;
 /** The kind of ANON_TOMB, the entry of every DELETED slot. */
 export const KIND_TOMB: u32 = 4;
 export const KIND_TABLE: u32 = 5;
-export const KIND_MASK: u32 = 0xff;
+export const KIND_MASK: u32 = 0x7f;
 /** Info bit of a table replaced by a larger one (see alloc.ts, regions). */
 export const TABLE_OUTGROWN: u32 = 0x100;
 /** Info bit of a table made smaller than its entries wanted, for want of
@@ -383,9 +388,13 @@ export const B_INFO: usize = B_LINK + 4;
 
 export const E_KEY_LEN: usize = B_INFO + 4;
 export const E_VALUE_LEN: usize = E_KEY_LEN + 4;
-export const E_REV: usize = E_VALUE_LEN + 4;
-export const E_EXPIRES: usize = E_REV + 8;
-export const ENTRY_KEY: usize = E_EXPIRES + 8; // 32: header of an entry
+/** The expiry word, in an entry whose info has E_TIMED only. */
+export const E_EXPIRES: usize = E_VALUE_LEN + 4;
+/** Where an entry's key starts without an expiry word (16: its header);
+ *  E_TIMED moves it 8 further. */
+export const ENTRY_KEY: usize = E_EXPIRES;
+/** Info bit: the entry has an expiry word at E_EXPIRES. */
+export const E_TIMED: u32 = 0x80;
 
 @inline export function align8(n: usize): usize {
   return (n + 7) & ~<usize>7;
@@ -408,25 +417,37 @@ export const ENTRY_KEY: usize = E_EXPIRES + 8; // 32: header of an entry
 @inline export function entryValueLen(e: usize): u32 {
   return load<u32>(e + E_VALUE_LEN);
 }
+@inline export function entryTimed(e: usize): bool {
+  return (load<u32>(e + B_INFO) & E_TIMED) != 0;
+}
 @inline export function entryKey(e: usize): usize {
-  return e + ENTRY_KEY;
+  // E_TIMED >> 4 == 8: the expiry word's bytes, when there is one.
+  return e + ENTRY_KEY + <usize>((load<u32>(e + B_INFO) & E_TIMED) >> 4);
 }
 @inline export function entryValue(e: usize): usize {
   // Safety: the key area is padded to 8, so the value (and a counter's
   // 8-byte word) is 8-aligned for atomics.
-  return e + ENTRY_KEY + align8(<usize>entryKeyLen(e));
+  return entryKey(e) + align8(<usize>entryKeyLen(e));
 }
-@inline export function entrySize(keyLen: usize, valueLen: usize): usize {
-  return ENTRY_KEY + align8(keyLen) + align8(valueLen);
+@inline export function entrySize(keyLen: usize, valueLen: usize, timed: bool): usize {
+  return ENTRY_KEY + (timed ? 8 : 0) + align8(keyLen) + align8(valueLen);
 }
-/** Writes a private (unpublished) entry's header; the caller fills bytes. */
-@inline export function entryInit(e: usize, kind: u32, keyLen: u32, valueLen: u32): void {
+/** Bytes of entry e, from its own header. */
+@inline export function entryBytes(e: usize): usize {
+  return entrySize(<usize>entryKeyLen(e), <usize>entryValueLen(e), entryTimed(e));
+}
+/** Bytes of a counter entry (always with its expiry word). */
+@inline export function counterSize(keyLen: usize): usize {
+  return entrySize(keyLen, 8, true);
+}
+/** Writes a private (unpublished) entry's header (its expiry 0, if it has
+ *  the word); the caller fills bytes. */
+@inline export function entryInit(e: usize, kind: u32, keyLen: u32, valueLen: u32, timed: bool): void {
   store<u32>(e + B_LINK, 0);
-  store<u32>(e + B_INFO, kind);
+  store<u32>(e + B_INFO, timed ? kind | E_TIMED : kind);
   store<u32>(e + E_KEY_LEN, keyLen);
   store<u32>(e + E_VALUE_LEN, valueLen);
-  store<u64>(e + E_REV, 0);
-  store<f64>(e + E_EXPIRES, 0);
+  if (timed) store<f64>(e + E_EXPIRES, 0);
 }
 
 // Counter word: a signed 64-bit value kept within +-(2^53 - 1), so that bits
@@ -473,7 +494,8 @@ export const NO_EXPIRY: u32 = 0xffffffff;
   return chunks + (<usize>c << 3);
 }
 @inline export function entryExpires(e: usize): f64 {
-  return load<f64>(e + E_EXPIRES); // immutable once published
+  // Immutable once published (a counter's is set before it is published).
+  return entryTimed(e) ? load<f64>(e + E_EXPIRES) : 0;
 }
 export const TABLE_HEADER: usize = 64;
 

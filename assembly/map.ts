@@ -9,7 +9,7 @@ import {
   ANON_TOMB, H_TABLES_RETIRED, hdrAdd, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
   TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
-  entryInit, entryKey, entryKeyLen, entrySize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
+  entryInit, entryKey, entryKeyLen, entrySize, entryBytes, counterSize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS, TB_CHUNKS,
   NO_EXPIRY, SWEEP_SHIFT, chunkAddr, chunkCount, tableChunks, entryExpires, E_EXPIRES, H_TIME_BASE,
@@ -244,20 +244,21 @@ function compact(): bool {
 }
 
 function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, fresh: bool, expires: f64): usize {
-  const size = entrySize(kl, vl);
+  const timed = expires != 0;
+  const size = entrySize(kl, vl, timed);
   const e = fresh ? allocFresh(size) : alloc(size);
   if (e == 0) return 0;
-  entryInit(e, kind, <u32>kl, <u32>vl);
-  store<f64>(e + E_EXPIRES, expires);
+  entryInit(e, kind, <u32>kl, <u32>vl, timed);
+  if (timed) store<f64>(e + E_EXPIRES, expires);
   copy(entryKey(e), kp, kl);
   if (vl != 0) copy(entryValue(e), vp, vl);
   return e;
 }
 
 function makeCounter(kp: usize, kl: usize, v: i64): usize {
-  const e = alloc(entrySize(kl, 8));
+  const e = alloc(counterSize(kl));
   if (e == 0) return 0;
-  entryInit(e, KIND_COUNTER, <u32>kl, 8);
+  entryInit(e, KIND_COUNTER, <u32>kl, 8, true);
   copy(entryKey(e), kp, kl);
   store<i64>(entryValue(e), v);
   return e;
@@ -905,7 +906,7 @@ export function update(
         }
       }
       stampNew(n, linked ? e : 0);
-      const grow = <i64>entrySize(kl, entryValueLen(n)) - (linked ? <i64>entrySize(kl, entryValueLen(e)) : 0);
+      const grow = <i64>entryBytes(n) - (linked ? <i64>entryBytes(e) : 0);
       const q = nsReserve(tag, linked ? 0 : 1, grow > 0 ? grow : 0);
       if (q < 0) {
         pending = 0;
@@ -933,7 +934,7 @@ export function update(
       if (!linked) sizeAdd(1);
       else if (deleting) {
         sizeAdd(-1);
-        nsAdd(tag, -1, -<i64>entrySize(kl, entryValueLen(e)));
+        nsAdd(tag, -1, -<i64>entryBytes(e));
       }
       if (shrink != 0) nsAdd(tag, 0, shrink);
       if (linked && !present) countOp(tag, STAT_EXPIRATIONS); // replaced an expired entry
@@ -1009,7 +1010,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     faultPoint();
     const st = locate(kp, kl, h);
     if (st < 0) {
-      if (n != 0) freeSized(n, entrySize(kl, 8));
+      if (n != 0) freeSized(n, counterSize(kl));
       return st;
     }
     const w = locW;
@@ -1027,18 +1028,18 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     if (present) {
       const e = slotEntry(w);
       if (blockKind(e) != KIND_COUNTER) {
-        if (n != 0) freeSized(n, entrySize(kl, 8));
+        if (n != 0) freeSized(n, counterSize(kl));
         return ST_NOT_COUNTER;
       }
       const cw = counterLoad(e);
       if (!counterSealed(cw)) {
         const nv = <i64>cw + d;
         if (nv > MAX_SAFE || nv < -MAX_SAFE) {
-          if (n != 0) freeSized(n, entrySize(kl, 8));
+          if (n != 0) freeSized(n, counterSize(kl));
           return ST_OVERFLOW;
         }
         if (counterCas(e, cw, <u64>nv) == cw) {
-          if (n != 0) freeSized(n, entrySize(kl, 8));
+          if (n != 0) freeSized(n, counterSize(kl));
           countOp(nsTagOf(kp), STAT_SETS);
           counterResult = nv;
           return 0;
@@ -1050,7 +1051,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     }
     const nv = base + d;
     if (nv > MAX_SAFE || nv < -MAX_SAFE) {
-      if (n != 0) freeSized(n, entrySize(kl, 8));
+      if (n != 0) freeSized(n, counterSize(kl));
       return ST_OVERFLOW;
     }
     if (n == 0) {
@@ -1062,16 +1063,16 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     if (!linked) {
       const room = roomMade ? 0 : makeRoom(n);
       if (room < 0) {
-        freeSized(n, entrySize(kl, 8));
+        freeSized(n, counterSize(kl));
         return room;
       }
       if (room == 1) {
         roomMade = true;
         continue;
       }
-      const q = nsReserve(nsTagOf(kp), 1, <i64>entrySize(kl, 8));
+      const q = nsReserve(nsTagOf(kp), 1, <i64>counterSize(kl));
       if (q < 0) {
-        freeSized(n, entrySize(kl, 8));
+        freeSized(n, counterSize(kl));
         return q;
       }
     }
@@ -1087,7 +1088,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       }
       nsUndo();
       if (r < 0) {
-        freeSized(n, entrySize(kl, 8));
+        freeSized(n, counterSize(kl));
         return r;
       }
       continue;
@@ -1104,7 +1105,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     if (!linked) nsUndo();
     statAdd(me, STAT_CONTENTION, 1);
   }
-  if (n != 0) freeSized(n, entrySize(kl, 8));
+  if (n != 0) freeSized(n, counterSize(kl));
   return ST_CONTENTION;
 }
 
@@ -1350,7 +1351,7 @@ function removeAt(t: usize, s: usize, w: u64, stat: i32): bool {
   const kp = entryKey(e);
   const kl = <usize>entryKeyLen(e);
   sizeAdd(-1);
-  nsAdd(nsTagOf(kp), -1, -<i64>entrySize(kl, entryValueLen(e)));
+  nsAdd(nsTagOf(kp), -1, -<i64>entryBytes(e));
   countOp(nsTagOf(kp), stat);
   if (stat == STAT_EXPIRATIONS) expiredByMe++;
   statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
@@ -1443,16 +1444,30 @@ export function retimeEntry(kp: usize, kl: usize, h: u32, expires: f64): i32 {
       if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) continue;
       n = makeCounter(kp, kl, unsealed(cw));
     } else {
-      n = makeEntry(kind, kp, kl, entryValue(e), <usize>entryValueLen(e), false, 0);
+      n = makeEntry(kind, kp, kl, entryValue(e), <usize>entryValueLen(e), false, expires);
     }
     if (n == 0) return ST_CAPACITY;
-    store<f64>(n + E_EXPIRES, expires);
+    if (kind == KIND_COUNTER) store<f64>(n + E_EXPIRES, expires); // still private
+    // Gaining or losing the expiry word changes the entry's bytes (a
+    // counter always has it): the namespace's share follows, within quota.
+    const tag = nsTagOf(kp);
+    const grow = <i64>entryBytes(n) - <i64>entryBytes(e);
+    if (grow > 0) {
+      const q = nsReserve(tag, 0, grow);
+      if (q < 0) {
+        freeSized(n, entryBytes(n));
+        return q;
+      }
+    }
     chunkLower(locT, locS, expires);
     if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
+      nsCommit();
+      if (grow < 0) nsAdd(tag, 0, grow);
       retire(e);
       return R_DONE;
     }
-    freeSized(n, entrySize(kl, entryValueLen(n)));
+    if (grow > 0) nsUndo();
+    freeSized(n, entryBytes(n));
   }
   return ST_CONTENTION;
 }
@@ -1726,7 +1741,7 @@ function entryOk(e: usize, top: usize): bool {
   const kl = <usize>entryKeyLen(e);
   if (kl < NS_TAG_BYTES + 1 || kl > NS_TAG_BYTES + <usize>hdrLoad(H_MAX_KEY)) return false;
   if (kind == KIND_COUNTER && entryValueLen(e) != 8) return false;
-  return e + entrySize(kl, <usize>entryValueLen(e)) <= top;
+  return e + entryBytes(e) <= top;
 }
 
 /** Slot index where a probe for e's key from its home in table t stops (its
