@@ -842,9 +842,12 @@ export function update(
   const deleting = mode >= MODE_DELETE;
   const t = me;
   let roomMade = false;
+  let roomRetry = false;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     faultPoint();
-    if (attempt > 0) statAdd(t, STAT_CONTENTION, 1);
+    // A retry after making room is no lost race: not contention.
+    if (attempt > 0 && !roomRetry) statAdd(t, STAT_CONTENTION, 1);
+    roomRetry = false;
     const st = locate(kp, kl, h);
     if (st < 0) return st;
     const w = locW;
@@ -901,6 +904,7 @@ export function update(
         }
         if (room == 1) {
           roomMade = true;
+          roomRetry = true;
           pending = 0;
           continue;
         }
@@ -1693,14 +1697,22 @@ function evictForTable(t: usize, cap: u32, last: bool): bool {
   return true;
 }
 
-/** Whether the map is held at its size: under eviction 'lru', the table in
- *  use (the root, or the one it migrates to) is TABLE_FULL_SIZE. */
+/** Whether the map is held at its size: under eviction 'lru', a table in
+ *  use (the root, or the one it migrates to) is TABLE_FULL_SIZE and the map
+ *  holds as many entries as that table was made for (fitOf). Below that
+ *  (after batches evicted for memory, whose blocks come back later),
+ *  inserts fill it up again without evicting: else each such batch would
+ *  lower the size for good, one insert evicting one entry ever after. */
 function fullSize(): bool {
   if (policy() != EVICT_LRU) return false;
   const r = root();
   const next = <usize>tableNext(r);
-  const info = atomic.load<u32>(r + B_INFO) | (next != 0 ? atomic.load<u32>(next + B_INFO) : 0);
-  return (info & TABLE_FULL_SIZE) != 0;
+  let cap: u32 = 0;
+  if ((atomic.load<u32>(r + B_INFO) & TABLE_FULL_SIZE) != 0) cap = tableCap(r);
+  if (next != 0 && (atomic.load<u32>(next + B_INFO) & TABLE_FULL_SIZE) != 0 && (cap == 0 || tableCap(next) < cap)) {
+    cap = tableCap(next);
+  }
+  return cap != 0 && sizeLoad() >= fitOf(cap);
 }
 
 /**

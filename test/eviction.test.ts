@@ -104,6 +104,28 @@ test.each([
   expect(map.__verify()).toBe(0);
 });
 
+test("with eviction 'lru', a map held at its size fills up again after deletes, evicting nothing meanwhile", async () => {
+  // Regression: once a full memory held the table at its size, every insert
+  // evicted one entry even below that size, so deletes (or a batch evicted
+  // for memory) lowered the size for good.
+  map = await createMap({ maxMemoryBytes: 4 << 20, eviction: 'lru' });
+  const value = 'v'.repeat(1000);
+  for (let i = 0; i < 30_000; i++) map.set(`key:${i}`, value);
+  const full = map.size;
+  let deleted = 0;
+  for (let i = 29_000; i < 29_500; i++) if (map.delete(`key:${i}`)) deleted++;
+  expect(deleted).toBeGreaterThan(400);
+  const evicted = map.stats().evictions;
+  for (let i = 0; i < deleted; i++) map.set(`new:${i}`, value);
+  // Back to the size the table is held at (a few below the most it held
+  // before it was first held there): the new entries took the deleted
+  // ones' room.
+  expect(map.size).toBeGreaterThanOrEqual(full - 8);
+  expect(map.stats().evictions - evicted).toBeLessThanOrEqual(2 * 64); // at most two batches for memory in flight
+  for (let i = 0; i < deleted; i++) expect(map.get(`new:${i}`)).toBe(value);
+  expect(map.__verify()).toBe(0);
+});
+
 test('deleting entries gives their memory back at once, with no tombstone to store', async () => {
   map = await createMap({ maxMemoryBytes: 64 << 20, initialCapacity: 60_000 });
   const value = 'v'.repeat(55);
