@@ -32,7 +32,7 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  B_INFO, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
+  B_INFO, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
   blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
@@ -284,16 +284,59 @@ export function freeSized(b: usize, size: usize): void {
   pushChain(classOf(size), b, b, 1);
 }
 
-/** Prepares an empty heap: called once by init() on zeroed memory. */
-export function allocInit(limit: usize): void {
+// Spare scratch buffers. A thread that attaches needs a scratch buffer of
+// SPARE_SCRATCH bytes, and a full map (the steady state of a cache) has no
+// such block: blocks are never split or merged, so evicting entries gives
+// none. So init() sets a few aside (sparesWanted), attach takes one only
+// when memory has none, and a released thread's buffer refills them before
+// it goes back to the allocator. A pool of workers that grows once the map
+// is full can thus still attach that many threads.
+
+/** Spares a shared map of `limit` bytes keeps: one per 2 MiB, at most 4
+ *  (none below 2 MiB, where 64 KiB is too large a share). */
+export function sparesFor(limit: usize): u32 {
+  const n = <u32>(limit >> 21);
+  return n > 4 ? 4 : n;
+}
+
+/** A spare scratch buffer (SPARE_SCRATCH bytes), or 0. */
+export function popSpare(): usize {
+  const b = popAt(SPARES);
+  if (b != 0) atomic.sub<i32>(SPARES_COUNT, 1);
+  return b;
+}
+
+/** Gives back a scratch buffer of `size` bytes: to the spares while they are
+ *  short of sparesWanted, else to the allocator. */
+export function freeScratch(b: usize, size: usize): void {
+  if (size == SPARE_SCRATCH && atomic.load<i32>(SPARES_COUNT) < <i32>atomic.load<u32>(SPARES_WANTED)) {
+    pushAt(SPARES, b, b);
+    // No call or loop between the CAS and the count (see pushChain).
+    atomic.add<i32>(SPARES_COUNT, 1);
+    return;
+  }
+  freeSized(b, size);
+}
+
+/** Prepares an empty heap: called once by init() on zeroed memory, with the
+ *  number of spare scratch buffers to keep. */
+export function allocInit(limit: usize, spares: u32): void {
   for (let c = 0; c < NUM_CLASSES; c++) {
     atomic.store<u64>(freeHead(c), 0);
     freeCountStore(c, 0);
   }
   atomic.store<u64>(REGIONS, 0);
+  atomic.store<u64>(SPARES, 0);
+  atomic.store<i32>(SPARES_COUNT, 0);
   hdrStore(H_TOP, <u32>HEAP_START);
   hdrStore(H_LIMIT, <u32>limit);
   hdrStore(H_RESERVE, 0);
+  atomic.store<u32>(SPARES_WANTED, spares);
+  for (let k: u32 = 0; k < spares; k++) {
+    const b = alloc(SPARE_SCRATCH);
+    if (b == 0) break;
+    freeScratch(b, SPARE_SCRATCH);
+  }
 }
 
 /** Bytes handed out by the bump pointer so far (high-water mark). */

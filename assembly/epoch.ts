@@ -18,13 +18,13 @@
 // worker exit, calls releaseOwner(id): its bags are taken over by the caller,
 // its scratch is freed, and its slot becomes free again.
 
-import { alloc, free, freeSized } from "./alloc";
+import { alloc, free, freeScratch, popSpare } from "./alloc";
 import { nsUndoOf } from "./ns";
 import { faultPoint } from "./fault";
 import {
   ANNOUNCE_ACTIVE, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
   T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_NS_PENDING, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
-  KIND_TABLE, blockKind, blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
+  KIND_TABLE, SPARE_SCRATCH, blockKind, blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
 } from "./layout";
 
 /** Try to advance the global epoch after this many retirements. */
@@ -206,8 +206,13 @@ export function ensureScratch(size: usize): usize {
   const cur = <usize>tLoad(me, T_SCRATCH);
   const curSize = <usize>tLoad(me, T_SCRATCH_SIZE);
   if (cur != 0 && curSize >= size) return cur;
-  const n = (size + 4095) & ~<usize>4095;
-  const b = alloc(n);
+  let n = (size + 4095) & ~<usize>4095;
+  let b = alloc(n);
+  if (b == 0 && cur == 0 && n <= SPARE_SCRATCH) {
+    // Attaching to a full map: a spare (alloc.ts).
+    b = popSpare();
+    n = SPARE_SCRATCH;
+  }
   if (b == 0) return 0;
   // Record the new buffer before freeing the old one: a thread killed in
   // between must leave the slot pointing at a block it still owns, or its
@@ -216,7 +221,7 @@ export function ensureScratch(size: usize): usize {
   tStore(me, T_SCRATCH_SIZE, <u32>n);
   // Private to this thread: no epoch needed. Its size comes from the slot,
   // never from the block: the host writes keys over the whole buffer.
-  if (cur != 0) freeSized(cur, curSize);
+  if (cur != 0) freeScratch(cur, curSize);
   return b;
 }
 
@@ -246,7 +251,7 @@ export function releaseSelf(): void {
   enter();
   const scratch = <usize>tLoad(t, T_SCRATCH);
   tStore(t, T_SCRATCH, 0);
-  if (scratch != 0) freeSized(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
+  if (scratch != 0) freeScratch(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
   // Retired blocks may be freed only once no other thread can read them:
   // advance the epoch as far as the others allow and free what is old
   // enough. What is still too young when others pin the epoch stays
@@ -285,7 +290,7 @@ export function releaseOwner(owner: u32): i32 {
     }
     const scratch = <usize>tLoad(t, T_SCRATCH);
     tStore(t, T_SCRATCH, 0);
-    if (scratch != 0) freeSized(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
+    if (scratch != 0) freeScratch(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
     nsUndoOf(t); // a namespace reservation it made but never published
     foldStats(t);
     tStore(t, T_ANNOUNCE, 0);

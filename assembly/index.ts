@@ -112,7 +112,7 @@
 //
 // Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
 
-import { alloc, allocInit, freeSized, heapTop } from "./alloc";
+import { alloc, allocInit, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import { claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
 import { arm } from "./fault";
@@ -136,7 +136,7 @@ let status: i32 = 0;
 /** Formats a zeroed memory as an empty map. Returns 0 or a status. */
 export function init(
   limit: u32, seed: u32, maxKey: u32, maxValue: u32, minCap: u32, now: f64, defaultTtl: f64,
-  maxEntries: u32, eviction: u32,
+  maxEntries: u32, eviction: u32, shared: u32,
 ): i32 {
   if (hdrLoad(H_MAGIC) != 0) return ST_BAD_MEMORY;
   setTimeBase(now);
@@ -147,7 +147,7 @@ export function init(
   hdrStore(H_MAX_KEY, maxKey);
   hdrStore(H_MAX_VALUE, maxValue);
   hdrStore(H_MIN_CAP, minCap);
-  allocInit(limit);
+  allocInit(limit, shared != 0 ? sparesFor(limit) : 0);
   entryInit(ANON_TOMB, KIND_TOMB, 0, 0, false);
   const records = alloc(<usize>MAX_NAMESPACES * NS_SIZE);
   if (records == 0) return ST_CAPACITY;

@@ -136,7 +136,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 8;
+export const LAYOUT_VERSION: u32 = 9;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -227,6 +227,15 @@ export const F_COUNT: usize = 8;
  *  is a freed big block: u32 link at +0, u32 size at +8. */
 export const REGIONS: usize = FREE_HEADS + <usize>NUM_CLASSES * FREE_HEAD_SIZE;
 export const R_SIZE: usize = 8;
+/** On the regions' line: the head (u64, as a free list's) and the count
+ *  (i32, a hint) of the spare scratch buffers, SPARE_SCRATCH bytes each,
+ *  kept for threads that attach once memory is full (alloc.ts). */
+export const SPARES: usize = REGIONS + 16;
+export const SPARES_COUNT: usize = REGIONS + 24;
+/** u32: spares the map keeps (set by init: 0 for a LocalMap, which no other
+ *  thread attaches to). */
+export const SPARES_WANTED: usize = REGIONS + 28;
+export const SPARE_SCRATCH: usize = 65536;
 
 // ---------------------------------------------------------------------------
 // Thread slots

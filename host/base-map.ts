@@ -121,7 +121,7 @@ export async function newCore(options: SharedMapOptions | undefined, kind: CoreK
   const minCap = nextPow2(opts.initialCapacity * 2);
   const status = core.init(
     maxPages * PAGE, seed, opts.maxKeyBytes, opts.maxValueBytes, minCap, clock(), defaultTtl,
-    opts.maxEntries, opts.eviction === 'lru' ? 1 : 0,
+    opts.maxEntries, opts.eviction === 'lru' ? 1 : 0, kind === 'shared' ? 1 : 0,
   );
   if (status !== 0) {
     throw new MapError('ERR_INVALID_OPTION', `option "initialCapacity" (${opts.initialCapacity}) does not fit in maxMemoryBytes`);

@@ -6,7 +6,7 @@ import { LOCAL_WASM_BASE64, WASM_BASE64 } from './wasm-bytes.js';
 export interface CoreExports {
   init(
     limit: number, seed: number, maxKey: number, maxValue: number, minCap: number, now: number, defaultTtl: number,
-    maxEntries: number, eviction: number,
+    maxEntries: number, eviction: number, shared: number,
   ): number;
   attach(owner: number, scratchBytes: number): number;
   detach(): void;

@@ -126,6 +126,33 @@ test("with eviction 'lru', a map held at its size fills up again after deletes, 
   expect(map.__verify()).toBe(0);
 });
 
+shared('threads attach to a full map: a few scratch buffers are kept spare, and a closed thread gives its own back', async () => {
+  // A full LRU map (a cache's steady state) has no free 64 KiB block for a
+  // new thread's scratch buffer, and evicting entries makes none (blocks
+  // are never merged): without spares, no worker could attach any more.
+  map = await createMap({ maxMemoryBytes: 4 << 20, eviction: 'lru' });
+  const value = 'v'.repeat(1000);
+  for (let i = 0; i < 30_000; i++) map.set(`key:${i}`, value);
+  const others: SharedMap[] = [];
+  for (let k = 0; k < 2; k++) { // a 4 MiB map keeps two spares
+    const other = await SharedMap.attach(map.handle);
+    others.push(other);
+    other.set(`key:9000${k}`, value);
+    expect(map.get(`key:9000${k}`)).toBe(value);
+  }
+  let code: string | undefined;
+  await SharedMap.attach(map.handle).catch((e: MapError) => { code = e.code; });
+  expect(code).toBe('ERR_CAPACITY'); // past the spares: a clear error, nothing changed
+  expect(map.get('key:90001')).toBe(value);
+  others.pop()!.close();
+  const again = await SharedMap.attach(map.handle); // takes the closed thread's buffer
+  again.set('key:90009', value);
+  expect(map.get('key:90009')).toBe(value);
+  again.close();
+  for (const other of others) other.close();
+  expect(map.__verify()).toBe(0);
+});
+
 test('deleting entries gives their memory back at once, with no tombstone to store', async () => {
   map = await createMap({ maxMemoryBytes: 64 << 20, initialCapacity: 60_000 });
   const value = 'v'.repeat(55);
