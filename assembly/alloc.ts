@@ -287,7 +287,7 @@ export function freeSized(b: usize, size: usize): void {
 // Spare scratch buffers. A thread that attaches needs a scratch buffer of
 // SPARE_SCRATCH bytes, and a full map (the steady state of a cache) has no
 // such block: blocks are never split or merged, so evicting entries gives
-// none. So init() sets a few aside (sparesWanted), attach takes one only
+// none. So init() sets a few aside (sparesFor), attach takes one only
 // when memory has none, and a released thread's buffer refills them before
 // it goes back to the allocator. A pool of workers that grows once the map
 // is full can thus still attach that many threads.
@@ -307,7 +307,7 @@ export function popSpare(): usize {
 }
 
 /** Gives back a scratch buffer of `size` bytes: to the spares while they are
- *  short of sparesWanted, else to the allocator. */
+ *  short of the number init() set, else to the allocator. */
 export function freeScratch(b: usize, size: usize): void {
   if (size == SPARE_SCRATCH && atomic.load<i32>(SPARES_COUNT) < <i32>atomic.load<u32>(SPARES_WANTED)) {
     pushAt(SPARES, b, b);
