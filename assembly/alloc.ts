@@ -284,6 +284,36 @@ export function freeSized(b: usize, size: usize): void {
   pushChain(classOf(size), b, b, 1);
 }
 
+/**
+ * A block of class `cls` cut from a free block of a larger class below
+ * `below`, the rest going to the free lists of the classes that fill it,
+ * largest first (sizes are multiples of 8, so a rest of 16 bytes or more is
+ * all whole blocks; a rest of 8 is lost). 0 if no such block lies free.
+ * For a full map that meets an entry smaller than any it holds (map.ts
+ * fromLarger): blocks are never merged, but they may be split.
+ */
+export function allocSplit(cls: i32, below: i32): usize {
+  const want = classSize(cls);
+  const top = below < NUM_CLASSES ? below : NUM_CLASSES;
+  for (let c = cls + 1; c < top; c++) {
+    if (freeCountLoad(c) <= 0) continue;
+    const b = pop(c);
+    if (b == 0) continue;
+    let at = b + want;
+    let rest = classSize(c) - want;
+    while (rest >= 16) {
+      let k = classOf(rest);
+      if (classSize(k) > rest) k--;
+      const s = classSize(k);
+      pushChain(k, at, at, 1);
+      at += s;
+      rest -= s;
+    }
+    return b;
+  }
+  return 0;
+}
+
 // Spare scratch buffers. A thread that attaches needs a scratch buffer of
 // SPARE_SCRATCH bytes, and a full map (the steady state of a cache) has no
 // such block: blocks are never split or merged, so evicting entries gives

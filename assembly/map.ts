@@ -1,7 +1,7 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocFree, allocReserved, blockSize, classOf, classSize, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
+import { alloc, allocFree, allocReserved, allocSplit, blockSize, classOf, classSize, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
 import { faultPoint } from "./fault";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
@@ -206,7 +206,7 @@ function evictUntil(b: usize, size: usize): usize {
   // back while the epoch is pinned.
   if (stillPinned()) return alloc(size);
   const cls = classOf(size);
-  if (!evictForMemory(cls)) return 0;
+  if (!evictForMemory(cls)) return fromLarger(cls, size);
   let since = hdrLoad(H_EPOCH);
   for (let round = 0; round < SPIN_ROUNDS; round++) {
     reclaim();
@@ -221,6 +221,37 @@ function evictUntil(b: usize, size: usize): usize {
       if (!evictForMemory(cls)) return 0;
       since = e;
     }
+  }
+  spinRanOut();
+  return 0;
+}
+
+/** Entries of larger classes that fromLarger evicts at once: each block
+ *  that comes back serves at least one insert of the new class. */
+const SPLIT_BATCH: i32 = 8;
+
+/**
+ * Under eviction 'lru', when the full map has no entry of `size`'s class to
+ * evict: a size smaller than any it holds. A free block of a larger class,
+ * split (alloc.ts allocSplit); else evicts a few entries of larger classes
+ * and waits, as evictUntil does, for one of their blocks to come back.
+ * Classes from the root table's slots block up are left alone: a table
+ * waiting for its replacement's block (waitForTable) must find it. A size
+ * larger than any the map holds still fails: blocks are never merged.
+ */
+function fromLarger(cls: i32, size: usize): usize {
+  const below = classOf(<usize>tableCap(root()) << 3);
+  if (cls + 1 >= below) return 0;
+  let b = allocSplit(cls, below);
+  if (b != 0) return b;
+  let n = 0;
+  for (let k = 0; k < SPLIT_BATCH; k++) if (evictOne(cls + 1, below)) n++;
+  if (n == 0) return 0;
+  for (let round = 0; round < SPIN_ROUNDS; round++) {
+    reclaim();
+    b = alloc(size);
+    if (b == 0) b = allocSplit(cls, below);
+    if (b != 0) return b;
   }
   spinRanOut();
   return 0;
@@ -1537,9 +1568,10 @@ function stampNew(n: usize, old: usize): void {
 }
 
 /** Evicts one entry chosen by sampling; `cls` >= 0: only among entries whose
- *  block is of that size class (see evictForMemory). Returns whether one
- *  was removed. */
-function evictOne(cls: i32 = -1): bool {
+ *  block is of that size class (see evictForMemory), or with `hi` >= 0, of
+ *  a class from `cls` up to `hi` (excluded). Returns whether one was
+ *  removed. */
+function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
   const nowStamp = stampNow();
   for (let round = 0; round < 8; round++) {
     // While the root migrates, its entries are moving to `next`: sample
@@ -1562,7 +1594,10 @@ function evictOne(cls: i32 = -1): bool {
       if (lo < 8 || (lo & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
       const e = slotEntry(w);
       if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue; // names stay
-      if (cls >= 0 && classOf(blockSize(e)) != cls) continue;
+      if (cls >= 0) {
+        const c = classOf(blockSize(e));
+        if (hi < 0 ? c != cls : c < cls || c >= hi) continue;
+      }
       if (expiredAt(e)) {
         best = e;
         bestSlot = s;

@@ -153,6 +153,36 @@ shared('threads attach to a full map: a few scratch buffers are kept spare, and 
   expect(map.__verify()).toBe(0);
 });
 
+test("with eviction 'lru', a full memory takes entries smaller than any it holds (it splits larger blocks), not larger ones", async () => {
+  map = await createMap({ maxMemoryBytes: 4 << 20, eviction: 'lru' });
+  const big = 'v'.repeat(1000);
+  for (let i = 0; i < 30_000; i++) map.set(`key:${i}`, big);
+  const small = 's'.repeat(500); // a size class the full map has no entry of
+  for (let i = 0; i < 1000; i++) {
+    map.set(`small:${i}`, small);
+    expect(map.get(`small:${i}`)).toBe(small);
+  }
+  for (let i = 0; i < 200; i++) {
+    const v = 'm'.repeat(10 + ((i * 37) % 900));
+    map.set(`mixed:${i}`, v);
+    expect(map.get(`mixed:${i}`)).toBe(v);
+  }
+  // Larger than any block at hand (40 KB: past the old tables' free blocks
+  // too): blocks are never merged. A clear error, nothing changed.
+  const size = map.size;
+  let code: string | undefined;
+  try {
+    map.set('huge', 'h'.repeat(40_000));
+  } catch (e) {
+    code = (e as MapError).code;
+  }
+  expect(code).toBe('ERR_CAPACITY');
+  expect(map.size).toBe(size);
+  expect(map.size).toBe(30_000 + 1000 + 200 - map.stats().evictions); // every key new: exact accounting
+  expect(map.stats().memoryUsedBytes).toBeLessThanOrEqual(4 << 20);
+  expect(map.__verify()).toBe(0);
+});
+
 test('deleting entries gives their memory back at once, with no tombstone to store', async () => {
   map = await createMap({ maxMemoryBytes: 64 << 20, initialCapacity: 60_000 });
   const value = 'v'.repeat(55);
