@@ -23,7 +23,8 @@
 // memory per entry with the worst pause while filling (memory.mjs).
 //
 // Environment: BENCH_SECONDS (timed seconds per case, default 1.5),
-// BENCH_WARMUP_SECONDS (default 0.5). Results also go to bench/results/latest.json.
+// BENCH_WARMUP_SECONDS (default 0.5), BENCH_ROUNDS (rounds of the cases above,
+// default 3). Results also go to bench/results/latest.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -43,6 +44,7 @@ function envSeconds(name, fallback) {
 }
 
 const SECONDS = envSeconds('BENCH_SECONDS', 1.5);
+const ROUNDS = Math.max(1, Math.round(envSeconds('BENCH_ROUNDS', 3)));
 const WARMUP = envSeconds('BENCH_WARMUP_SECONDS', 0.5);
 const WORKER_URL = new URL('./worker.mjs', import.meta.url);
 const MAP_OPTIONS = { maxMemoryBytes: 256 << 20 };
@@ -304,21 +306,59 @@ console.log(
 );
 console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${os.platform()} ${os.arch()}\n`);
 
-const results = {};
+// Every case runs in each of ROUNDS rounds, the order rotated by one case
+// per round, and reports its median round: a machine whose speed drifts for
+// seconds at a time (measured here: the whole processor up to 1.8x slower
+// for a while) then moves one round of a case, not the case; and each ratio
+// is the median of the ratios within one round (cases measured seconds
+// apart, not minutes).
+const rounds = Object.fromEntries(CASES.map((c) => [c.id, []]));
 let failed = false;
-for (const c of CASES) {
-  process.stdout.write(`  running ${c.label} ...`);
-  const t0 = performance.now();
-  const probe = loadProbe();
-  try {
-    results[c.id] = { label: c.label, ...(await c.run()) };
-    process.stdout.write(` ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  } catch (err) {
-    failed = true;
-    results[c.id] = { label: c.label, error: err?.stack ?? String(err), code: err?.code };
-    process.stdout.write(` FAILED\n`);
+for (let round = 0; round < ROUNDS; round++) {
+  for (let j = 0; j < CASES.length; j++) {
+    const c = CASES[(j + round) % CASES.length];
+    process.stdout.write(`  round ${round + 1}/${ROUNDS}: running ${c.label} ...`);
+    const t0 = performance.now();
+    const probe = loadProbe();
+    let r;
+    try {
+      r = { label: c.label, ...(await c.run()) };
+      process.stdout.write(` ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    } catch (err) {
+      failed = true;
+      r = { label: c.label, error: err?.stack ?? String(err), code: err?.code };
+      process.stdout.write(` FAILED\n`);
+    }
+    r.otherLoadCpus = probe();
+    rounds[c.id].push(r);
   }
-  results[c.id].otherLoadCpus = probe();
+}
+
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+/** A case's result: its median round (by ops/s) with every round's ops/s, or
+ *  its first error; its problems and notes are those of every round. */
+const results = {};
+for (const c of CASES) {
+  const rs = rounds[c.id];
+  const bad = rs.find((r) => r.error);
+  if (bad) {
+    results[c.id] = bad;
+    continue;
+  }
+  const byRate = [...rs].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  const mid = byRate[(byRate.length - 1) >> 1];
+  results[c.id] = {
+    ...mid,
+    opsPerSec: median(rs.map((r) => r.opsPerSec)),
+    rounds: rs.map((r) => r.opsPerSec),
+    problems: [...new Set(rs.flatMap((r) => r.problems))],
+    notes: [...new Set(rs.flatMap((r) => r.notes ?? []))],
+    otherLoadCpus: Math.max(...rs.map((r) => r.otherLoadCpus ?? 0)),
+  };
 }
 
 // --- Table -------------------------------------------------------------------
@@ -328,22 +368,24 @@ const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 
 console.log('');
-console.log(`${pad('case', 34)}${lpad('threads', 8)}${lpad('ops/s', 13)}${lpad('ns/op/thread', 14)}${lpad('other load', 12)}  check`);
-console.log('-'.repeat(92));
+console.log(`${pad('case', 34)}${lpad('threads', 8)}${lpad('ops/s', 13)}${lpad('rounds (min-max)', 22)}${lpad('ns/op/thread', 14)}${lpad('other load', 12)}  check`);
+console.log('-'.repeat(114));
 const fmtLoad = (l) => (l === null || l === undefined ? 'n/a' : `${l.toFixed(2)} CPU`);
 for (const c of CASES) {
   const r = results[c.id];
   if (r.error) {
-    console.log(`${pad(c.label, 34)}${lpad('-', 8)}${lpad('ERROR', 13)}${lpad('-', 14)}${lpad(fmtLoad(r.otherLoadCpus), 12)}  ${r.error.split('\n')[0]}`);
+    console.log(`${pad(c.label, 34)}${lpad('-', 8)}${lpad('ERROR', 13)}${lpad('-', 22)}${lpad('-', 14)}${lpad(fmtLoad(r.otherLoadCpus), 12)}  ${r.error.split('\n')[0]}`);
     continue;
   }
   const workers = c.id === 'postMessage' ? r.perThread.length : r.threads;
   const nsPerOp = (1e9 / (r.opsPerSec / workers)).toFixed(0);
   const check = r.problems.length === 0 ? 'ok' : `PROBLEM: ${r.problems[0]}`;
-  console.log(`${pad(c.label, 34)}${lpad(r.threads, 8)}${lpad(fmtInt(r.opsPerSec), 13)}${lpad(nsPerOp, 14)}${lpad(fmtLoad(r.otherLoadCpus), 12)}  ${check}`);
+  const spread = `${fmtInt(Math.min(...r.rounds))}-${fmtInt(Math.max(...r.rounds))}`;
+  console.log(`${pad(c.label, 34)}${lpad(r.threads, 8)}${lpad(fmtInt(r.opsPerSec), 13)}${lpad(spread, 22)}${lpad(nsPerOp, 14)}${lpad(fmtLoad(r.otherLoadCpus), 12)}  ${check}`);
 }
 
-const rate = (id) => (results[id] && !results[id].error ? results[id].opsPerSec : NaN);
+/** Ops/s of a case in each round (NaN where it failed). */
+const roundRates = (id) => rounds[id].map((r) => (r.error ? NaN : r.opsPerSec));
 const RATIOS = [
   { id: 'wasmap1_over_lruCache', label: 'wasmap 1 worker / lru-cache', num: 'wasmap1', den: 'lruCache', target: 1.0 },
   { id: 'wasmap1_over_jsMap', label: 'wasmap 1 worker / JS Map', num: 'wasmap1', den: 'jsMap', target: null },
@@ -357,16 +399,21 @@ const RATIOS = [
 ];
 const ratios = {};
 console.log('');
-console.log(`${pad('ratio', 34)}${lpad('value', 10)}${lpad('target', 10)}  met?`);
-console.log('-'.repeat(62));
+console.log(`${pad('ratio (median of the rounds)', 34)}${lpad('value', 10)}${lpad('rounds', 20)}${lpad('target', 10)}  met?`);
+console.log('-'.repeat(82));
 for (const q of RATIOS) {
-  const value = rate(q.num) / rate(q.den);
+  const num = roundRates(q.num);
+  const den = roundRates(q.den);
+  const each = num.map((x, i) => x / den[i]);
+  const value = each.every(Number.isFinite) ? median(each) : NaN;
   const met = q.target === null || !Number.isFinite(value) ? null : value >= q.target;
-  ratios[q.id] = { value: Number.isFinite(value) ? value : null, target: q.target, met };
-  const v = Number.isFinite(value) ? `${value.toFixed(value >= 100 ? 0 : 2)}x` : 'n/a';
+  const x = (r) => `${r.toFixed(r >= 100 ? 0 : 2)}x`;
+  ratios[q.id] = { value: Number.isFinite(value) ? value : null, rounds: each.map((r) => (Number.isFinite(r) ? r : null)), target: q.target, met };
+  const v = Number.isFinite(value) ? x(value) : 'n/a';
+  const range = Number.isFinite(value) ? `${x(Math.min(...each))}-${x(Math.max(...each))}` : '-';
   const t = q.target === null ? '-' : `>= ${q.target}x`;
   const m = met === null ? '-' : met ? 'yes' : 'NO';
-  console.log(`${pad(q.label, 34)}${lpad(v, 10)}${lpad(t, 10)}  ${m}`);
+  console.log(`${pad(q.label, 34)}${lpad(v, 10)}${lpad(range, 20)}${lpad(t, 10)}  ${m}`);
 }
 
 const notes = [];
@@ -526,7 +573,7 @@ const report = {
   cpuModel: os.cpus()[0]?.model ?? null,
   config: {
     keys: NUM_KEYS, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, setFraction: SET_FRACTION,
-    seconds: SECONDS, warmupSeconds: WARMUP, mapOptions: MAP_OPTIONS,
+    seconds: SECONDS, warmupSeconds: WARMUP, rounds: ROUNDS, mapOptions: MAP_OPTIONS,
   },
   results,
   ratios,
