@@ -128,7 +128,7 @@ import {
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
   retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap,
-  makeValueEntry, pending, clearPending, update, scanKeys,
+  makeValueEntry, pending, clearPending, update, scanKeys, noLargerBlock,
 } from "./map";
 
 let status: i32 = 0;
@@ -352,6 +352,12 @@ export function recover(): void {
   arm(0);
   clearPending();
   recoverAfterTrap();
+}
+
+/** 1 if this thread's last ST_CAPACITY came from a full LRU map that had no
+ *  block or entry of the size it needed or larger (map.ts noLargerBlock). */
+export function capacityCause(): i32 {
+  return noLargerBlock ? 1 : 0;
 }
 
 export function lastStatus(): i32 {

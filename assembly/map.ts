@@ -112,9 +112,16 @@ function bytesEqual(a: usize, b: usize, n: usize): bool {
   for (let i: usize = 0; i < n; i += 8) store<u64>(dst + i, load<u64>(src + i));
 }
 
+/** Whether this thread's last allocFresh failed for want of a block size:
+ *  a full LRU map with no block or entry of the size it needed, or of any
+ *  larger one (fromLarger), where evicting smaller entries makes no room,
+ *  since blocks are never merged. The host tells it apart in its error. */
+export let noLargerBlock: bool = false;
+
 /** Allocates inside an operation, reclaiming once if memory is full. Only at
  *  points where this thread holds no reference into the map. */
 function allocFresh(size: usize): usize {
+  noLargerBlock = false;
   let b = alloc(size);
   if (b == 0) {
     reclaim();
@@ -241,12 +248,18 @@ const SPLIT_BATCH: i32 = 8;
  */
 function fromLarger(cls: i32, size: usize): usize {
   const below = classOf(<usize>tableCap(root()) << 3);
-  if (cls + 1 >= below) return 0;
+  if (cls + 1 >= below) {
+    noLargerBlock = true;
+    return 0;
+  }
   let b = allocSplit(cls, below);
   if (b != 0) return b;
   let n = 0;
   for (let k = 0; k < SPLIT_BATCH; k++) if (evictOne(cls + 1, below)) n++;
-  if (n == 0) return 0;
+  if (n == 0) {
+    noLargerBlock = true;
+    return 0;
+  }
   for (let round = 0; round < SPIN_ROUNDS; round++) {
     reclaim();
     b = alloc(size);
@@ -1312,7 +1325,10 @@ const SWEEP_STEP_HELPS: i32 = 16;
 /** Entries this thread has expired (purge() reports its share). */
 export let expiredByMe: i64 = 0;
 
+/** Starts an operation's per-thread state: its clock, and no cause yet for
+ *  a failure (noLargerBlock). */
 export function setNow(t: f64, newCounterExpires: f64): void {
+  noLargerBlock = false;
   now = t;
   counterExpires = newCounterExpires;
 }

@@ -5,7 +5,7 @@ import {
   MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
   ST_CAPACITY, ST_NOT_FOUND, ST_SCAN_TOO_SMALL, coreModule, instantiate,
 } from './core.js';
-import { encodeString, isBytes, keyFromBytes, keyError, valueError } from './codec.js';
+import { encodeString, isBytes, keyFromBytes, keyError, nativeUtf8Length, utf8Length, valueError } from './codec.js';
 import { MapError } from './errors.js';
 import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
 import {
@@ -656,9 +656,12 @@ export abstract class BaseMap {
     return vcap;
   }
 
-  /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped. */
+  /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped;
+   *  its exact length where that bound is more than the scratch buffer has
+   *  (growing the buffer needs a free block, which a full map may not have). */
   private stringRoom(s: string): number {
-    const n = 3 * s.length;
+    let n = 3 * s.length;
+    if (n > this.s.scap - this.s.keyArea - MIN_OUT - 32) n = utf8Length(s, nativeUtf8Length);
     return n < this.maxValue ? n : this.maxValue;
   }
 

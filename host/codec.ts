@@ -54,6 +54,38 @@ export function encodeString(u8: Uint8Array, at: number, s: string, cap: number,
   return read < n ? -2 : written;
 }
 
+/**
+ * The UTF-8 length of `s` (a lone surrogate counts as U+FFFD's 3 bytes, as
+ * encoders write it): one pass over the characters, for a string whose
+ * 3-bytes-per-unit bound is too much room to ask for. `byteLength`, Node's
+ * Buffer.byteLength where there is one, counts natively.
+ */
+export function utf8Length(s: string, byteLength: ((s: string) => number) | null = null): number {
+  if (byteLength !== null) return byteLength(s);
+  const n = s.length;
+  let bytes = n;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) {
+      bytes += 1;
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a pair: 4 bytes for 2 units
+      i++;
+    } else {
+      bytes += 2;
+    }
+  }
+  return bytes;
+}
+
+/** Node's native UTF-8 length of a string (Buffer.byteLength), or null where there is no Buffer. */
+export const nativeUtf8Length: ((s: string) => number) | null = (() => {
+  const B = (globalThis as unknown as { Buffer?: { byteLength?(s: string, enc: string): number } }).Buffer;
+  const f = B?.byteLength;
+  return typeof f === 'function' ? (s: string) => f.call(B, s, 'utf8') : null;
+})();
+
 /** Character codes of a short value, reused (a plain array of small integers). */
 const codes: number[] = [];
 /** A private buffer to decode from: TextDecoder refuses views of shared memory. */

@@ -26,6 +26,7 @@ export interface CoreExports {
   expiresAt(kp: number, kl: number, now: number): number;
   purge(now: number): number;
   lastStatus(): number;
+  capacityCause(): number;
   size(): number;
   clear(tag: number, now: number): void;
   nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number, defaultTtl: number): number;

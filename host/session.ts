@@ -87,7 +87,7 @@ export class Session {
   }
 
   useScratch(ptr: number, size: number): void {
-    if (ptr === 0) throw this.error(ST_CAPACITY);
+    if (ptr === 0) throw this.error(ST_CAPACITY, false);
     this.sp = ptr;
     this.scap = size;
     if (ptr + size > this.u8.length) this.refreshViews();
@@ -140,10 +140,20 @@ export class Session {
     return kind === KIND_BYTES ? this.u8.slice(out, out + len) : this.text(out, len);
   }
 
-  /** The MapError for a core status. */
-  error(status: number): MapError {
+  /** The MapError for a core status (`ofThisOperation`: of the core's last
+   *  data operation, whose cause the core may tell). */
+  error(status: number, ofThisOperation = true): MapError {
     switch (status) {
       case ST_CAPACITY:
+        if (ofThisOperation && this.core?.capacityCause() === 1) {
+          return new MapError(
+            'ERR_CAPACITY',
+            `the map is full (maxMemoryBytes ${this.core.memoryLimit()}) and holds no block of this entry's size or ` +
+            'larger, free or to evict: a full map keeps the block sizes it filled up with (blocks are never merged), ' +
+            'so evicting or deleting smaller entries makes no room for it; give the map more memory, or bound it by ' +
+            'maxEntries so that its memory never fills',
+          );
+        }
         return new MapError(
           'ERR_CAPACITY',
           `the map is full: maxMemoryBytes (${this.core?.memoryLimit()}) reached; delete entries or create a larger map`,

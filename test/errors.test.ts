@@ -185,6 +185,7 @@ describe('ERR_CAPACITY', () => {
       error = e;
     }
     expect((error as MapError).code).toBe('ERR_CAPACITY');
+    expect((error as MapError).message).toMatch(/maxMemoryBytes \(\d+\) reached; delete entries/);
     expect(stored).toBeGreaterThan(1000);
     expect(map.size).toBe(stored);
     for (let i = 0; i < stored; i++) if (map.get(`key:${i}`) !== value) expect(map.get(`key:${i}`)).toBe(value);

@@ -170,16 +170,40 @@ test("with eviction 'lru', a full memory takes entries smaller than any it holds
   // Larger than any block at hand (40 KB: past the old tables' free blocks
   // too): blocks are never merged. A clear error, nothing changed.
   const size = map.size;
-  let code: string | undefined;
+  let error: MapError | undefined;
   try {
     map.set('huge', 'h'.repeat(40_000));
   } catch (e) {
-    code = (e as MapError).code;
+    error = e as MapError;
   }
-  expect(code).toBe('ERR_CAPACITY');
+  expect(error?.code).toBe('ERR_CAPACITY');
+  // The message says why, and that deleting smaller entries would not help.
+  expect(error?.message).toMatch(/no block of this entry's size or larger/);
   expect(map.size).toBe(size);
+  map.set('after', big); // the map goes on: an entry of a size it holds evicts one
+  expect(map.get('after')).toBe(big);
+  map.delete('after');
   expect(map.size).toBe(30_000 + 1000 + 200 - map.stats().evictions); // every key new: exact accounting
   expect(map.stats().memoryUsedBytes).toBeLessThanOrEqual(4 << 20);
+  expect(map.__verify()).toBe(0);
+});
+
+test("with eviction 'lru', a full memory takes a long string value of a size it holds, whatever the scratch buffer's size", async () => {
+  // The host reserves a string's exact UTF-8 length once three bytes a
+  // character would be more than its scratch buffer has: growing the buffer
+  // needs a free block, which a full map does not have. (Before, every one
+  // of these sets failed with ERR_CAPACITY.)
+  map = await createMap({ maxMemoryBytes: 4 << 20, eviction: 'lru' });
+  const bytes = new Uint8Array(25_000).fill(0x78);
+  for (let i = 0; i < 400; i++) map.set(`b${i}`, bytes);
+  expect(map.stats().evictions).toBeGreaterThan(0); // full
+  const ascii = 'x'.repeat(25_000);
+  const wide = 'é'.repeat(12_500); // 25,000 bytes too
+  for (let i = 0; i < 50; i++) {
+    map.set(`s${i}`, i % 2 === 0 ? ascii : wide);
+    expect(map.get(`s${i}`)).toBe(i % 2 === 0 ? ascii : wide);
+  }
+  expect(map.size).toBe(400 + 50 - map.stats().evictions);
   expect(map.__verify()).toBe(0);
 });
 

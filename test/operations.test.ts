@@ -283,3 +283,14 @@ test('values decode the same without Node\'s Buffer (the path of browsers, Deno 
     expect(decodeString(u8, 8, bytes.length)).toBe(text);
   }
 });
+
+test('the UTF-8 length the host reserves for a long string is exact, with and without Node\'s Buffer', async () => {
+  const { nativeUtf8Length, utf8Length } = await import('../dist/codec.js');
+  const encoder = new TextEncoder();
+  const texts = ['', 'ascii', 'é', '中文', '🎉', 'a🎉b', '\ud83c', '\udf89x', 'x\ud83c', '\udf89\ud83c', 'ü'.repeat(3000) + '🎉'.repeat(100)];
+  for (const text of texts) {
+    const expected = encoder.encode(text).length; // a lone surrogate is U+FFFD: 3 bytes
+    expect(utf8Length(text, null)).toBe(expected);
+    expect(utf8Length(text, nativeUtf8Length)).toBe(expected);
+  }
+});
