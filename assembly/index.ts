@@ -128,7 +128,7 @@ import {
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
   retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap,
-  makeValueEntry, pending, clearPending, update, scanKeys, noLargerBlock,
+  makeValueEntry, makeEntryToFill, pending, clearPending, update, scanKeys, noLargerBlock,
 } from "./map";
 
 let status: i32 = 0;
@@ -255,17 +255,21 @@ export function write(
   if (tid < 0) return ST_NOT_ATTACHED;
   setNow(now, 0);
   enter();
-  const deleting = mode >= MODE_DELETE;
   let n: usize = 0;
-  let nsize: usize = 0;
-  if (!deleting) {
+  if (mode < MODE_DELETE) {
     n = makeValueEntry(vkind, kp, kl, vp, vl, expires);
     if (n == 0) {
       leave();
       return ST_CAPACITY;
     }
-    nsize = entryBytes(n);
   }
+  return writeEntry(mode, kp, kl, n, ep, el, ekind, out, ocap);
+}
+
+/** The rest of a write, inside its operation, with its new entry `n` (0 for
+ *  a delete), private until update() publishes it. */
+function writeEntry(mode: i32, kp: u32, kl: u32, n: usize, ep: u32, el: u32, ekind: u32, out: u32, ocap: u32): i32 {
+  const nsize = n != 0 ? entryBytes(n) : 0;
   const r = update(mode, hashKey(kp, kl), kp, kl, n, ep, el, ekind, out, ocap);
   let consumed: bool;
   if (mode == MODE_SWAP) consumed = r >= 0 || r == ST_NOT_FOUND;
@@ -275,6 +279,50 @@ export function write(
   // Writes carry the expiry sweep along, one chunk each.
   if (pending == 0) sweepStep();
   return finish(r);
+}
+
+/** The entry prepareWrite made, which the host is filling. */
+let prepared: usize = 0;
+
+/**
+ * First half of a write whose new value is larger than the host's scratch
+ * buffer: makes the entry (the key at kp, room for vl value bytes), as
+ * write() would, and returns the address of its value, where the host
+ * writes the bytes, and nothing else, before writePrepared (or
+ * dropPrepared); 0 if there is no room (ST_CAPACITY, see capacityCause).
+ * The thread stays inside its operation in between. So a value need never
+ * pass through the scratch buffer, which would have to grow for it: a full
+ * map may have no free block for that, while the entry's own block can
+ * come from an eviction.
+ */
+export function prepareWrite(kp: u32, kl: u32, vl: u32, vkind: u32, now: f64, expires: f64): u32 {
+  if (tid < 0 || prepared != 0) return 0;
+  setNow(now, 0);
+  enter();
+  const n = makeEntryToFill(vkind, kp, kl, vl, expires);
+  if (n == 0) {
+    leave();
+    return 0;
+  }
+  prepared = n;
+  return <u32>entryValue(n);
+}
+
+/** Second half: the write (mode, the expected value at ep) with the entry
+ *  prepareWrite made, now filled. As write(). */
+export function writePrepared(mode: i32, kp: u32, kl: u32, ep: u32, el: u32, ekind: u32, out: u32, ocap: u32): i32 {
+  const n = prepared;
+  if (tid < 0 || n == 0 || mode >= MODE_DELETE) return ST_NOT_ATTACHED;
+  prepared = 0;
+  return writeEntry(mode, kp, kl, n, ep, el, ekind, out, ocap);
+}
+
+/** Ends a prepared write without it: the entry was never published. */
+export function dropPrepared(): void {
+  if (prepared == 0) return;
+  freeSized(prepared, entryBytes(prepared));
+  prepared = 0;
+  leave();
 }
 
 export function set(kp: u32, kl: u32, vp: u32, vl: u32, vkind: u32, now: f64, expires: f64): i32 {
@@ -351,6 +399,7 @@ export function injectFault(n: i32): void {
 export function recover(): void {
   arm(0);
   clearPending();
+  prepared = 0; // its entry, never published, is lost (memory, not structure)
   recoverAfterTrap();
 }
 

@@ -295,7 +295,7 @@ function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, fresh:
   entryInit(e, kind, <u32>kl, <u32>vl, timed);
   if (timed) store<f64>(e + E_EXPIRES, expires);
   copy(entryKey(e), kp, kl);
-  if (vl != 0) copy(entryValue(e), vp, vl);
+  if (vl != 0 && vp != 0) copy(entryValue(e), vp, vl); // vp 0: the host writes it (makeEntryToFill)
   return e;
 }
 
@@ -1288,6 +1288,12 @@ export function liveCount(): i64 {
 
 export function makeValueEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, expires: f64): usize {
   return makeEntry(kind, kp, kl, vp, vl, true, expires);
+}
+
+/** As makeValueEntry, but the vl value bytes are left for the host to write
+ *  in place (index.ts prepareWrite): the entry is private until published. */
+export function makeEntryToFill(kind: u32, kp: usize, kl: usize, vl: usize, expires: f64): usize {
+  return makeEntry(kind, kp, kl, 0, vl, true, expires);
 }
 
 // ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // have in common.
 import {
   type CoreExports, type CoreKind, KIND_BYTES, KIND_COUNTER, KIND_STRING, MODE_CAD, MODE_CAS, MODE_DELETE,
-  MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
+  MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
   ST_CAPACITY, ST_NOT_FOUND, ST_SCAN_TOO_SMALL, coreModule, instantiate,
 } from './core.js';
 import { encodeString, isBytes, keyFromBytes, keyError, nativeUtf8Length, utf8Length, valueError } from './codec.js';
@@ -217,6 +217,11 @@ export abstract class BaseMap {
     const s = this.s;
     const expires = this.expiresFor(options);
     const vcap = this.reserve(value, undefined);
+    if (vcap < 0) {
+      const r = this.writeInPlace(MODE_SET, key, value, undefined, expires);
+      if (r !== R_DONE) throw s.error(r);
+      return this;
+    }
     const kl = this.putKey(key);
     const vp = s.sp + s.keyArea;
     const vl = this.putValue(value, vp, vcap);
@@ -649,11 +654,63 @@ export abstract class BaseMap {
    * Makes the scratch buffer big enough for the inputs; returns the room for
    * the value's bytes. Must run before putKey (growing moves the buffer).
    */
+  /**
+   * Room for a write's inputs in the scratch buffer, grown if need be;
+   * returns the room for the value, or -1 for a value the buffer has no room
+   * for: it goes straight into its entry instead (writeInPlace), so that no
+   * buffer has to grow for it (a full map may have no block for that).
+   */
   private reserve(value: unknown, expected: unknown): number {
     const vcap = typeof value === 'string' ? this.stringRoom(value) : isBytes(value) ? value.length : 8;
     const ecap = typeof expected === 'string' ? this.stringRoom(expected) : isBytes(expected) ? expected.length : 8;
-    this.s.ensure(this.s.keyArea + align8(vcap) + 8 + align8(ecap) + 8 + MIN_OUT);
+    const rest = this.s.keyArea + 8 + align8(ecap) + 8 + MIN_OUT;
+    if (rest + align8(vcap) > this.s.scap && (typeof value === 'string' || isBytes(value))) return -1;
+    this.s.ensure(rest + align8(vcap));
     return vcap;
+  }
+
+  /**
+   * A write whose value has no room in the scratch buffer (reserve): the
+   * core makes its entry, the value's bytes are written into it, and then
+   * the write goes on as any other (core prepareWrite, writePrepared). The
+   * key and the expected value still pass through the buffer.
+   */
+  private writeInPlace(mode: number, key: Key, value: Value, expected: unknown, expires: number): number {
+    const core = this.live();
+    const s = this.s;
+    const string = typeof value === 'string';
+    if (string && !value.isWellFormed()) throw valueError(value);
+    const vl = string ? utf8Length(value, nativeUtf8Length) : value.length;
+    if (vl > this.maxValue) this.tooLargeValue(value);
+    const ecap = typeof expected === 'string' ? this.stringRoom(expected) : isBytes(expected) ? expected.length : 8;
+    s.ensure(s.keyArea + 8 + align8(ecap) + 8 + MIN_OUT);
+    const kl = this.putKey(key);
+    const ep = s.sp + s.keyArea;
+    let ekind = 0;
+    let el = 0;
+    if (expected !== undefined) {
+      el = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
+      ekind = this.putKind;
+    }
+    const out = ep + align8(el) + 8;
+    this.outAt = out;
+    const now = expires === 0 ? s.now() : this.clockAt;
+    const at = core.prepareWrite(s.sp, kl, vl, string ? KIND_STRING : KIND_BYTES, now, expires);
+    if (at === 0) throw s.error(ST_CAPACITY);
+    try {
+      if (at + vl > s.u8.length) s.refreshViews(); // a LocalMap's memory grew for the entry
+      if (string) {
+        if (encodeString(s.u8, at, value, vl, s.buf) !== vl) throw new Error('wasmap: a string value changed length while written');
+      } else {
+        s.u8.set(value, at);
+      }
+    } catch (e) {
+      core.dropPrepared();
+      throw e;
+    }
+    const r = core.writePrepared(mode, s.sp, kl, ep, el, ekind, out, s.scap - (out - s.sp));
+    if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw s.error(r);
+    return r;
   }
 
   /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped;
@@ -755,6 +812,7 @@ export abstract class BaseMap {
     if (mode < MODE_DELETE && typeof value !== 'string' && !isBytes(value)) throw valueError(value);
     const expires = mode < MODE_DELETE ? this.expiresFor(options) : 0;
     const vcap = this.reserve(value, expected);
+    if (vcap < 0) return this.writeInPlace(mode, key, value as Value, expected, expires);
     const s = this.s;
     const kl = this.putKey(key);
     const vp = s.sp + s.keyArea;

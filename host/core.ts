@@ -21,6 +21,9 @@ export interface CoreExports {
     ep: number, el: number, ekind: number, out: number, ocap: number, now: number, expires: number,
   ): number;
   set(kp: number, kl: number, vp: number, vl: number, vkind: number, now: number, expires: number): number;
+  prepareWrite(kp: number, kl: number, vl: number, vkind: number, now: number, expires: number): number;
+  writePrepared(mode: number, kp: number, kl: number, ep: number, el: number, ekind: number, out: number, ocap: number): number;
+  dropPrepared(): void;
   increment(kp: number, kl: number, delta: number, now: number, expires: number): number;
   retime(kp: number, kl: number, now: number, expires: number): number;
   expiresAt(kp: number, kl: number, now: number): number;

@@ -1,7 +1,7 @@
 // A bounded map: maxEntries and maxMemoryBytes with eviction 'none' or 'lru'.
 import { afterEach, expect, test } from 'vitest';
 import { MapError, SharedMap } from '../dist/index.js';
-import { createMap, scale, shared, startWorkers } from './helpers.js';
+import { codeOf, createMap, scale, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
@@ -204,6 +204,47 @@ test("with eviction 'lru', a full memory takes a long string value of a size it 
     expect(map.get(`s${i}`)).toBe(i % 2 === 0 ? ascii : wide);
   }
   expect(map.size).toBe(400 + 50 - map.stats().evictions);
+  expect(map.__verify()).toBe(0);
+});
+
+shared("with eviction 'lru', a thread that attaches to a full map of 100 KB values writes such values too", async () => {
+  // A value larger than a thread's scratch buffer (64 KiB to start) goes
+  // straight into its entry, whose block an eviction gives; before, the
+  // buffer had to grow first, and a full map has no free block for that:
+  // every one of the new thread's sets failed with ERR_CAPACITY.
+  map = await createMap({ maxMemoryBytes: 8 << 20, eviction: 'lru' });
+  for (let i = 0; i < 200; i++) map.set(`main:${i}`, 'm'.repeat(100_000));
+  expect(map.stats().evictions).toBeGreaterThan(0); // full
+  for (const bytes of [false, true]) {
+    const started = await startWorkers<{ failed: number; wrong: number }>(map, 'stress.mjs', 1, {
+      role: 'bigValues', params: { count: 20, size: 100_000, bytes },
+    });
+    started.go();
+    expect(await started.results).toEqual([{ failed: 0, wrong: 0 }]);
+  }
+  expect(map.size).toBe(200 + 40 - map.stats().evictions); // every key new: exact accounting
+  expect(map.stats().memoryUsedBytes).toBeLessThanOrEqual(8 << 20);
+  expect(map.__verify()).toBe(0);
+});
+
+test('a value written in place (larger than the scratch buffer) is refused whole when it is bad, and leaves the map as it was', async () => {
+  map = await createMap({ maxMemoryBytes: 8 << 20, maxValueBytes: 200_000 });
+  map.set('k', 'old');
+  const before = map.memoryUsage().usedBytes;
+  expect(codeOf(() => map.set('k', 'x'.repeat(200_001)))).toBe('ERR_VALUE_TOO_LARGE');
+  expect(codeOf(() => map.set('k', 'é'.repeat(100_001)))).toBe('ERR_VALUE_TOO_LARGE'); // 200,002 bytes
+  expect(codeOf(() => map.set('k', 'x'.repeat(100_000) + '\ud800'))).toBe('ERR_INVALID_VALUE');
+  expect(codeOf(() => map.set('k', new Uint8Array(200_001)))).toBe('ERR_VALUE_TOO_LARGE');
+  expect(map.get('k')).toBe('old');
+  expect(map.memoryUsage().usedBytes).toBe(before);
+  // And the operations that take a value in place do what they do.
+  const big = 'b'.repeat(150_000);
+  expect(map.swap('k', big)).toBe('old');
+  expect(map.getOrSet('k', 'c'.repeat(150_000))).toEqual({ value: big, loaded: true });
+  expect(map.compareAndSwap('k', big, new Uint8Array(150_000).fill(7))).toBe(true);
+  expect((map.get('k') as Uint8Array)[149_999]).toBe(7);
+  expect(map.getOrSet('new', big)).toEqual({ value: big, loaded: false });
+  expect(map.size).toBe(2);
   expect(map.__verify()).toBe(0);
 });
 

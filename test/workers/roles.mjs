@@ -169,6 +169,28 @@ export const roles = (map) => ({
     }
   },
 
+  /** Sets `count` new keys to values of `size` characters (string) or
+   *  bytes, each read back; returns how many sets failed and how many reads
+   *  were wrong. */
+  bigValues({ count, size, bytes }) {
+    let failed = 0;
+    let wrong = 0;
+    for (let i = 0; i < count; i++) {
+      const value = bytes ? new Uint8Array(size).fill(i & 0xff) : String.fromCharCode(97 + (i % 26)).repeat(size);
+      try {
+        map.set(`big:${bytes ? 'b' : 's'}:${i}`, value);
+      } catch (e) {
+        if (e.code !== 'ERR_CAPACITY') throw e;
+        failed++;
+        continue;
+      }
+      const got = map.get(`big:${bytes ? 'b' : 's'}:${i}`);
+      const same = bytes ? got instanceof Uint8Array && got.length === size && got[size - 1] === (i & 0xff) : got === value;
+      if (!same) wrong++;
+    }
+    return { failed, wrong };
+  },
+
   /** Works in its own namespace with keys every thread also uses elsewhere. */
   tenant({ count, writer }) {
     const ns = map.namespace(`tenant-${writer}`);
