@@ -73,7 +73,10 @@ export class Session {
     this.i32 = new Int32Array(memory.buffer);
     this.f64 = new Float64Array(memory.buffer);
     this.buf = bufferView(memory.buffer);
-    this.useScratch(core.scratch(SCRATCH_BYTES), SCRATCH_BYTES);
+    // Room for the largest key and an output after it, whatever the
+    // operation: reads write their key with no check of the buffer's size.
+    const size = Math.max(SCRATCH_BYTES, this.keyArea + MIN_OUT);
+    this.useScratch(core.scratch(size), size);
   }
 
   /** The clock for an operation; 0 (never read) until some entry has an expiry. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
-import { codeOf, createMap, LOCAL, PRESETS } from './helpers.js';
+import { codeOf, createMap, LOCAL, PRESETS, shared, startWorkers } from './helpers.js';
 
 const open: SharedMap[] = [];
 afterEach(() => {
@@ -292,5 +292,27 @@ test('the UTF-8 length the host reserves for a long string is exact, with and wi
     const expected = encoder.encode(text).length; // a lone surrogate is U+FFFD: 3 bytes
     expect(utf8Length(text, null)).toBe(expected);
     expect(utf8Length(text, nativeUtf8Length)).toBe(expected);
+  }
+});
+
+shared('a thread whose first operation reads a key of maxKeyBytes (65,536) gets its value, and writes nothing past its buffer', async () => {
+  // The buffer a thread attaches with (64 KiB) is smaller than such a key
+  // and an output; before, a read wrote the value past the buffer's end and
+  // returned something else.
+  const map = await createMap({ maxMemoryBytes: 8 << 20, maxKeyBytes: 65_536 });
+  try {
+    const value = 'w'.repeat(30_000);
+    map.set('q'.repeat(65_536), value);
+    for (let i = 0; i < 2000; i++) map.set(`k${i}`, `v${i}`);
+    const started = await startWorkers<{ right: number }>(map, 'stress.mjs', 1, {
+      role: 'longKey', params: { keyBytes: 65_536, valueLength: 30_000, rounds: 10 },
+    });
+    started.go();
+    expect(await started.results).toEqual([{ right: 10 }]);
+    for (let i = 0; i < 2000; i++) if (map.get(`k${i}`) !== `v${i}`) expect(map.get(`k${i}`)).toBe(`v${i}`);
+    expect(map.get('q'.repeat(65_536))).toBe(value);
+    expect(map.__verify()).toBe(0);
+  } finally {
+    map.close();
   }
 });

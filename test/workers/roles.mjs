@@ -191,6 +191,17 @@ export const roles = (map) => ({
     return { failed, wrong };
   },
 
+  /** Reads key 'q' × keyBytes (and has() of an absent one as long) `rounds`
+   *  times; returns how many reads gave a value of `valueLength`. */
+  longKey({ keyBytes, valueLength, rounds }) {
+    let right = 0;
+    for (let i = 0; i < rounds; i++) {
+      if (map.get('q'.repeat(keyBytes))?.length === valueLength) right++;
+      if (map.has('z'.repeat(keyBytes))) right--;
+    }
+    return { right };
+  },
+
   /** Works in its own namespace with keys every thread also uses elsewhere. */
   tenant({ count, writer }) {
     const ns = map.namespace(`tenant-${writer}`);
