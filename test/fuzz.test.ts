@@ -56,12 +56,19 @@ function snapshot(map: SharedMap, keys: unknown[]) {
   };
 }
 
-test('random calls with hostile arguments only throw documented MapErrors and change nothing when they do', async () => {
-  const seen = { ok: 0, refused: 0, codes: new Set<string>() };
+type Seen = { ok: number; refused: number; codes: Set<string> };
+
+/**
+ * Runs sequences of calls (from `call`) on fresh maps from `makeMap`: every
+ * error must be a MapError with a documented code, and a call that fails
+ * must leave everything observable as it was; the map's debug walk must
+ * pass at the end of each sequence.
+ */
+async function fuzz(makeMap: () => Promise<SharedMap>, call: fc.Arbitrary<unknown[]>, maxCalls: number, runs: number): Promise<Seen> {
+  const seen: Seen = { ok: 0, refused: 0, codes: new Set<string>() };
   await fc.assert(
-    fc.asyncProperty(fc.array(call, { maxLength: 40 }), async (calls) => {
-      // A clock that stands still: entries with a TTL do not expire between snapshots.
-      const map = await createMap({ maxKeyBytes: 64, maxValueBytes: 64, initialCapacity: 1, clock: () => 1_000_000 });
+    fc.asyncProperty(fc.array(call, { maxLength: maxCalls }), async (calls) => {
+      const map = await makeMap();
       map.namespace('a', { maxEntries: 3 });
       map.namespace('b');
       const keys: unknown[] = ['k', 'x', new Uint8Array([1])];
@@ -97,16 +104,64 @@ test('random calls with hostile arguments only throw documented MapErrors and ch
             expect(snapshot(map, keys)).toEqual(before);
           }
         }
+        expect(map.__verify()).toBe(0);
       } finally {
         map.close();
       }
     }),
-    { numRuns: scale(150, 3000) },
+    { numRuns: runs },
+  );
+  return seen;
+}
+
+test('random calls with hostile arguments only throw documented MapErrors and change nothing when they do', async () => {
+  // A clock that stands still: entries with a TTL do not expire between snapshots.
+  const seen = await fuzz(
+    () => createMap({ maxKeyBytes: 64, maxValueBytes: 64, initialCapacity: 1, clock: () => 1_000_000 }),
+    call, 40, scale(150, 3000),
   );
   // The run exercised both sides and a spread of refusals.
   expect(seen.ok).toBeGreaterThan(100);
   expect(seen.refused).toBeGreaterThan(100);
   expect(seen.codes.size).toBeGreaterThanOrEqual(5);
+});
+
+// Keys up to the largest maxKeyBytes and values past a thread's 64 KiB
+// scratch buffer (written straight into their entries), in a memory small
+// enough to fill: the same promises at the limits.
+const text = (sizes: number[]) =>
+  fc.tuple(fc.constantFrom(...sizes), fc.constantFrom('a', 'é', '🎉'))
+    .map(([n, c]) => c.repeat(Math.max(0, Math.round(n / (c === 'a' ? 1 : c === 'é' ? 2 : 4))))); // ~n UTF-8 bytes
+const bytes = (sizes: number[]) => fc.constantFrom(...sizes).map((n) => new Uint8Array(n).fill(n & 0xff));
+const KEY_SIZES = [1, 8, 1000, 65_000, 65_536, 65_536, 65_537, 0];
+const VALUE_SIZES = [0, 8, 65_000, 70_000, 120_000, 150_000, 150_001];
+const largeKey = fc.oneof(text(KEY_SIZES), bytes(KEY_SIZES), fc.constantFrom('k', 'a'.repeat(65_000) + '\ud800', 7));
+const large = fc.oneof(
+  { weight: 3, arbitrary: text(VALUE_SIZES) }, { weight: 2, arbitrary: bytes(VALUE_SIZES) },
+  fc.constantFrom('a'.repeat(70_000) + '\ud800', 'k', 7, undefined),
+);
+const largeCall = fc.oneof(
+  fc.tuple(fc.constant('get'), largeKey),
+  fc.tuple(fc.constant('has'), largeKey),
+  { weight: 4, arbitrary: fc.tuple(fc.constant('set'), largeKey, large, fc.constant(null)) },
+  fc.tuple(fc.constant('delete'), largeKey),
+  fc.tuple(fc.constant('getOrSet'), largeKey, large, fc.constant(null)),
+  fc.tuple(fc.constant('getAndDelete'), largeKey),
+  fc.tuple(fc.constant('swap'), largeKey, large, fc.constant(null)),
+  fc.tuple(fc.constant('compareAndSwap'), largeKey, large, large),
+  fc.tuple(fc.constant('compareAndDelete'), largeKey, large),
+  fc.tuple(fc.constant('increment'), largeKey, fc.constant(1)),
+  fc.tuple(fc.constant('view'), fc.constantFrom('a', 'b'), fc.integer({ min: 0, max: 12 }), largeKey, large),
+);
+
+test('the same at the limits: keys of up to 65,536 bytes, values past the scratch buffer, a memory that fills', async () => {
+  const seen = await fuzz(
+    () => createMap({ maxMemoryBytes: 1 << 20, maxKeyBytes: 65_536, maxValueBytes: 150_000, clock: () => 1_000_000 }),
+    largeCall, 24, scale(25, 300),
+  );
+  expect(seen.ok).toBeGreaterThan(20);
+  expect(seen.refused).toBeGreaterThan(20);
+  expect([...seen.codes]).toEqual(expect.arrayContaining(['ERR_KEY_TOO_LARGE', 'ERR_VALUE_TOO_LARGE', 'ERR_CAPACITY']));
 });
 
 shared('a closed map, and a handle of another version or of a corrupted memory, are refused clearly', async () => {
