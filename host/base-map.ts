@@ -686,14 +686,9 @@ export abstract class BaseMap {
     s.ensure(s.keyArea + 8 + align8(ecap) + 8 + MIN_OUT);
     const kl = this.putKey(key);
     const ep = s.sp + s.keyArea;
-    let ekind = 0;
-    let el = 0;
-    if (expected !== undefined) {
-      el = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
-      ekind = this.putKind;
-    }
-    const out = ep + align8(el) + 8;
-    this.outAt = out;
+    const el = this.putExpectedAt(expected, ep);
+    const ekind = this.putKind;
+    const out = this.outAt;
     const now = expires === 0 ? s.now() : this.clockAt;
     const at = core.prepareWrite(s.sp, kl, vl, string ? KIND_STRING : KIND_BYTES, now, expires);
     if (at === 0) throw s.error(ST_CAPACITY);
@@ -708,9 +703,7 @@ export abstract class BaseMap {
       core.dropPrepared();
       throw e;
     }
-    const r = core.writePrepared(mode, s.sp, kl, ep, el, ekind, out, s.scap - (out - s.sp));
-    if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw s.error(r);
-    return r;
+    return this.writeResult(core.writePrepared(mode, s.sp, kl, ep, el, ekind, out, s.scap - (out - s.sp)));
   }
 
   /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped;
@@ -823,17 +816,27 @@ export abstract class BaseMap {
       vkind = this.putKind;
     }
     const ep = vp + align8(vl) + 8;
-    let ekind = 0;
-    let el = 0;
-    if (expected !== undefined) {
-      el = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
-      ekind = this.putKind;
-    }
-    const out = ep + align8(el) + 8;
-    this.outAt = out;
+    const el = this.putExpectedAt(expected, ep);
+    const ekind = this.putKind;
+    const out = this.outAt;
     const now = expires === 0 ? s.now() : this.clockAt;
-    const r = core.write(mode, s.sp, kl, vp, vl, vkind, ep, el, ekind, out, s.scap - (out - s.sp), now, expires);
-    if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw s.error(r);
+    return this.writeResult(core.write(mode, s.sp, kl, vp, vl, vkind, ep, el, ekind, out, s.scap - (out - s.sp), now, expires));
+  }
+
+  /** Writes a write's expected value (if any) at `ep`, and puts the output
+   *  after it (outAt); returns its length, its kind in putKind (0: none). */
+  private putExpectedAt(expected: unknown, ep: number): number {
+    const s = this.s;
+    let el = 0;
+    this.putKind = 0;
+    if (expected !== undefined) el = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
+    this.outAt = ep + align8(el) + 8;
+    return el;
+  }
+
+  /** A write's result, or its error thrown. */
+  private writeResult(r: number): number {
+    if (r < 0 && r !== R_DONE && r !== R_REFUSED && r !== ST_NOT_FOUND) throw this.s.error(r);
     return r;
   }
 }

@@ -21,23 +21,28 @@ const anything = fc.oneof(
   fc.constantFrom(null, undefined, true, {}, [], new ArrayBuffer(2), new Uint16Array(2), 10n, Symbol('s'), () => 1),
 );
 const ttl = fc.oneof(anything, fc.integer({ min: 1, max: 1000 }));
-const call = fc.oneof(
-  fc.tuple(fc.constant('get'), anything),
-  fc.tuple(fc.constant('has'), anything),
-  fc.tuple(fc.constant('set'), anything, anything, fc.option(ttl)),
-  fc.tuple(fc.constant('delete'), anything),
-  fc.tuple(fc.constant('getOrSet'), anything, anything, fc.option(ttl)),
-  fc.tuple(fc.constant('getAndDelete'), anything),
-  fc.tuple(fc.constant('swap'), anything, anything, fc.option(ttl)),
-  fc.tuple(fc.constant('compareAndSwap'), anything, anything, anything),
-  fc.tuple(fc.constant('compareAndDelete'), anything, anything),
-  fc.tuple(fc.constant('increment'), anything, anything),
-  fc.tuple(fc.constant('expire'), anything, anything),
-  fc.tuple(fc.constant('persist'), anything),
-  fc.tuple(fc.constant('ttl'), anything),
-  fc.tuple(fc.constant('namespace'), anything, anything),
-  fc.tuple(fc.constant('view'), fc.constantFrom('a', 'b'), fc.integer({ min: 0, max: 12 }), anything, anything),
-);
+/** Calls of the whole API with keys from `key`, values (and other arguments)
+ *  from `value`, ttls from `ttl`; sets weighted by `setWeight`. */
+function callsOf(key: fc.Arbitrary<unknown>, value: fc.Arbitrary<unknown>, ttl: fc.Arbitrary<unknown>, setWeight = 1) {
+  return fc.oneof(
+    fc.tuple(fc.constant('get'), key),
+    fc.tuple(fc.constant('has'), key),
+    { weight: setWeight, arbitrary: fc.tuple(fc.constant('set'), key, value, fc.option(ttl)) },
+    fc.tuple(fc.constant('delete'), key),
+    fc.tuple(fc.constant('getOrSet'), key, value, fc.option(ttl)),
+    fc.tuple(fc.constant('getAndDelete'), key),
+    fc.tuple(fc.constant('swap'), key, value, fc.option(ttl)),
+    fc.tuple(fc.constant('compareAndSwap'), key, value, value),
+    fc.tuple(fc.constant('compareAndDelete'), key, value),
+    fc.tuple(fc.constant('increment'), key, value),
+    fc.tuple(fc.constant('expire'), key, ttl),
+    fc.tuple(fc.constant('persist'), key),
+    fc.tuple(fc.constant('ttl'), key),
+    fc.tuple(fc.constant('namespace'), value, value),
+    fc.tuple(fc.constant('view'), fc.constantFrom('a', 'b'), fc.integer({ min: 0, max: 12 }), key, value),
+  );
+}
+const call = callsOf(anything, anything, ttl);
 
 /** Everything observable about the map, to compare before and after a failed call. */
 function snapshot(map: SharedMap, keys: unknown[]) {
@@ -140,19 +145,7 @@ const large = fc.oneof(
   { weight: 3, arbitrary: text(VALUE_SIZES) }, { weight: 2, arbitrary: bytes(VALUE_SIZES) },
   fc.constantFrom('a'.repeat(70_000) + '\ud800', 'k', 7, undefined),
 );
-const largeCall = fc.oneof(
-  fc.tuple(fc.constant('get'), largeKey),
-  fc.tuple(fc.constant('has'), largeKey),
-  { weight: 4, arbitrary: fc.tuple(fc.constant('set'), largeKey, large, fc.constant(null)) },
-  fc.tuple(fc.constant('delete'), largeKey),
-  fc.tuple(fc.constant('getOrSet'), largeKey, large, fc.constant(null)),
-  fc.tuple(fc.constant('getAndDelete'), largeKey),
-  fc.tuple(fc.constant('swap'), largeKey, large, fc.constant(null)),
-  fc.tuple(fc.constant('compareAndSwap'), largeKey, large, large),
-  fc.tuple(fc.constant('compareAndDelete'), largeKey, large),
-  fc.tuple(fc.constant('increment'), largeKey, fc.constant(1)),
-  fc.tuple(fc.constant('view'), fc.constantFrom('a', 'b'), fc.integer({ min: 0, max: 12 }), largeKey, large),
-);
+const largeCall = callsOf(largeKey, large, fc.integer({ min: 1, max: 1000 }), 4);
 
 test('the same at the limits: keys of up to 65,536 bytes, values past the scratch buffer, a memory that fills', async () => {
   const seen = await fuzz(
