@@ -22,9 +22,12 @@
 //
 // Entries are immutable once published: a write allocates a new entry, fills
 // it privately, then publishes it with ONE CAS of a 64-bit slot word holding
-// (hash, entry address). The only in-place writes are a counter's 64-bit word
-// (atomic CAS; see sealing below) and, with eviction, the use record in the
-// info word's upper bits (a plain atomic store; the kind byte never changes).
+// (hash, entry address); a value too large for the host's scratch buffer is
+// written into the private entry by the host itself (prepareWrite), inside
+// the operation, before the core publishes it. The only in-place writes are
+// a counter's 64-bit word (atomic CAS; see sealing below) and, with
+// eviction, the use record in the info word's upper bits (a plain atomic
+// store; the kind byte never changes).
 // Expiry is part of the entry: expire()/persist() publish a copy.
 //
 // Slot states (layout.ts) and who moves them:
