@@ -695,7 +695,12 @@ export abstract class BaseMap {
     try {
       if (at + vl > s.u8.length) s.refreshViews(); // a LocalMap's memory grew for the entry
       if (string) {
-        if (encodeString(s.u8, at, value, vl, s.buf) !== vl) throw new Error('wasmap: a string value changed length while written');
+        // Node's Buffer writes long strings fastest: Latin-1 for an all-ASCII
+        // one (as many bytes as characters: a plain copy), else UTF-8.
+        const b = s.buf;
+        const written = b === null ? encodeString(s.u8, at, value, vl, null)
+          : vl === value.length ? b.latin1Write(value, at, vl) : b.utf8Write(value, at, vl);
+        if (written !== vl) throw new Error('wasmap: a string value changed length while written');
       } else {
         s.u8.set(value, at);
       }

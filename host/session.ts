@@ -20,6 +20,7 @@ export const align8 = (n: number) => (n + 7) & ~7;
 interface NodeBufferView extends NodeUtf8Writer {
   utf8Slice(start: number, end: number): string;
   latin1Slice(start: number, end: number): string;
+  latin1Write(s: string, offset: number, length: number): number;
 }
 
 /** A Node Buffer over `sab` (no copy), where Buffer exists; else null. */
@@ -28,7 +29,7 @@ function bufferView(sab: ArrayBufferLike): NodeBufferView | null {
   if (B === undefined) return null;
   const view = B.from(sab);
   return typeof view.utf8Slice === 'function' && typeof view.latin1Slice === 'function' &&
-    typeof view.utf8Write === 'function' ? view : null;
+    typeof view.utf8Write === 'function' && typeof view.latin1Write === 'function' ? view : null;
 }
 
 export class Session {
