@@ -38,6 +38,11 @@ describe('accepted', () => {
       ev(4, 5, { op: 'get', out: undefined, now: 10 }),
       ev(6, 7, { op: 'getOrSet', v: 'b', out: s('b'), loaded: false, now: 11 }),
     ]],
+    ['a read whose clock reading came before an expiry may find the entry gone, once the clock can have passed it', [
+      ev(0, 1, { op: 'set', v: 'a', ttl: 10, now: 0 }),
+      ev(2, 3, { op: 'get', out: undefined, now: 9 }), // read 9, took effect after another thread removed it
+      ev(4, 5, { op: 'get', out: undefined, now: 10 }),
+    ]],
     ['a counter keeps its expiry through increments', [
       ev(0, 1, { op: 'increment', delta: 1, out: 1, now: 0 }),
       ev(2, 3, { op: 'get', out: { kind: 'n', v: 1 }, now: 100 }),
@@ -77,6 +82,11 @@ describe('rejected', () => {
     ['an expired entry read back', [
       ev(0, 1, { op: 'set', v: 'a', ttl: 10, now: 0 }),
       ev(2, 3, { op: 'get', out: s('a'), now: 10 }),
+    ]],
+    ['an entry gone before the clock can have reached its expiry', [
+      ev(0, 1, { op: 'set', v: 'a', ttl: 10, now: 0 }),
+      ev(2, 3, { op: 'get', out: undefined, now: 9 }),
+      ev(4, 5, { op: 'set', v: 'b', now: 9 }), // called after the read returned: the clock was at most 9 then
     ]],
     ['an entry that expired, deleted as if present', [
       ev(0, 1, { op: 'set', v: 'a', ttl: 5, now: 0 }),

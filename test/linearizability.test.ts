@@ -1,6 +1,7 @@
 // Histories of random operations from three threads on a few keys, under
 // heavy contention and constant table migration, checked for
 // linearizability key by key.
+import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
 import { createMap, scale, shared, startWorkers } from './helpers.js';
@@ -49,6 +50,56 @@ shared('histories with TTL expiry on a shared fake clock are linearizable', asyn
     expect(failed).toEqual([]);
     expect(unknown).toEqual([]);
     expect(map.__verify()).toBe(0);
+    map.close();
+  }
+});
+
+shared('a read whose clock reading came before an expiry finds the entry gone if another thread removed it meanwhile', async () => {
+  // What the checker allows (lin/checker.ts, Expiry), made to happen: the
+  // read takes its reading, another thread moves the clock past the expiry
+  // and removes the entry, then the read runs with its earlier reading.
+  const timeMs = new Int32Array(new SharedArrayBuffer(4));
+  const ctl = new Int32Array(new SharedArrayBuffer(4));
+  let pause = false;
+  const map = await createMap({
+    clock: () => {
+      const t = 1_000_000 + Atomics.load(timeMs, 0);
+      if (pause) {
+        pause = false;
+        Atomics.store(ctl, 0, 1);
+        Atomics.notify(ctl, 0);
+        expect(Atomics.wait(ctl, 0, 1, 10_000)).not.toBe('timed-out');
+      }
+      return t;
+    },
+  });
+  try {
+    const worker = new Worker(new URL('./workers/expiry-remover.mjs', import.meta.url), {
+      workerData: { handle: map.handle, timeMs, ctl },
+    });
+    map.releaseOnExit(worker);
+    const messages: { ready?: true; removed?: number }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m) => {
+        messages.push(m);
+        if (m.removed !== undefined) resolve();
+      });
+      worker.on('error', reject);
+    });
+    await new Promise<void>((resolve) => worker.once('message', () => resolve()));
+    map.set('k', 'a', { ttl: 5 }); // expires at 1,000,005
+    pause = true;
+    const out = map.get('k'); // reads 1,000,000, then the worker removes the entry at 1,000,010
+    await done;
+    expect(messages.at(-1)).toEqual({ removed: 1 });
+    expect(out).toBeUndefined();
+    const events: Event[] = [
+      { key: 'k', call: 0, ret: 1, thread: 0, op: { op: 'set', v: 'a', ttl: 5, now: 1_000_000 } },
+      { key: 'k', call: 2, ret: 3, thread: 0, op: { op: 'get', out: undefined, now: 1_000_000 } },
+      { key: 'k', call: 4, ret: 5, thread: 0, op: { op: 'get', out: map.get('k') as undefined, now: 1_000_010 } },
+    ];
+    expect(checkHistory(events).failed).toEqual([]);
+  } finally {
     map.close();
   }
 });

@@ -98,6 +98,15 @@ interface Node {
  * Whether one key's events are linearizable from `initial` (Porcupine's
  * search). With `evictable`, the map may also drop the key at any point
  * (eviction): before each operation the search also tries the key absent.
+ *
+ * Expiry: an operation judges an entry by the clock reading it took when
+ * called (`now`), but takes effect later, and meanwhile any thread whose
+ * clock has passed the entry's expiry may have removed it (an operation
+ * that met it, or a write's sweep, which no history records). So an
+ * operation may also find an entry gone that its own reading still saw
+ * live, if the clock may have reached the expiry before it returned: if
+ * no operation called after it returned read an earlier time than the
+ * expiry (their readings bound the clock at that return from above).
  */
 export function linearizable(
   events: Event[], initial: Cell = undefined, budget = 5_000_000, evictable = false,
@@ -122,6 +131,17 @@ export function linearizable(
     else rets[p.id] = node;
   }
   for (let i = 0; i < n; i++) calls[i].match = rets[i];
+  // The clock at each return is at most the earliest reading of any
+  // operation called after it (Infinity if none).
+  const clockAtMost = new Float64Array(n).fill(Infinity);
+  {
+    let earliest = Infinity; // over the calls seen so far, walking back in time
+    for (let k = points.length - 1; k >= 0; k--) {
+      const p = points[k];
+      if (p.call) earliest = Math.min(earliest, events[p.id].op.now ?? 0);
+      else clockAtMost[p.id] = earliest;
+    }
+  }
 
   const lift = (c: Node) => {
     c.prev!.next = c.next;
@@ -150,6 +170,9 @@ export function linearizable(
     if (entry === null) return false; // cannot happen: a return always ends the list
     if (entry.call) {
       let r = step(state, events[entry.id].op);
+      if (r === null && state?.exp !== undefined && state.exp <= clockAtMost[entry.id]) {
+        r = step(undefined, events[entry.id].op); // gone: expired and removed by another thread
+      }
       if (r === null && evictable && state !== undefined) r = step(undefined, events[entry.id].op);
       if (r !== null) {
         const key = `${doneKey | (1n << BigInt(entry.id))}|${JSON.stringify(r.next)}`;
