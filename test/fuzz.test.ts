@@ -69,16 +69,18 @@ type Seen = { ok: number; refused: number; codes: Set<string> };
  * must leave everything observable as it was; the map's debug walk must
  * pass at the end of each sequence.
  */
-async function fuzz(makeMap: () => Promise<SharedMap>, call: fc.Arbitrary<unknown[]>, maxCalls: number, runs: number): Promise<Seen> {
+async function fuzz(
+  makeMap: () => Promise<SharedMap>, call: fc.Arbitrary<unknown[]>, calls: { minLength?: number; maxLength: number }, runs: number,
+): Promise<Seen> {
   const seen: Seen = { ok: 0, refused: 0, codes: new Set<string>() };
   await fc.assert(
-    fc.asyncProperty(fc.array(call, { maxLength: maxCalls }), async (calls) => {
+    fc.asyncProperty(fc.array(call, calls), async (sequence) => {
       const map = await makeMap();
       map.namespace('a', { maxEntries: 3 });
       map.namespace('b');
       const keys: unknown[] = ['k', 'x', new Uint8Array([1])];
       try {
-        for (const c of calls) {
+        for (const c of sequence) {
           keys.push(c[1]);
           const before = snapshot(map, keys);
           let error: unknown;
@@ -123,7 +125,7 @@ test('random calls with hostile arguments only throw documented MapErrors and ch
   // A clock that stands still: entries with a TTL do not expire between snapshots.
   const seen = await fuzz(
     () => createMap({ maxKeyBytes: 64, maxValueBytes: 64, initialCapacity: 1, clock: () => 1_000_000 }),
-    call, 40, scale(150, 3000),
+    call, { maxLength: 40 }, scale(150, 3000),
   );
   // The run exercised both sides and a spread of refusals.
   expect(seen.ok).toBeGreaterThan(100);
@@ -149,8 +151,21 @@ const largeCall = callsOf(largeKey, large, fc.integer({ min: 1, max: 1000 }), 4)
 
 test('the same at the limits: keys of up to 65,536 bytes, values past the scratch buffer, a memory that fills', async () => {
   const seen = await fuzz(
-    () => createMap({ maxMemoryBytes: 1 << 20, maxKeyBytes: 65_536, maxValueBytes: 150_000, clock: () => 1_000_000 }),
-    largeCall, 24, scale(25, 300),
+    async () => {
+      const map = await createMap({ maxMemoryBytes: 1 << 20, maxKeyBytes: 65_536, maxValueBytes: 150_000, clock: () => 1_000_000 });
+      // Filled to the brim, then a little room: writes of large values meet
+      // a full memory in every sequence.
+      for (let i = 0; ; i++) {
+        try {
+          map.set(`fill:${i}`, new Uint8Array(100_000));
+        } catch (e) {
+          if ((e as MapError).code !== 'ERR_CAPACITY') throw e;
+          map.delete('fill:0');
+          return map;
+        }
+      }
+    },
+    largeCall, { minLength: 12, maxLength: 24 }, scale(25, 300),
   );
   expect(seen.ok).toBeGreaterThan(20);
   expect(seen.refused).toBeGreaterThan(20);
