@@ -299,7 +299,8 @@ let prepared: usize = 0;
  * come from an eviction.
  */
 export function prepareWrite(kp: u32, kl: u32, vl: u32, vkind: u32, now: f64, expires: f64): u32 {
-  if (tid < 0 || prepared != 0) return 0;
+  if (tid < 0) return 0;
+  dropPrepared(); // one the host left unfinished (it never does), so its operation ends
   setNow(now, 0);
   enter();
   const n = makeEntryToFill(vkind, kp, kl, vl, expires);

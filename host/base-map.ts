@@ -651,14 +651,11 @@ export abstract class BaseMap {
   }
 
   /**
-   * Makes the scratch buffer big enough for the inputs; returns the room for
-   * the value's bytes. Must run before putKey (growing moves the buffer).
-   */
-  /**
-   * Room for a write's inputs in the scratch buffer, grown if need be;
-   * returns the room for the value, or -1 for a value the buffer has no room
+   * Makes the scratch buffer big enough for a write's inputs; returns the
+   * room for the value's bytes, or -1 for a value the buffer has no room
    * for: it goes straight into its entry instead (writeInPlace), so that no
-   * buffer has to grow for it (a full map may have no block for that).
+   * buffer has to grow for it (a full map may have no block for that). Must
+   * run before putKey (growing moves the buffer).
    */
   private reserve(value: unknown, expected: unknown): number {
     const vcap = typeof value === 'string' ? this.stringRoom(value) : isBytes(value) ? value.length : 8;
