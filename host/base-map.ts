@@ -708,12 +708,9 @@ export abstract class BaseMap {
     return this.writeResult(core.writePrepared(mode, s.sp, kl, ep, el, ekind, out, s.scap - (out - s.sp)));
   }
 
-  /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped;
-   *  its exact length where that bound is more than the scratch buffer has
-   *  (growing the buffer needs a free block, which a full map may not have). */
+  /** Room for a string's UTF-8 bytes: at most 3 per UTF-16 unit, capped. */
   private stringRoom(s: string): number {
-    let n = 3 * s.length;
-    if (n > this.s.scap - this.s.keyArea - MIN_OUT - 32) n = utf8Length(s, nativeUtf8Length);
+    const n = 3 * s.length;
     return n < this.maxValue ? n : this.maxValue;
   }
 

@@ -189,10 +189,10 @@ test("with eviction 'lru', a full memory takes entries smaller than any it holds
 });
 
 test("with eviction 'lru', a full memory takes a long string value of a size it holds, whatever the scratch buffer's size", async () => {
-  // The host reserves a string's exact UTF-8 length once three bytes a
-  // character would be more than its scratch buffer has: growing the buffer
-  // needs a free block, which a full map does not have. (Before, every one
-  // of these sets failed with ERR_CAPACITY.)
+  // A string whose three bytes a character would be more than the scratch
+  // buffer has goes straight into its entry: growing the buffer needs a free
+  // block, which a full map does not have. (Before, every one of these sets
+  // failed with ERR_CAPACITY.)
   map = await createMap({ maxMemoryBytes: 4 << 20, eviction: 'lru' });
   const bytes = new Uint8Array(25_000).fill(0x78);
   for (let i = 0; i < 400; i++) map.set(`b${i}`, bytes);
