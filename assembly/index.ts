@@ -118,13 +118,13 @@
 import { alloc, allocInit, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import { claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
-import { arm } from "./fault";
+import { arm, armHold } from "./fault";
 import {
   ANON_TOMB, ENTRY_KEY, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entryBytes,
   entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
-  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE,
+  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
@@ -397,6 +397,20 @@ export function verify(): i32 {
 /** Tests: trap at the n-th fault point this thread passes (fault.ts). */
 export function injectFault(n: i32): void {
   arm(n);
+}
+
+/** Tests: hold at the n-th fault point this thread passes (fault.ts), for
+ *  at most `spins` rounds, or (0) until holdWord() is set to 0; `every`
+ *  (1): at every fault point from there on, until called again. */
+export function injectHold(n: i32, spins: i32, every: i32): void {
+  if (tid < 0) return;
+  atomic.store<u32>(me + T_HOLD, 0);
+  armHold(n, me + T_HOLD, spins, every != 0);
+}
+
+/** Tests: the address of this thread's hold word (1 while held). */
+export function holdWord(): u32 {
+  return tid < 0 ? 0 : <u32>(me + T_HOLD);
 }
 
 /** After a trap in this thread: see epoch.ts recoverAfterTrap. */

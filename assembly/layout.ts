@@ -56,6 +56,8 @@
 //   +40 u32 retiredSince   retirements since the last advance attempt
 //   +44 u32 nsPending      namespace record with a reservation in flight
 //   +48 i32 nsPendingEntries, +52 i32 nsPendingBytes: its amounts
+//   +56 u32 hold           tests only (fault.ts): 1 while the thread is held
+//                          at a fault point; anyone stores 0 to let it go
 //   +64 u64 stats[16]      this thread's statistics (STAT_*), on lines of
 //                          their own: striped, so counting never contends
 //
@@ -255,6 +257,7 @@ export const T_RETIRED: usize = T_BAG_EPOCH + 12;
 export const T_NS_PENDING: usize = T_RETIRED + 4;
 export const T_NS_PENDING_ENTRIES: usize = T_NS_PENDING + 4;
 export const T_NS_PENDING_BYTES: usize = T_NS_PENDING_ENTRIES + 4;
+export const T_HOLD: usize = T_NS_PENDING_BYTES + 4;
 export const T_STATS: usize = 64;
 
 // Statistics: 64-bit counters, one set per thread slot, written only by the

@@ -579,6 +579,7 @@ function helpMigrate(t: usize): void {
   const end = min(start + CHUNK, cap);
   const slots = tableSlots(t);
   for (let i = start; i < end; i++) {
+    faultPoint();
     const s = slotAddr(slots, i);
     moveSlot(t, s, slotLoad(s));
   }
@@ -628,6 +629,7 @@ function moveSlot(t: usize, s: usize, w: u64): void {
     }
     // Order: the copy above is visible in `next` before the slot says MOVED,
     // so a reader sent to `next` by this word finds it there.
+    faultPoint();
     const seen = slotCas(s, w, moved);
     if (seen == w) {
       // No call or loop between the CAS and the count (see tryInsert).
@@ -652,10 +654,12 @@ function copyInto(t2: usize, h: u32, e: usize): void {
   const slots = tableSlots(t2);
   let i = h & mask;
   for (let n: u32 = 0; n < cap; ) {
+    faultPoint();
     const s = slotAddr(slots, i);
     const w = slotLoad(s);
     if (w == 0) {
       chunkLower(t2, s, entryExpires(e));
+      faultPoint();
       if (slotCas(s, 0, slotWord(h, <u32>e)) == 0) {
         tableAdd(t2, TB_USED, 1);
         tableAdd(t2, TB_COPIED, 1);
@@ -685,6 +689,7 @@ export function find(kp: usize, kl: usize, h: u32): usize {
     let sawMoved = false;
     const slots = tableSlots(t);
     for (let n: u32 = 0; n < cap; n++) {
+      faultPoint();
       const w = slotLoad(slotAddr(slots, i));
       const lo = slotLo(w);
       if (lo < 8) {
@@ -732,6 +737,7 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
     let toNext = false;
     const slots = tableSlots(t);
     while (n < cap) {
+      faultPoint();
       const s = slotAddr(slots, i);
       const w = slotLoad(s);
       const lo = slotLo(w);
@@ -974,6 +980,7 @@ export function update(
       if (r < 0) return r;
       continue;
     }
+    faultPoint();
     const tomb = deleting ? tombFor(locT, e) : 0;
     const nw = deleting ? slotWord(h, <u32>tomb | SLOT_DEL) : slotWord(h, <u32>n);
     if (slotCas(locS, w, nw) == w) {
@@ -1141,6 +1148,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       }
       continue;
     }
+    faultPoint();
     if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
       nsCommit();
       if (!linked) sizeAdd(1);
@@ -1443,6 +1451,7 @@ function sweepChunk(t: usize, c: u32, max: i32): bool {
   let earliest = NO_EXPIRY;
   let removed = 0;
   for (let i = start; i < end; i++) {
+    faultPoint();
     const w = slotLoad(slotAddr(slots, i));
     const lo = slotLo(w);
     if (lo < 8 || (lo & SLOT_DEL) != 0) continue;

@@ -561,6 +561,24 @@ export abstract class BaseMap {
     this.live().injectFault(n);
   }
 
+  /**
+   * @internal Tests only: makes this thread's core stop at the n-th fault
+   * point it passes, as if the OS had descheduled it there, for at most
+   * `spins` rounds of a spin or (0) until another thread lets it go by
+   * storing 0 in the i32 at byte offset `__holdWord` of the map's memory
+   * (1 while it is held). Shows what other threads may do meanwhile.
+   * `every`: hold again at every fault point after it (until the next
+   * __hold call), so that another thread lets this one go a step at a time.
+   */
+  __hold(n: number, spins = 0, every = false): void {
+    this.live().injectHold(n, spins, every ? 1 : 0);
+  }
+
+  /** @internal Tests only: see __hold. */
+  get __holdWord(): number {
+    return this.live().holdWord();
+  }
+
   /** @internal Tests only: the map's memory (to corrupt it on purpose). */
   get __memory(): WebAssembly.Memory {
     return this.s.memory;

@@ -47,6 +47,8 @@ export interface CoreExports {
   scan(tag: number, cursor: number, out: number, ocap: number, maxSteps: number, now: number): number;
   verify(): number;
   injectFault(n: number): void;
+  injectHold(n: number, spins: number, every: number): void;
+  holdWord(): number;
   recover(): void;
 }
 

@@ -39,6 +39,8 @@ export interface Started<T> {
   workers: Worker[];
   /** Resolves with each worker's final message. */
   results: Promise<T[]>;
+  /** Each worker's first message (`{ ready: true, ... }`). */
+  ready: Record<string, unknown>[];
   /** Releases every worker at once (they wait on it after attaching). */
   go(): void;
 }
@@ -53,6 +55,7 @@ export async function startWorkers<T>(
   const barrier = new Int32Array(new SharedArrayBuffer(8));
   const workers: Worker[] = [];
   const ready: Promise<void>[] = [];
+  const readyMessages: Record<string, unknown>[] = [];
   const results: Promise<T>[] = [];
   for (let index = 0; index < n; index++) {
     const w = new Worker(workerUrl(script), { workerData: { handle: map.handle, index, barrier, ...data } });
@@ -60,10 +63,14 @@ export async function startWorkers<T>(
     workers.push(w);
     let onReady!: () => void;
     ready.push(new Promise<void>((r) => (onReady = r)));
+    const at = index;
     results.push(
       new Promise<T>((resolve, reject) => {
         w.on('message', (m: { ready?: true; result?: T }) => {
-          if (m.ready) onReady();
+          if (m.ready) {
+            readyMessages[at] = m;
+            onReady();
+          }
           else resolve(m.result as T);
         });
         w.on('error', reject);
@@ -75,6 +82,7 @@ export async function startWorkers<T>(
   return {
     workers,
     results: Promise.all(results),
+    ready: readyMessages,
     go() {
       Atomics.store(barrier, 0, 1);
       Atomics.notify(barrier, 0);

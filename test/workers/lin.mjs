@@ -2,8 +2,11 @@
 import { SharedMap } from '../../dist/index.js';
 import { finish, rng } from './common.mjs';
 
-export function record(map, { ops, writer, keys, clock, filler, time, ttl }) {
-  const next = rng(writer * 7919 + 13);
+export function record(map, { ops, writer, keys, clock, filler, time, ttl, holds = 0, seed = 0, tick = 16, holdBits = 12, step = false, fillerEvery = 1 }) {
+  const next = rng(writer * 7919 + 13 + seed * 104729);
+  // A write's ttl (ms, or undefined): on half the writes of a TTL run.
+  const ttlOf = () => (ttl && next() < 0.5 ? 1 + Math.floor(next() * 4) : undefined);
+  const opts = (t) => (t === undefined ? undefined : { ttl: t });
   const events = [];
   const seen = new Map(); // key -> last value this thread saw (for expected values)
   const cell = (v) => (v === undefined ? undefined : typeof v === 'number' ? { kind: 'n', v } : { kind: 's', v });
@@ -15,32 +18,37 @@ export function record(map, { ops, writer, keys, clock, filler, time, ttl }) {
     const v = `${writer}.${i}`;
     const expected = next() < 0.7 && seen.has(key) ? seen.get(key) : `${writer}.${i - 1}`;
     let op;
+    // Held: the core stops at a random step of this operation for a random
+    // while (as if descheduled there), while the other threads go on.
+    const held = holds > 0 && next() < holds;
+    if (held) map.__hold(1 + Math.floor(next() * 12), 1 << (8 + Math.floor(next() * holdBits)));
+    // Stepped: the core holds at every fault point, and the main thread
+    // chooses which thread takes the next step.
+    if (step) map.__hold(1, 0, true);
     const call = Atomics.add(clock, 0, 1);
     if (p < 0.3) {
       const out = map.get(key);
       op = { op: 'get', out: cell(out) };
       seen.set(key, out);
     } else if (p < 0.42) {
-      if (ttl && next() < 0.5) {
-        const t = 1 + Math.floor(next() * 4);
-        map.set(key, v, { ttl: t });
-        op = { op: 'set', v, ttl: t };
-      } else {
-        map.set(key, v);
-        op = { op: 'set', v };
-      }
+      const t = ttlOf();
+      map.set(key, v, opts(t));
+      op = { op: 'set', v, ttl: t };
     } else if (p < 0.5) {
       op = { op: 'delete', out: map.delete(key) };
     } else if (p < 0.58) {
-      const r = map.getOrSet(key, v);
-      op = { op: 'getOrSet', v, out: cell(r.value), loaded: r.loaded };
+      const t = ttlOf();
+      const r = map.getOrSet(key, v, opts(t));
+      op = { op: 'getOrSet', v, ttl: t, out: cell(r.value), loaded: r.loaded };
     } else if (p < 0.64) {
       op = { op: 'getAndDelete', out: cell(map.getAndDelete(key)) };
     } else if (p < 0.72) {
-      op = { op: 'swap', v, out: cell(map.swap(key, v)) };
+      const t = ttlOf();
+      op = { op: 'swap', v, ttl: t, out: cell(map.swap(key, v, opts(t))) };
     } else if (p < 0.82) {
-      if (expected === undefined) op = { op: 'cas', expected: 'none', v, out: map.compareAndSwap(key, 'none', v) };
-      else op = { op: 'cas', expected, v, out: map.compareAndSwap(key, expected, v) };
+      const t = ttlOf();
+      const e = expected === undefined ? 'none' : expected;
+      op = { op: 'cas', expected: e, v, ttl: t, out: map.compareAndSwap(key, e, v, opts(t)) };
     } else if (p < 0.86) {
       const e = expected === undefined ? 'none' : expected;
       op = { op: 'cad', expected: e, out: map.compareAndDelete(key, e) };
@@ -55,14 +63,17 @@ export function record(map, { ops, writer, keys, clock, filler, time, ttl }) {
       op = { op: 'increment', delta: 1 + (i % 3), out };
     }
     const ret = Atomics.add(clock, 0, 1);
+    if (held || step) map.__hold(0); // disarmed, if the operation passed fewer fault points
     if (time) op.now = time.last; // the clock reading the operation used
     events.push({ key, call, ret, thread: writer, op });
     // The main thread moves the shared fake clock on, a millisecond at a time.
-    if (time && writer === 0 && i % 16 === 0) Atomics.add(time.ms, 0, 1);
+    if (time && writer === 0 && i % tick === 0) Atomics.add(time.ms, 0, 1);
     // Unrecorded inserts and deletes of other keys keep the table migrating.
-    if (filler) {
-      map.set(`fill:${writer}:${i}`, 'x');
+    if (filler && i % fillerEvery === 0) {
+      if (step) map.__hold(1, 0, true);
+      map.set(`fill:${writer}:${i}`, 'x', ttl && next() < 0.5 ? { ttl: 1 + Math.floor(next() * 4) } : undefined);
       if (i >= 200) map.delete(`fill:${writer}:${i - 200}`);
+      if (step) map.__hold(0);
     }
   }
   return events;
@@ -80,7 +91,14 @@ if (!threads.isMainThread) {
   const { workerData, parentPort } = threads;
   const time = workerData.params.ttl ? fakeTime(workerData.params.timeMs) : undefined;
   const map = await SharedMap.attach(workerData.handle, time ? { clock: time.clock } : undefined);
-  parentPort.postMessage({ ready: true });
+  parentPort.postMessage({ ready: true, holdWord: map.__holdWord });
   Atomics.wait(workerData.barrier, 0, 0);
-  finish(map, record(map, { ...workerData.params, writer: workerData.index + 1, time }));
+  const events = record(map, { ...workerData.params, writer: workerData.index + 1, time });
+  if (workerData.params.step) {
+    // Tells the stepping main thread this worker is done (see stepThrough).
+    const word = new Int32Array(map.__memory.buffer);
+    Atomics.store(word, map.__holdWord >> 2, 2);
+    Atomics.notify(word, map.__holdWord >> 2);
+  }
+  finish(map, events);
 }
