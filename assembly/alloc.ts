@@ -33,7 +33,7 @@
 
 import {
   B_INFO, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
-  blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
+  blockInfo, blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
 import { faultPoint } from "./fault";
@@ -264,7 +264,7 @@ function allocBelow(size: usize, limit: usize): usize {
 export function free(b: usize): void {
   if (blockKind(b) == KIND_TABLE) {
     hdrSub(H_TABLES_RETIRED, 1); // first: a kill below leaks the table, not a count
-    const outgrown = (atomic.load<u32>(b + B_INFO) & TABLE_OUTGROWN) != 0;
+    const outgrown = (blockInfo(b) & TABLE_OUTGROWN) != 0;
     freeBig(tableSlots(b), <usize>tableCap(b) << 3, outgrown);
     freeBig(tableChunks(b), <usize>chunkCount(tableCap(b)) << 3, outgrown);
   }

@@ -261,8 +261,9 @@ export const T_HOLD: usize = T_NS_PENDING_BYTES + 4;
 export const T_STATS: usize = 64;
 
 // Statistics: 64-bit counters, one set per thread slot, written only by the
-// slot's owner (plain add; aligned 64-bit stores do not tear), read by anyone
-// (atomic loads) and summed. A slot let go folds its counts into the header.
+// slot's owner, read by anyone and summed; both sides atomic (the owner's
+// load-add-store needs no read-modify-write: no one else writes them). A
+// slot let go folds its counts into the header.
 export const NUM_STATS: i32 = 16;
 export const STAT_HITS: i32 = 0;
 export const STAT_MISSES: i32 = 1;
@@ -289,7 +290,7 @@ export const STAT_EVICTIONS: i32 = 9;
 @inline export function statAdd(t: usize, stat: i32, d: i64): void {
   // Safety: stat < NUM_STATS; the slot is THREAD_SIZE bytes.
   const a = t + T_STATS + (<usize>stat << 3);
-  store<i64>(a, load<i64>(a) + d);
+  atomic.store<i64>(a, atomic.load<i64>(a) + d);
 }
 @inline export function statLoad(t: usize, stat: i32): i64 {
   return atomic.load<i64>(t + T_STATS + (<usize>stat << 3));
@@ -420,8 +421,18 @@ export const E_TIMED: u32 = 0x80;
   // bags).
   atomic.store<u32>(b + B_LINK, next);
 }
+/** The info word: every access is atomic, since readers of a published
+ *  entry or table may meet a writer of its upper bits (the use record,
+ *  TABLE_OUTGROWN); its low byte (kind, E_TIMED) never changes once the
+ *  block is published. */
+@inline export function blockInfo(b: usize): u32 {
+  return atomic.load<u32>(b + B_INFO);
+}
+@inline export function setBlockInfo(b: usize, v: u32): void {
+  atomic.store<u32>(b + B_INFO, v);
+}
 @inline export function blockKind(b: usize): u32 {
-  return load<u32>(b + B_INFO) & KIND_MASK;
+  return blockInfo(b) & KIND_MASK;
 }
 @inline export function entryKeyLen(e: usize): u32 {
   return load<u32>(e + E_KEY_LEN);
@@ -430,11 +441,11 @@ export const E_TIMED: u32 = 0x80;
   return load<u32>(e + E_VALUE_LEN);
 }
 @inline export function entryTimed(e: usize): bool {
-  return (load<u32>(e + B_INFO) & E_TIMED) != 0;
+  return (blockInfo(e) & E_TIMED) != 0;
 }
 @inline export function entryKey(e: usize): usize {
   // E_TIMED >> 4 == 8: the expiry word's bytes, when there is one.
-  return e + ENTRY_KEY + <usize>((load<u32>(e + B_INFO) & E_TIMED) >> 4);
+  return e + ENTRY_KEY + <usize>((blockInfo(e) & E_TIMED) >> 4);
 }
 @inline export function entryValue(e: usize): usize {
   // Safety: the key area is padded to 8, so the value (and a counter's
@@ -455,8 +466,10 @@ export const E_TIMED: u32 = 0x80;
 /** Writes a private (unpublished) entry's header (its expiry 0, if it has
  *  the word); the caller fills bytes. */
 @inline export function entryInit(e: usize, kind: u32, keyLen: u32, valueLen: u32, timed: bool): void {
-  store<u32>(e + B_LINK, 0);
-  store<u32>(e + B_INFO, timed ? kind | E_TIMED : kind);
+  // The link word atomically: a thread popping this block's free list with
+  // a stale head may still read it (alloc.ts popAt).
+  setBlockLink(e, 0);
+  setBlockInfo(e, timed ? kind | E_TIMED : kind);
   store<u32>(e + E_KEY_LEN, keyLen);
   store<u32>(e + E_VALUE_LEN, valueLen);
   if (timed) store<f64>(e + E_EXPIRES, 0);

@@ -8,7 +8,7 @@ import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
   ANON_TOMB, H_TABLES_RETIRED, hdrAdd, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
   SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED,
-  TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockKind, counterCas, counterLoad, counterSealed,
+  TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, B_LINK, blockInfo, setBlockInfo, setBlockLink, blockKind, counterCas, counterLoad, counterSealed,
   entryInit, entryKey, entryKeyLen, entrySize, entryBytes, counterSize, entryValue, entryValueLen, hdrCas, hdrLoad, hdrStore,
   sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry, slotHash, slotLo, slotLoad, slotWord,
   tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS, TB_CHUNKS,
@@ -399,13 +399,19 @@ function newTable(cap: u32, freeOnly: bool = false): usize {
     freeSized(t, TABLE_HEADER);
     return 0;
   }
-  memory.fill(t, 0, TABLE_HEADER);
-  store<u32>(t + B_INFO, KIND_TABLE);
+  // The first word of each block atomically: a thread popping a free list
+  // with a stale head may still read it as a link (alloc.ts popAt).
+  setBlockLink(t, 0);
+  memory.fill(t + B_INFO, 0, TABLE_HEADER - B_INFO);
+  setBlockInfo(t, KIND_TABLE);
   store<u32>(t + TB_CAP, cap);
   store<u32>(t + TB_SLOTS, <u32>slots);
   store<u32>(t + TB_CHUNKS, <u32>chunks);
-  if (!slotsFresh) memory.fill(slots, 0, <usize>cap << 3);
-  for (let c: u32 = 0; c < nChunks; c++) store<u64>(chunkAddr(chunks, c), <u64>NO_EXPIRY);
+  if (!slotsFresh) {
+    atomic.store<u64>(slots, 0);
+    memory.fill(slots + 8, 0, (<usize>cap << 3) - 8);
+  }
+  for (let c: u32 = 0; c < nChunks; c++) atomic.store<u64>(chunkAddr(chunks, c), <u64>NO_EXPIRY);
   return t;
 }
 
@@ -532,7 +538,7 @@ function startMigration(t: usize, grow: bool = false): void {
 /** Publishes the private table t2 (cap slots) as root t's migration target,
  *  or frees it if another thread's came first. */
 function publishTable(t: usize, t2: usize, cap: u32, wanted: u32, reserve: i64, grow: bool): void {
-  if (cap < wanted) store<u32>(t2 + B_INFO, KIND_TABLE | TABLE_FULL_SIZE); // not yet published
+  if (cap < wanted) setBlockInfo(t2, KIND_TABLE | TABLE_FULL_SIZE); // not yet published
   store<u32>(t2 + TB_RESERVE, <u32>reserve);
   store<u32>(t2 + TB_SAFE, SAFE_NEVER);
   // Order: publishes the zeroed table; from here on writers freeze t's slots.
@@ -544,7 +550,7 @@ function publishTable(t: usize, t2: usize, cap: u32, wanted: u32, reserve: i64, 
     // half its memory, nor for a table dropped to shed deleted entries: it
     // stays in its class, for a migration that memory, full by then, can
     // only hold in exactly such a block.
-    atomic.or<u32>(t + B_INFO, TABLE_OUTGROWN);
+    atomic.or<u32>(t + B_INFO, TABLE_OUTGROWN); // info word: see layout.ts blockInfo
   }
 }
 
@@ -1568,12 +1574,12 @@ let rng: u32 = 0;
  *  then also counts one more use. */
 export function touch(e: usize): void {
   if (policy() != EVICT_LRU) return;
-  const info = load<u32>(e + B_INFO);
+  const info = blockInfo(e);
   const stamp = stampNow();
   if (info >> STAMP_SHIFT == stamp) return;
   let freq = (info >> FREQ_SHIFT) & FREQ_MASK;
   if (freq < FREQ_MASK) freq++;
-  atomic.store<u32>(e + B_INFO, (info & 0xff) | (freq << FREQ_SHIFT) | (stamp << STAMP_SHIFT));
+  setBlockInfo(e, (info & 0xff) | (freq << FREQ_SHIFT) | (stamp << STAMP_SHIFT));
 }
 
 /** A new entry starts as used now (with the use count of the entry it
@@ -1583,11 +1589,11 @@ function stampNew(n: usize, old: usize): void {
   const tick = atomic.add<u32>(nsRecord(0) + N_TICK, 1);
   let freq: u32 = 0;
   if (old != 0) {
-    freq = (load<u32>(old + B_INFO) >> FREQ_SHIFT) & FREQ_MASK;
+    freq = (blockInfo(old) >> FREQ_SHIFT) & FREQ_MASK;
     if (freq < FREQ_MASK) freq++;
   }
   const stamp = (tick >> STAMP_TICK_SHIFT) & STAMP_MASK;
-  store<u32>(n + B_INFO, (load<u32>(n + B_INFO) & 0xff) | (freq << FREQ_SHIFT) | (stamp << STAMP_SHIFT));
+  setBlockInfo(n, (blockInfo(n) & 0xff) | (freq << FREQ_SHIFT) | (stamp << STAMP_SHIFT));
 }
 
 @inline function nextRandom(): u32 {
@@ -1638,7 +1644,7 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
       }
       // The least used goes first, the least recently used among equals:
       // a key used in many ticks outlives a burst of keys used once (scans).
-      const info = load<u32>(e + B_INFO);
+      const info = blockInfo(e);
       const freq = (info >> FREQ_SHIFT) & FREQ_MASK;
       const age = (nowStamp - (info >> STAMP_SHIFT)) & STAMP_MASK;
       const score = ((FREQ_MASK - freq) << 20) | age;
@@ -1652,7 +1658,7 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
       // so keys that were hot once and no longer are become evictable. (One
       // in four or in sixteen measured about the same on bench/hit-ratio.mjs;
       // every time wore hot keys down too fast.)
-      if (freq > 0 && (nextRandom() & 7) == 0) atomic.store<u32>(e + B_INFO, info - (1 << FREQ_SHIFT));
+      if (freq > 0 && (nextRandom() & 7) == 0) setBlockInfo(e, info - (1 << FREQ_SHIFT));
     }
     if (best != 0 && removeAt(t, bestSlot, bestWord, bestExpired ? STAT_EXPIRATIONS : STAT_EVICTIONS)) {
       return true;
@@ -1774,8 +1780,8 @@ function fullSize(): bool {
   const r = root();
   const next = <usize>tableNext(r);
   let cap: u32 = 0;
-  if ((atomic.load<u32>(r + B_INFO) & TABLE_FULL_SIZE) != 0) cap = tableCap(r);
-  if (next != 0 && (atomic.load<u32>(next + B_INFO) & TABLE_FULL_SIZE) != 0 && (cap == 0 || tableCap(next) < cap)) {
+  if ((blockInfo(r) & TABLE_FULL_SIZE) != 0) cap = tableCap(r);
+  if (next != 0 && (blockInfo(next) & TABLE_FULL_SIZE) != 0 && (cap == 0 || tableCap(next) < cap)) {
     cap = tableCap(next);
   }
   return cap != 0 && sizeLoad() >= fitOf(cap);

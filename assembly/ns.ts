@@ -25,7 +25,7 @@ export const NS_REGISTRY: u32 = 1;
 export function nsInit(block: usize, defaultTtl: f64): void {
   hdrStore(H_NS, <u32>block);
   memory.fill(block, 0, <usize>MAX_NAMESPACES * NS_SIZE);
-  store<f64>(nsRecord(NS_DEFAULT) + N_DEFAULT_TTL, defaultTtl);
+  setDefaultTtl(nsRecord(NS_DEFAULT), defaultTtl);
   atomic.store<u32>(nsRecord(NS_DEFAULT) + N_STATE, NS_LIVE);
   atomic.store<u32>(nsRecord(NS_REGISTRY) + N_STATE, NS_LIVE);
 }
@@ -56,14 +56,14 @@ export function nsReserve(tag: u32, entries: i64, bytes: i64): i32 {
   if (!live(rec, tag)) return ST_NS_DROPPED;
   if (!addWithin(rec + N_ENTRIES, entries, atomic.load<u32>(rec + N_MAX_ENTRIES))) return ST_QUOTA;
   // Straight-line with the add above (see the file comment).
-  store<u32>(me + T_NS_PENDING_ENTRIES, <u32>entries);
-  store<u32>(me + T_NS_PENDING_BYTES, 0);
+  atomic.store<u32>(me + T_NS_PENDING_ENTRIES, <u32>entries);
+  atomic.store<u32>(me + T_NS_PENDING_BYTES, 0);
   atomic.store<u32>(me + T_NS_PENDING, <u32>rec);
   if (!addWithin(rec + N_BYTES, bytes, atomic.load<u32>(rec + N_MAX_BYTES))) {
     nsUndo();
     return ST_QUOTA;
   }
-  store<u32>(me + T_NS_PENDING_BYTES, <u32>bytes);
+  atomic.store<u32>(me + T_NS_PENDING_BYTES, <u32>bytes);
   return 0;
 }
 
@@ -76,8 +76,8 @@ export function nsReserve(tag: u32, entries: i64, bytes: i64): i32 {
 export function nsUndoOf(t: usize): void {
   const rec = <usize>atomic.load<u32>(t + T_NS_PENDING);
   if (rec == 0) return;
-  atomic.sub<i64>(rec + N_ENTRIES, <i64>load<i32>(t + T_NS_PENDING_ENTRIES));
-  atomic.sub<i64>(rec + N_BYTES, <i64>load<i32>(t + T_NS_PENDING_BYTES));
+  atomic.sub<i64>(rec + N_ENTRIES, <i64>atomic.load<i32>(t + T_NS_PENDING_ENTRIES));
+  atomic.sub<i64>(rec + N_BYTES, <i64>atomic.load<i32>(t + T_NS_PENDING_BYTES));
   atomic.store<u32>(t + T_NS_PENDING, 0);
 }
 
@@ -123,7 +123,7 @@ export function nsCreate(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: 
     atomic.store<u32>(rec + N_MAX_BYTES, maxBytes);
     atomic.store<u32>(rec + N_MAX_KEY, maxKey);
     atomic.store<u32>(rec + N_MAX_VALUE, maxValue);
-    store<f64>(rec + N_DEFAULT_TTL, defaultTtl);
+    setDefaultTtl(rec, defaultTtl);
     atomic.store<u32>(rec + N_STATE, NS_LIVE);
     return <i32>(id | (atomic.load<u32>(rec + N_GEN) << NS_ID_BITS));
   }
@@ -153,7 +153,13 @@ export function nsField(tag: u32, f: usize): i64 {
 }
 
 export function nsDefaultTtl(tag: u32): f64 {
-  return load<f64>(nsRecord(tag) + N_DEFAULT_TTL);
+  // Atomic (as its bits): a stale view's nsInfo may read a record that
+  // nsCreate is filling for a new namespace.
+  return reinterpret<f64>(atomic.load<i64>(nsRecord(tag) + N_DEFAULT_TTL));
+}
+
+@inline function setDefaultTtl(rec: usize, ms: f64): void {
+  atomic.store<i64>(rec + N_DEFAULT_TTL, reinterpret<i64>(ms));
 }
 
 export function nsIsLive(tag: u32): bool {

@@ -9,6 +9,11 @@ import { type NodeUtf8Writer, decodeString } from './codec.js';
 import { MapError } from './errors.js';
 
 export const SCRATCH_BYTES = 65536;
+/** Bytes at the start of the scratch block the host never writes: its first
+ *  word is the block's free-list link, which a thread popping with a stale
+ *  head may still read (assembly/alloc.ts popAt), so only the core writes
+ *  it, atomically. */
+const SCRATCH_HEAD = 8;
 /** Room kept for an output value after the inputs in the scratch buffer. */
 export const MIN_OUT = 256;
 /** Every key starts with its namespace's 4-byte tag (assembly/layout.ts). */
@@ -76,7 +81,7 @@ export class Session {
     this.buf = bufferView(memory.buffer);
     // Room for the largest key and an output after it, whatever the
     // operation: reads write their key with no check of the buffer's size.
-    const size = Math.max(SCRATCH_BYTES, this.keyArea + MIN_OUT);
+    const size = Math.max(SCRATCH_BYTES, this.keyArea + MIN_OUT + SCRATCH_HEAD);
     this.useScratch(core.scratch(size), size);
   }
 
@@ -90,10 +95,11 @@ export class Session {
     return this.core;
   }
 
+  /** Takes the scratch block at `ptr` of `size` bytes (its head left alone). */
   useScratch(ptr: number, size: number): void {
     if (ptr === 0) throw this.error(ST_CAPACITY, false);
-    this.sp = ptr;
-    this.scap = size;
+    this.sp = ptr + SCRATCH_HEAD;
+    this.scap = size - SCRATCH_HEAD;
     if (ptr + size > this.u8.length) this.refreshViews();
   }
 
@@ -107,7 +113,7 @@ export class Session {
   /** Grows the scratch buffer to at least `need` bytes (moves it: call before writing inputs). */
   ensure(need: number): void {
     if (need <= this.scap) return;
-    const size = need > this.scap * 2 ? need : this.scap * 2;
+    const size = (need > this.scap * 2 ? need : this.scap * 2) + SCRATCH_HEAD;
     this.useScratch(this.live().scratch(size), size);
   }
 
