@@ -195,8 +195,11 @@ export function reclaim(): void {
     tryAdvance();
     const e = hdrLoad(H_EPOCH);
     tStore(me, T_ANNOUNCE, (e << 1) | ANNOUNCE_ACTIVE);
-    if (hdrLoad(H_EPOCH) != e) continue;
+    // myEpoch follows the announcement at once, even if the epoch moved
+    // meanwhile: a block retired later in this operation must be filed
+    // under an epoch no older than the one announced (see freeOldBags).
     myEpoch = e;
+    if (hdrLoad(H_EPOCH) != e) continue;
     freeOldBags(e);
   }
 }

@@ -7,6 +7,8 @@
 // that publishes a write, never between a CAS and the counts that follow it
 // (see map.ts tryInsert).
 
+import { H_ROOT, hdrLoad, tableNext } from "./layout";
+
 /** Fault points left before the fault; 0: off. Wasm globals: per thread. */
 let countdown: i32 = 0;
 /** Address of this thread's hold word (layout.ts T_HOLD), or 0: trap. */
@@ -17,23 +19,34 @@ let holdSpins: i32 = 0;
  *  thread lets this one go one step at a time, and so chooses the order in
  *  which the steps of several threads interleave). */
 let holdEvery: bool = false;
+/** Whether a hold also ends when the map's tables change: the root table,
+ *  or the table it migrates to (a migration started or ended). */
+let holdMigration: bool = false;
 
 /** Arms a trap at the n-th fault point from now (0: disarms). */
 export function arm(n: i32): void {
   countdown = n;
   holdWord = 0;
   holdEvery = false;
+  holdMigration = false;
 }
 
 /** Arms a hold at the n-th fault point from now: the thread stores 1 in
  *  the word at `word`, then spins until another thread stores 0 there or,
  *  if `spins` > 0, for at most that many rounds. `every`: and again at
  *  each fault point after it, until disarmed. */
-export function armHold(n: i32, word: usize, spins: i32, every: bool): void {
+export function armHold(n: i32, word: usize, spins: i32, every: bool, migration: bool = false): void {
   countdown = n;
   holdWord = word;
   holdSpins = spins;
   holdEvery = every;
+  holdMigration = migration;
+}
+
+/** The root table and the one it migrates to, as one word. */
+function tables(): u64 {
+  const root = hdrLoad(H_ROOT);
+  return (<u64>root << 32) | <u64>tableNext(<usize>root);
 }
 
 @inline export function faultPoint(): void {
@@ -52,8 +65,10 @@ function fault(): void {
   // store of 0 is the release, read by the loads below.
   atomic.store<u32>(word, 1);
   atomic.notify(word, 1);
+  const seen = holdMigration ? tables() : 0;
   for (let k = 0; holdSpins == 0 || k < holdSpins; k++) {
     if (atomic.load<u32>(word) == 0) return;
+    if (holdMigration && tables() != seen) break;
   }
   atomic.store<u32>(word, 0);
 }

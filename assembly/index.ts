@@ -42,10 +42,19 @@
 //   DELETED (keyed) -> LIVE  set of the same key: CAS
 //   any -> FROZEN            migration: any helper, CAS (sets bit 0)
 //   FROZEN -> MOVED          after copying the live entry to the next table
-// A key has at most one live slot per table: new keys take only EMPTY slots
-// (or their own keyed tombstone), and concurrent inserts of one key race for
-// the same first EMPTY slot, whose CAS only one wins (a slot never becomes
-// EMPTY again). A migration helper may copy a key into the next table late,
+// A key has at most one slot per table that names it (live, or its keyed
+// tombstone): new keys take only EMPTY slots (or their own keyed tombstone),
+// and concurrent inserts of one key race for the same first EMPTY slot,
+// whose CAS only one wins (a slot never becomes EMPTY again). An anonymous
+// tombstone names no key: a key deleted into one and set again lies further
+// along its chain, after it. So a slot read as the key's may have stopped
+// being the key's by the time the reader acts on it, with the key live
+// again further along. A writer in a migrating table therefore moves the
+// key's slot and walks on to the chain's end before it writes in `next`
+// (stopping at the moved slot once left the key live in both tables, and
+// its later copy was dropped: lost writes, issue 14). A reader that meets
+// the key's FROZEN slot takes its value unless `next` names the key (a copy,
+// or a sweep or eviction of it there). A migration helper may copy a key into the next table late,
 // after the key was copied and deleted there: it must then meet the key's
 // tombstone, not an empty slot, or it would bring the key back. So while a
 // table is a migration's target, and for three epochs after (when no helper
@@ -93,8 +102,8 @@
 //
 // What a reader may observe: the value of the slot word it loaded, which was
 // the key's current value at that instant (the linearization point of a
-// read). A FROZEN slot still holds the current value; a MOVED one sends the
-// reader to `next`. Entries are immutable, so no value is ever torn.
+// read). A FROZEN slot still holds the current value unless `next` names the
+// key (then `next` does); a MOVED one sends the reader to `next`. Entries are immutable, so no value is ever torn.
 //
 // Reclamation (epoch.ts): blocks unlinked by a CAS are retired and freed three
 // global epochs later, when no thread can still be reading them. A thread
@@ -400,12 +409,13 @@ export function injectFault(n: i32): void {
 }
 
 /** Tests: hold at the n-th fault point this thread passes (fault.ts), for
- *  at most `spins` rounds, or (0) until holdWord() is set to 0; `every`
- *  (1): at every fault point from there on, until called again. */
-export function injectHold(n: i32, spins: i32, every: i32): void {
+ *  at most `spins` rounds, or (0) until holdWord() is set to 0; mode bit 1:
+ *  at every fault point from there on, until called again; bit 2: also
+ *  until a migration of the root table starts or ends. */
+export function injectHold(n: i32, spins: i32, mode: i32): void {
   if (tid < 0) return;
   atomic.store<u32>(me + T_HOLD, 0);
-  armHold(n, me + T_HOLD, spins, every != 0);
+  armHold(n, me + T_HOLD, spins, (mode & 1) != 0, (mode & 2) != 0);
 }
 
 /** Tests: the address of this thread's hold word (1 while held). */

@@ -688,6 +688,10 @@ function copyInto(t2: usize, h: u32, e: usize): void {
 /** The live entry for the key, or 0. Never writes shared memory. */
 export function find(kp: usize, kl: usize, h: u32): usize {
   let t = root();
+  // The key's FROZEN slot in a migrating table, read as its value: final
+  // unless `next` names the key (found there: a copy, or what a sweep or
+  // an eviction in `next` made of it since, which is as new or newer).
+  let frozen: usize = 0;
   while (true) {
     const cap = tableCap(t);
     const mask = cap - 1;
@@ -701,19 +705,26 @@ export function find(kp: usize, kl: usize, h: u32): usize {
       if (lo < 8) {
         if (w == 0 || lo == SLOT_FROZEN) {
           // End of chain. If our slot may have moved, look in `next`.
-          if (!sawMoved) return 0;
+          if (!sawMoved) return frozen;
           break;
         }
         if (lo == SLOT_MOVED_EMPTY) break;
         if (slotHash(w) == h) sawMoved = true; // SLOT_MOVED: maybe ours
       } else if (slotHash(w) == h) {
         const e = slotEntry(w);
-        if (keyEquals(e, kp, kl)) return (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
+        if (keyEquals(e, kp, kl)) {
+          const v = (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
+          if ((lo & SLOT_FROZEN) == 0) return v;
+          // No writer changes the key in `next` before this slot is MOVED,
+          // but a sweep or an eviction there may remove the copy.
+          frozen = v;
+          break;
+        }
       }
       i = (i + 1) & mask;
     }
     const next = <usize>tableNext(t);
-    if (next == 0) return 0;
+    if (next == 0) return frozen;
     t = next;
   }
 }
@@ -776,10 +787,19 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
         // While t migrates, every write goes to `next`: the key's slot is
         // moved first. So t's live entries only decrease, and `next` never
         // receives more copies than its reserve.
+        faultPoint();
         if ((lo & SLOT_FROZEN) != 0 || tableNext(t) != 0) {
+          // The walk goes on to the chain's end, which sends it to `next`:
+          // w may be stale. If the key was deleted since into an anonymous
+          // tombstone, the slot moved is no longer the key's, and the key
+          // may have been set again further along this chain (by a writer
+          // that found that EMPTY slot before `next` was published): that
+          // slot must be moved too, or the key would be live in both
+          // tables. (Stopping here lost writes: issue 14.)
           moveSlot(t, s, w);
-          toNext = true;
-          break;
+          i = (i + 1) & mask;
+          n++;
+          continue;
         }
         locT = t;
         locS = s;

@@ -569,9 +569,11 @@ export abstract class BaseMap {
    * (1 while it is held). Shows what other threads may do meanwhile.
    * `every`: hold again at every fault point after it (until the next
    * __hold call), so that another thread lets this one go a step at a time.
+   * `untilMigration`: also let go as soon as a migration of the map's table
+   * starts or ends (so that the held step meets a table that changed).
    */
-  __hold(n: number, spins = 0, every = false): void {
-    this.live().injectHold(n, spins, every ? 1 : 0);
+  __hold(n: number, spins = 0, every = false, untilMigration = false): void {
+    this.live().injectHold(n, spins, (every ? 1 : 0) | (untilMigration ? 2 : 0));
   }
 
   /** @internal Tests only: see __hold. */

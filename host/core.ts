@@ -47,7 +47,7 @@ export interface CoreExports {
   scan(tag: number, cursor: number, out: number, ocap: number, maxSteps: number, now: number): number;
   verify(): number;
   injectFault(n: number): void;
-  injectHold(n: number, spins: number, every: number): void;
+  injectHold(n: number, spins: number, mode: number): void;
   holdWord(): number;
   recover(): void;
 }

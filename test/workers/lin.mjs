@@ -2,7 +2,7 @@
 import { SharedMap } from '../../dist/index.js';
 import { finish, rng } from './common.mjs';
 
-export function record(map, { ops, writer, keys, clock, filler, time, ttl, holds = 0, seed = 0, tick = 16, holdBits = 12, step = false, fillerEvery = 1 }) {
+export function record(map, { ops, writer, keys, clock, filler, time, ttl, holds = 0, seed = 0, tick = 16, holdBits = 12, holdSteps = 12, holdMigration = false, step = false, fillerEvery = 1, fillerLife = 200, sweeps = 0 }) {
   const next = rng(writer * 7919 + 13 + seed * 104729);
   // A write's ttl (ms, or undefined): on half the writes of a TTL run.
   const ttlOf = () => (ttl && next() < 0.5 ? 1 + Math.floor(next() * 4) : undefined);
@@ -21,7 +21,7 @@ export function record(map, { ops, writer, keys, clock, filler, time, ttl, holds
     // Held: the core stops at a random step of this operation for a random
     // while (as if descheduled there), while the other threads go on.
     const held = holds > 0 && next() < holds;
-    if (held) map.__hold(1 + Math.floor(next() * 12), 1 << (8 + Math.floor(next() * holdBits)));
+    if (held) map.__hold(1 + Math.floor(next() * holdSteps), 1 << (8 + Math.floor(next() * holdBits)), false, holdMigration);
     // Stepped: the core holds at every fault point, and the main thread
     // chooses which thread takes the next step.
     if (step) map.__hold(1, 0, true);
@@ -69,10 +69,18 @@ export function record(map, { ops, writer, keys, clock, filler, time, ttl, holds
     // The main thread moves the shared fake clock on, a millisecond at a time.
     if (time && writer === 0 && i % tick === 0) Atomics.add(time.ms, 0, 1);
     // Unrecorded inserts and deletes of other keys keep the table migrating.
+    // Unrecorded sweeps of every table (size and purgeExpired sweep the
+    // root and the table it migrates to).
+    if (sweeps > 0 && next() < sweeps) {
+      if (step) map.__hold(1, 0, true);
+      if (next() < 0.5) void map.size;
+      else map.purgeExpired();
+      if (step) map.__hold(0);
+    }
     if (filler && i % fillerEvery === 0) {
       if (step) map.__hold(1, 0, true);
       map.set(`fill:${writer}:${i}`, 'x', ttl && next() < 0.5 ? { ttl: 1 + Math.floor(next() * 4) } : undefined);
-      if (i >= 200) map.delete(`fill:${writer}:${i - 200}`);
+      if (i >= fillerLife) map.delete(`fill:${writer}:${i - fillerLife}`);
       if (step) map.__hold(0);
     }
   }
