@@ -143,20 +143,26 @@ interface Preset {
   step?: boolean;
 }
 
-const churnParams = { keys: 1, ttl: true, filler: true, fillerEvery: 2, sweeps: 0.05, tick: 4 };
+// A small table (64 slots) that migrates every few dozen writes, as filler
+// keys are set and deleted two operations later; half the writes with a
+// TTL, and sweeps now and then (size, purgeExpired).
+const churn = { ttl: true, filler: true, fillerEvery: 1, fillerLife: 2, sweeps: 0.05, tick: 4 };
+// One write in ten is held at one of its first 16 steps until the table
+// changes (a migration starts or ends), or for 2^8 to 2^26 spins.
+const holds = { holds: 0.1, holdSteps: 16, holdBits: 18, holdMigration: true };
 const presets: [string, Preset][] = [
-  ['writes held at random steps, TTL, one key deleted and set again, a table always migrating', {
-    map: { initialCapacity: 1 },
-    params: { ...churnParams, holds: 0.3, holdBits: 10 },
+  ['writes held at random steps until the table changes, TTL, one key deleted and set again, growth and compaction', {
+    map: { initialCapacity: 32 },
+    params: { ...churn, ...holds, keys: 1 },
   }],
   ['the same on two keys, starved of CPU by two busy threads', {
-    map: { initialCapacity: 1 },
-    params: { ...churnParams, keys: 2, holds: 0.1, holdBits: 8 },
+    map: { initialCapacity: 32 },
+    params: { ...churn, ...holds, keys: 2 },
     burners: 2,
   }],
   ['stepped schedules, TTL, deletes and sets again, growth and compaction', {
-    map: { initialCapacity: 1 },
-    params: { ...churnParams, keys: 2, tick: 1e9 },
+    map: { initialCapacity: 32 },
+    params: { ...churn, keys: 2, tick: 1e9 },
     step: true,
   }],
 ];
@@ -225,8 +231,8 @@ function stepThrough(map: SharedMap, holdWords: number[], params: Record<string,
 }
 
 shared.each(presets)('histories are linearizable: %s', async (_name, p) => {
-  const rounds = scale(p.step ? 4 : 6, p.step ? 60 : 200);
-  const ops = scale(p.step ? 300 : 1_500, p.step ? 600 : 5_000);
+  const rounds = scale(p.step ? 4 : 40, p.step ? 60 : 400);
+  const ops = scale(p.step ? 300 : 1_500, p.step ? 600 : 3_000);
   let checked = 0;
   for (let round = 0; round < rounds; round++) {
     const { events, verify } = await runRound(p, round, ops);
