@@ -87,7 +87,9 @@ export class Session {
 
   /** The clock for an operation; 0 (never read) until some entry has an expiry. */
   now(): number {
-    return this.i32[this.ttlFlag] === 0 ? 0 : this.clock();
+    // Atomically, as the core writes it (a plain read of a word another
+    // thread writes is a data race).
+    return Atomics.load(this.i32, this.ttlFlag) === 0 ? 0 : this.clock();
   }
 
   live(): CoreExports {

@@ -243,4 +243,4 @@ shared.each(presets)('histories are linearizable: %s', async (_name, p) => {
     checked += events.length;
   }
   console.log(`lin preset "${_name}": ${checked} operations checked in ${rounds} rounds`);
-});
+}, scale(120_000, 1_800_000));
