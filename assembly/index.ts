@@ -133,14 +133,14 @@ import {
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entryBytes,
   entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
-  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD,
+  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
   retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap,
-  makeValueEntry, makeEntryToFill, pending, clearPending, update, scanKeys, noLargerBlock,
+  makeValueEntry, makeEntryToFill, pending, clearPending, update, scanKeys, noLargerBlock, entryLimitHit,
 } from "./map";
 
 let status: i32 = 0;
@@ -431,10 +431,16 @@ export function recover(): void {
   recoverAfterTrap();
 }
 
-/** 1 if this thread's last ST_CAPACITY came from a full LRU map that had no
- *  block or entry of the size it needed or larger (map.ts noLargerBlock). */
+/** Why this thread's last ST_CAPACITY happened: 1, a full LRU map had no
+ *  block or entry of the size it needed or larger (map.ts noLargerBlock);
+ *  2, the map holds maxEntries entries (map.ts entryLimitHit); 0, memory. */
 export function capacityCause(): i32 {
-  return noLargerBlock ? 1 : 0;
+  return noLargerBlock ? 1 : entryLimitHit ? 2 : 0;
+}
+
+/** The map's maxEntries (0: none). */
+export function entryLimit(): f64 {
+  return <f64>atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
 }
 
 export function lastStatus(): i32 {

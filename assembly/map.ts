@@ -117,6 +117,10 @@ function bytesEqual(a: usize, b: usize, n: usize): bool {
  *  larger one (fromLarger), where evicting smaller entries makes no room,
  *  since blocks are never merged. The host tells it apart in its error. */
 export let noLargerBlock: bool = false;
+/** Whether this thread's last ST_CAPACITY came from the map's maxEntries
+ *  (the map holds that many entries and none could be evicted), not from
+ *  its memory. */
+export let entryLimitHit: bool = false;
 
 /** Allocates inside an operation, reclaiming once if memory is full. Only at
  *  points where this thread holds no reference into the map. */
@@ -1369,6 +1373,7 @@ export let expiredByMe: i64 = 0;
  *  a failure (noLargerBlock). */
 export function setNow(t: f64, newCounterExpires: f64): void {
   noLargerBlock = false;
+  entryLimitHit = false;
   now = t;
   counterExpires = newCounterExpires;
 }
@@ -1624,12 +1629,26 @@ function stampNew(n: usize, old: usize): void {
   return rng;
 }
 
+/** Candidates an eviction compares before it picks one (Redis's eviction
+ *  pool, in spirit): a round of SAMPLES slots may meet few entries (empty,
+ *  deleted or moved slots, other classes), and one that met only a hot key
+ *  evicted it (issue 15). */
+const MIN_CANDIDATES: i32 = 5;
+
 /** Evicts one entry chosen by sampling; `cls` >= 0: only among entries whose
  *  block is of that size class (see evictForMemory), or with `hi` >= 0, of
- *  a class from `cls` up to `hi` (excluded). Returns whether one was
- *  removed. */
+ *  a class from `cls` up to `hi` (excluded). An expired entry met on the way
+ *  goes at once; else the least used (the least recently used among equals)
+ *  of at least MIN_CANDIDATES entries, sampled over up to 8 rounds (fewer
+ *  only if the rounds meet fewer). Returns whether one was removed. */
 function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
   const nowStamp = stampNow();
+  let best: usize = 0;
+  let bestTable: usize = 0;
+  let bestSlot: usize = 0;
+  let bestWord: u64 = 0;
+  let bestAge: u32 = 0;
+  let candidates = 0;
   for (let round = 0; round < 8; round++) {
     // While the root migrates, its entries are moving to `next`: sample
     // there in the last rounds. Evicting in the root frees the entry at once;
@@ -1639,11 +1658,6 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
     if (next != 0 && round >= 5) t = next;
     const cap = tableCap(t);
     const slots = tableSlots(t);
-    let best: usize = 0;
-    let bestSlot: usize = 0;
-    let bestWord: u64 = 0;
-    let bestAge: u32 = 0;
-    let bestExpired = false;
     for (let k = 0; k < SAMPLES; k++) {
       const s = slotAddr(slots, nextRandom() & (cap - 1));
       const w = slotLoad(s);
@@ -1656,12 +1670,10 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
         if (hi < 0 ? c != cls : c < cls || c >= hi) continue;
       }
       if (expiredAt(e)) {
-        best = e;
-        bestSlot = s;
-        bestWord = w;
-        bestExpired = true;
-        break;
+        if (removeAt(t, s, w, STAT_EXPIRATIONS)) return true;
+        continue;
       }
+      candidates++;
       // The least used goes first, the least recently used among equals:
       // a key used in many ticks outlives a burst of keys used once (scans).
       const info = blockInfo(e);
@@ -1670,6 +1682,7 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
       const score = ((FREQ_MASK - freq) << 20) | age;
       if (best == 0 || score > bestAge) {
         best = e;
+        bestTable = t;
         bestSlot = s;
         bestWord = w;
         bestAge = score;
@@ -1680,8 +1693,11 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
       // every time wore hot keys down too fast.)
       if (freq > 0 && (nextRandom() & 7) == 0) setBlockInfo(e, info - (1 << FREQ_SHIFT));
     }
-    if (best != 0 && removeAt(t, bestSlot, bestWord, bestExpired ? STAT_EXPIRATIONS : STAT_EVICTIONS)) {
-      return true;
+    if (best != 0 && (candidates >= MIN_CANDIDATES || round == 7)) {
+      if (removeAt(bestTable, bestSlot, bestWord, STAT_EVICTIONS)) return true;
+      // Changed meanwhile (written, deleted, moved): compare afresh.
+      best = 0;
+      candidates = 0;
     }
   }
   return false;
@@ -1714,10 +1730,14 @@ function makeRoom(n: usize): i32 {
   // A table held at its size (fullSize): one entry goes per insert, of the
   // new entry's class if it has any, so that its memory serves the next.
   if (max == 0 || boundedSize() < <i64>max) return fullSize() && (evictOne(classOf(blockSize(n))) || evictOne()) ? 1 : 0;
+  entryLimitHit = true;
   if (policy() != EVICT_LRU) return ST_CAPACITY;
   // One eviction pays for one insert, even if other threads' inserts took
   // the room meanwhile (so the bound may be passed by one per such thread).
-  for (let k = 0; k < 64; k++) if (evictOne()) return 1;
+  for (let k = 0; k < 64; k++) if (evictOne()) {
+    entryLimitHit = false;
+    return 1;
+  }
   return ST_CAPACITY;
 }
 

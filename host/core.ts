@@ -30,6 +30,7 @@ export interface CoreExports {
   purge(now: number): number;
   lastStatus(): number;
   capacityCause(): number;
+  entryLimit(): number;
   size(): number;
   clear(tag: number, now: number): void;
   nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number, defaultTtl: number): number;

@@ -166,6 +166,13 @@ export class Session {
             'maxEntries so that its memory never fills',
           );
         }
+        if (ofThisOperation && this.core?.capacityCause() === 2) {
+          return new MapError(
+            'ERR_CAPACITY',
+            `the map is full: it holds maxEntries (${this.core.entryLimit()}) entries; delete entries, create the map ` +
+            "with a larger maxEntries, or with eviction: 'lru' so that inserts evict",
+          );
+        }
         return new MapError(
           'ERR_CAPACITY',
           `the map is full: maxMemoryBytes (${this.core?.memoryLimit()}) reached; delete entries or create a larger map`,

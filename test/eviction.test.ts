@@ -12,14 +12,17 @@ test("with eviction 'none', inserts past maxEntries fail with ERR_CAPACITY and c
   map = await createMap({ maxEntries: 3 });
   map.set('a', '1').set('b', '2');
   map.increment('c');
-  let code: string | undefined;
+  let error: MapError | undefined;
   try {
     map.set('d', '4');
   } catch (e) {
-    code = (e as MapError).code;
+    error = e as MapError;
   }
-  expect(code).toBe('ERR_CAPACITY');
-  expect(() => map.increment('e')).toThrow(MapError);
+  expect(error?.code).toBe('ERR_CAPACITY');
+  // The limit that was reached, not the memory's.
+  expect(error?.message).toMatch(/maxEntries \(3\)/);
+  expect(error?.message).not.toMatch(/maxMemoryBytes/);
+  expect(() => map.increment('e')).toThrow(/maxEntries \(3\)/);
   map.set('a', 'updated'); // not a new entry
   expect(map.size).toBe(3);
   map.delete('b');
@@ -44,6 +47,23 @@ test("with eviction 'lru', the map stays at maxEntries and keeps what was used r
   expect(kept).toBeGreaterThan(75);
   expect(oldKept).toBeLessThan(300);
 });
+
+test.each([
+  ['1,000 entries', 1_000, scale(20_000, 400_000)],
+  ['100,000 entries', 100_000, scale(300_000, 2_000_000)],
+])("with eviction 'lru', a key read more often than the map turns over is never evicted (%s)", async (_name, max, inserts) => {
+  // A hot key read after every ten inserts of new keys, which are never read
+  // again: lru-cache never evicts it. Sampled eviction must not either,
+  // whatever its samples meet (empty, deleted or moved slots, or the hot key
+  // alone).
+  map = await createMap({ maxEntries: max, eviction: 'lru' });
+  map.set('hot', 'h');
+  for (let i = 0; i < inserts; i++) {
+    map.set(`new:${i}`, 'v');
+    if (i % 10 === 9 && map.get('hot') !== 'h') throw new Error(`the hot key was evicted after ${i + 1} inserts`);
+  }
+  expect(map.stats().evictions).toBe(inserts + 1 - max);
+}, scale(120_000, 1_200_000));
 
 shared('eviction under three concurrent writers keeps exact accounting', async () => {
   map = await createMap({ maxEntries: 2000, eviction: 'lru', initialCapacity: 16 });
