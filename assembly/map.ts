@@ -131,6 +131,10 @@ function allocFresh(size: usize): usize {
     reclaim();
     b = alloc(size);
   }
+  // Without eviction, a larger block that lies free, split: memory freed by
+  // larger entries serves smaller ones. (Under 'lru', evictUntil comes first
+  // and splits only when no entry of this class is left to evict.)
+  if (b == 0 && policy() != EVICT_LRU) b = splitFree(size);
   b = evictUntil(b, size);
   // Last, a migration (finished now): it gives back what DELETED slots that
   // keep their entry hold, and makes evicting free memory again.
@@ -139,6 +143,16 @@ function allocFresh(size: usize): usize {
     b = evictUntil(alloc(size), size);
   }
   return b;
+}
+
+/** A block for `size` cut from a free block of a larger class (alloc.ts
+ *  allocSplit), or 0. Classes from the smallest table's slots block up are
+ *  left alone: a migration's next table takes such a block (usually the one
+ *  of the table the root replaced). */
+function splitFree(size: usize): usize {
+  const cls = classOf(size);
+  const below = classOf(<usize>hdrLoad(H_MIN_CAP) << 3);
+  return cls + 1 < below ? allocSplit(cls, below) : 0;
 }
 
 /** Rounds of reclaim-and-retry a thread spins for a block or a table it
@@ -303,8 +317,8 @@ function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize, fresh:
   return e;
 }
 
-function makeCounter(kp: usize, kl: usize, v: i64): usize {
-  const e = alloc(counterSize(kl));
+function makeCounter(kp: usize, kl: usize, v: i64, fresh: bool = false): usize {
+  const e = fresh ? allocFresh(counterSize(kl)) : alloc(counterSize(kl));
   if (e == 0) return 0;
   entryInit(e, KIND_COUNTER, <u32>kl, 8, true);
   copy(entryKey(e), kp, kl);
@@ -1093,6 +1107,12 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
   let roomMade = false;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
     faultPoint();
+    if (n == 0) {
+      // Before locate: a full map's allocation may evict or reclaim, which
+      // would stale what locate found (a full 'lru' map must evict for it).
+      n = makeCounter(kp, kl, 0, true);
+      if (n == 0) return ST_CAPACITY;
+    }
     const st = locate(kp, kl, h);
     if (st < 0) {
       if (n != 0) freeSized(n, counterSize(kl));
@@ -1139,12 +1159,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       if (n != 0) freeSized(n, counterSize(kl));
       return ST_OVERFLOW;
     }
-    if (n == 0) {
-      n = makeCounter(kp, kl, nv);
-      if (n == 0) return ST_CAPACITY;
-    } else {
-      store<i64>(entryValue(n), nv); // still private
-    }
+    store<i64>(entryValue(n), nv); // still private
     if (!linked) {
       const room = roomMade ? 0 : makeRoom(n);
       if (room < 0) {

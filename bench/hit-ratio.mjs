@@ -66,11 +66,25 @@ function run(cache, trace) {
   return hits / trace.length;
 }
 
+/** A small hot set (100 keys) read in turn between long bursts of new keys,
+ *  each used once: 2,000 after every read of the set, so the cache turns
+ *  over every five rounds, while the hot keys are read every round. */
+function hotBetweenBursts(count) {
+  const out = [];
+  let fresh = 0;
+  while (out.length < count) {
+    for (let h = 0; h < 100; h++) out.push(`hot:${h}`);
+    for (let k = 0; k < 2_000; k++) out.push(`burst:${fresh++}`);
+  }
+  return out;
+}
+
 export async function hitRatios() {
   const zipf = zipfTrace(UNIVERSE, ZIPF_S, REQUESTS, xorshift(7));
   const traces = [
     ['Zipf(0.99), 100k keys', zipf],
     ['Zipf + scans of one-use keys', scanPolluted(zipf)],
+    ['100 hot keys between bursts of 2,000 new keys', hotBetweenBursts(REQUESTS)],
   ];
   const rows = [];
   for (const [name, trace] of traces) {

@@ -519,6 +519,18 @@ for (const r of hitRows) {
   console.log(`${pad(r.trace, 34)}${lpad(pct(r.lruCache), 11)}${lpad(pct(r.wasmap), 12)}${lpad(r.ratio.toFixed(3) + 'x', 8)}  ${r.ratio >= 1 ? 'yes' : 'NO'}`);
 }
 
+// Memory across value sizes: after clear() or deleting every key, what a
+// second fill of another value size takes, against a fresh map.
+const { sizeReuse } = await import('./sizes.mjs');
+const sizeRows = await sizeReuse();
+console.log('');
+console.log(`${pad('32 MiB map: filled, emptied, refilled', 44)}${lpad('fit of a fresh map', 20)}  goal >= 90%`);
+console.log('-'.repeat(78));
+for (const r of sizeRows) {
+  const label = `${r.first} B, ${r.how}, then ${r.then} B`;
+  console.log(`${pad(label, 44)}${lpad(`${(r.fit * 100).toFixed(0)}%`, 20)}  ${r.fit >= 0.9 ? 'yes' : 'NO'}`);
+}
+
 // Where a get's time goes: the call itself (every key in cache) and the
 // memory misses (keys at random over 100,000), each store on this thread.
 const { getCostRows } = await import('./get-cost.mjs');
@@ -579,6 +591,7 @@ const report = {
   ratios,
   mixes: mixRows,
   hitRatios: hitRows,
+  sizeReuse: sizeRows,
   getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
   memory: memRows,
 };

@@ -65,6 +65,15 @@ test.each([
   expect(map.stats().evictions).toBe(inserts + 1 - max);
 }, scale(120_000, 1_200_000));
 
+test("with eviction 'lru', a full memory evicts for new counters too (increment never fails for room)", async () => {
+  map = await createMap({ maxMemoryBytes: 4 << 20, eviction: 'lru' });
+  const value = 'x'.repeat(200);
+  for (let i = 0; i < 50_000; i++) map.set(`v${i}`, value); // memory fills, then evicts
+  expect(map.stats().evictions).toBeGreaterThan(0);
+  for (let i = 0; i < 50_000; i++) expect(map.increment(`c${i}`)).toBe(1);
+  expect(map.get('c49999')).toBe(1);
+});
+
 shared('eviction under three concurrent writers keeps exact accounting', async () => {
   map = await createMap({ maxEntries: 2000, eviction: 'lru', initialCapacity: 16 });
   const count = scale(20_000, 300_000);

@@ -179,3 +179,35 @@ test('preTouch backs all of the map\'s memory at creation, and the map works as 
   expect(map.__verify()).toBe(0);
   map.close();
 });
+
+test('memory that larger entries gave back serves smaller ones (their blocks are split)', async () => {
+  // Values drift down: a map filled with 200-byte values, every key then
+  // deleted, takes 100-byte values in the blocks they left, split in two.
+  const limit = 8 << 20;
+  const fill = (map: SharedMap, size: number, from: number) => {
+    const value = 'v'.repeat(size);
+    let n = 0;
+    for (;;) {
+      try {
+        map.set(`k${from + n}`, value);
+      } catch (e) {
+        expect((e as MapError).code).toBe('ERR_CAPACITY');
+        return n;
+      }
+      n++;
+    }
+  };
+  const fresh = await createMap({ maxMemoryBytes: limit });
+  const freshFit = fill(fresh, 100, 0);
+  fresh.close();
+  const map = await createMap({ maxMemoryBytes: limit });
+  const n = fill(map, 200, 0);
+  for (let i = 0; i < n; i++) map.delete(`k${i}`);
+  const again = fill(map, 100, n);
+  expect(map.size).toBe(again);
+  expect(map.__verify()).toBe(0);
+  // Before splitting: none at all (every block kept its class). The rest is
+  // the table, which must grow for twice the entries and finds no block.
+  expect(again / freshFit).toBeGreaterThan(0.5);
+  map.close();
+});

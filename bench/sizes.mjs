@@ -1,0 +1,57 @@
+// Memory across value sizes: a map of 32 MiB is filled with values of one
+// size, emptied (clear(), or every key deleted), then filled with values of
+// another size; the second fill is reported as a share of what a fresh map
+// of the same limit takes of that size. 100% means memory freed by one size
+// serves any other. Run alone: node bench/sizes.mjs (after npm run build).
+import { SharedMap } from '../dist/index.js';
+
+const LIMIT = 32 << 20;
+export const PAIRS = [
+  [100, 200], [200, 100], [1_000, 50], [50, 1_000], [1_000, 3_000],
+];
+
+/** Entries of `size`-byte values that fit, from key number `from` on. */
+function fill(map, size, from) {
+  const value = 'v'.repeat(size);
+  let n = 0;
+  for (;;) {
+    try {
+      map.set(`k${from + n}`, value);
+    } catch (e) {
+      if (e.code === 'ERR_CAPACITY') return n;
+      throw e;
+    }
+    n++;
+  }
+}
+
+export async function sizeReuse(pairs = PAIRS) {
+  const rows = [];
+  const fresh = new Map();
+  const freshFit = async (size) => {
+    if (!fresh.has(size)) {
+      const map = await SharedMap.create({ maxMemoryBytes: LIMIT });
+      fresh.set(size, fill(map, size, 0));
+      map.close();
+    }
+    return fresh.get(size);
+  };
+  for (const [first, second] of pairs) {
+    for (const how of ['clear()', 'delete all']) {
+      const map = await SharedMap.create({ maxMemoryBytes: LIMIT });
+      const n = fill(map, first, 0);
+      if (how === 'clear()') map.clear();
+      else for (let i = 0; i < n; i++) map.delete(`k${i}`);
+      const again = fill(map, second, n);
+      map.close();
+      rows.push({ first, then: second, how, fit: again / (await freshFit(second)) });
+    }
+  }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await sizeReuse()) {
+    console.log(`${String(r.first).padStart(5)} B, ${r.how.padEnd(10)}, then ${String(r.then).padStart(5)} B: ${(r.fit * 100).toFixed(0)}%`);
+  }
+}
