@@ -32,7 +32,7 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  B_INFO, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
+  B_INFO, REGION_BYTES, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
   blockInfo, blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
@@ -120,6 +120,35 @@ function popAt(h: usize): usize {
 function pushRegion(r: usize, size: usize): void {
   store<u32>(r + R_SIZE, <u32>size);
   pushAt(REGIONS, r, r);
+  // No call or loop between the CAS and the count (see pushChain).
+  atomic.add<i64>(REGION_BYTES, <i64>size);
+}
+
+/** Pops a region and takes its bytes off the count. */
+function popRegion(): usize {
+  const b = popAt(REGIONS);
+  if (b != 0) atomic.sub<i64>(REGION_BYTES, <i64>load<u32>(b + R_SIZE));
+  return b;
+}
+
+/** Bytes of memory freed and not yet used again: free blocks of every
+ *  class and regions (a hint while other threads allocate and free). */
+export function freeBytes(): i64 {
+  let sum = atomic.load<i64>(REGION_BYTES);
+  for (let c = 0; c < NUM_CLASSES; c++) sum += <i64>freeCount(classSize(c)) * <i64>classSize(c);
+  return sum;
+}
+
+/** Of those, bytes an allocation of `size` could take: free blocks of its
+ *  class, of larger classes below `splitBelow` (split, map.ts splitFree),
+ *  and regions (carved into blocks of any class). */
+export function freeBytesFor(size: usize, splitBelow: i32): i64 {
+  const cls = classOf(size);
+  if (cls >= NUM_CLASSES) return 0;
+  let sum = atomic.load<i64>(REGION_BYTES);
+  const top = splitBelow > cls + 1 ? splitBelow : cls + 1;
+  for (let c = cls; c < top && c < NUM_CLASSES; c++) sum += <i64>freeCount(classSize(c)) * <i64>classSize(c);
+  return sum;
 }
 
 /** Bytes the last takeRegion handed out. */
@@ -139,7 +168,7 @@ function takeRegion(want: usize): usize {
   let first: usize = 0; // the regions too small, chained privately
   let last: usize = 0;
   for (let k = 0; k < REGION_SEARCH; k++) {
-    const b = popAt(REGIONS);
+    const b = popRegion();
     if (b == 0) break;
     const s = <usize>load<u32>(b + R_SIZE);
     if (s >= want) {
@@ -151,7 +180,15 @@ function takeRegion(want: usize): usize {
     else setBlockLink(last, <u32>b);
     last = b;
   }
-  if (first != 0) pushAt(REGIONS, first, last);
+  if (first != 0) {
+    let back: i64 = 0;
+    for (let g = first; ; g = <usize>blockLink(g)) {
+      back += <i64>load<u32>(g + R_SIZE);
+      if (g == last) break;
+    }
+    pushAt(REGIONS, first, last);
+    atomic.add<i64>(REGION_BYTES, back);
+  }
   if (r == 0) return 0;
   if (size - want < SPAN_BYTES) {
     carved = size;
@@ -356,6 +393,7 @@ export function allocInit(limit: usize, spares: u32): void {
     freeCountStore(c, 0);
   }
   atomic.store<u64>(REGIONS, 0);
+  atomic.store<i64>(REGION_BYTES, 0);
   atomic.store<u64>(SPARES, 0);
   atomic.store<i32>(SPARES_COUNT, 0);
   hdrStore(H_TOP, <u32>HEAP_START);

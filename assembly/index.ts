@@ -124,7 +124,7 @@
 //
 // Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
 
-import { alloc, allocInit, freeSized, heapTop, sparesFor } from "./alloc";
+import { alloc, allocInit, freeBytes, freeBytesFor, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import { claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
 import { arm, armHold } from "./fault";
@@ -133,13 +133,13 @@ import {
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entryBytes,
   entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
-  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES,
+  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES, NS_TAG_BYTES, entrySize, H_RESERVE,
 } from "./layout";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
-  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap,
+  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap, splitBelow,
   makeValueEntry, makeEntryToFill, pending, clearPending, update, scanKeys, noLargerBlock, entryLimitHit,
 } from "./map";
 
@@ -524,6 +524,20 @@ export function statsInto(out: u32): void {
 /** Bytes the allocator has taken from memory so far (its high-water mark). */
 export function memoryUsed(): f64 {
   return <f64>heapTop();
+}
+
+/** Bytes freed and not used again yet (free blocks, regions). */
+export function memoryFree(): f64 {
+  return <f64>freeBytes();
+}
+
+/** Bytes a new entry of `keyBytes` (the user's key) and `valueBytes` could
+ *  take: the freed memory it fits in (its size class, larger ones it may be
+ *  cut from, regions), and the room never used below the limit. */
+export function memoryUsableFor(keyBytes: u32, valueBytes: u32, timed: u32): f64 {
+  const size = entrySize(<usize>keyBytes + NS_TAG_BYTES, <usize>valueBytes, timed != 0);
+  const room = <i64>hdrLoad(H_LIMIT) - <i64>hdrLoad(H_RESERVE) - <i64>heapTop();
+  return <f64>(freeBytesFor(size, splitBelow()) + (room > 0 ? room : 0));
 }
 
 /** Address of the flag that says some entry has an expiry (hosts read

@@ -138,7 +138,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 9;
+export const LAYOUT_VERSION: u32 = 10;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -229,6 +229,9 @@ export const F_COUNT: usize = 8;
  *  is a freed big block: u32 link at +0, u32 size at +8. */
 export const REGIONS: usize = FREE_HEADS + <usize>NUM_CLASSES * FREE_HEAD_SIZE;
 export const R_SIZE: usize = 8;
+/** i64 after the regions' head: bytes the regions hold (added to by each
+ *  push, taken from by each pop, right after the CAS; a hint between). */
+export const REGION_BYTES: usize = REGIONS + 8;
 /** On the regions' line: the head (u64, as a free list's) and the count
  *  (i32, a hint) of the spare scratch buffers, SPARE_SCRATCH bytes each,
  *  kept for threads that attach once memory is full (alloc.ts). */

@@ -151,8 +151,13 @@ function allocFresh(size: usize): usize {
  *  of the table the root replaced). */
 function splitFree(size: usize): usize {
   const cls = classOf(size);
-  const below = classOf(<usize>hdrLoad(H_MIN_CAP) << 3);
+  const below = splitBelow();
   return cls + 1 < below ? allocSplit(cls, below) : 0;
+}
+
+/** The first size class splitFree leaves alone. */
+export function splitBelow(): i32 {
+  return classOf(<usize>hdrLoad(H_MIN_CAP) << 3);
 }
 
 /** Rounds of reclaim-and-retry a thread spins for a block or a table it

@@ -27,6 +27,23 @@ export interface MemoryUsage {
   reservedBytes: number;
   /** `maxMemoryBytes`: the bound on both. */
   limitBytes: number;
+  /** Of `usedBytes`, bytes freed and not used again yet (free blocks of every size). */
+  freeBytes: number;
+  /**
+   * Given an entry's size (`memoryUsage({ valueBytes })`): the bytes a new
+   * entry of that size could take, of the freed memory (blocks it fits in)
+   * and of the room never used below the limit. Freed blocks of other sizes
+   * are fragmentation: `freeBytes` minus what `usableBytes` takes of them.
+   */
+  usableBytes?: number;
+}
+
+/** The size of an entry, for `memoryUsage(entry)`: the user's key and
+ *  value, in bytes, and whether it has a TTL. */
+export interface EntrySize {
+  keyBytes?: number;
+  valueBytes: number;
+  ttl?: boolean;
 }
 
 /** What a namespace holds against its quotas, and its own traffic. */
@@ -487,6 +504,7 @@ export abstract class BaseMap {
     stats.memoryUsedBytes = memory.usedBytes;
     stats.memoryReservedBytes = memory.reservedBytes;
     stats.memoryLimitBytes = memory.limitBytes;
+    stats.memoryFreeBytes = memory.freeBytes;
     if (this.ns !== undefined) {
       const info = this.nsInfo(this.tag);
       stats.namespace = {
@@ -518,13 +536,24 @@ export abstract class BaseMap {
     return formatMetrics(this.ns === undefined ? this.stats() : undefined, [[this.ns ?? 'default', gauges]]);
   }
 
-  memoryUsage(): MemoryUsage {
+  memoryUsage(entry?: EntrySize): MemoryUsage {
     const core = this.live();
-    return {
+    const usage: MemoryUsage = {
       usedBytes: core.memoryUsed(),
       reservedBytes: this.s.memory.buffer.byteLength,
       limitBytes: core.memoryLimit(),
+      freeBytes: core.memoryFree(),
     };
+    if (entry !== undefined) {
+      const { keyBytes = 16, valueBytes, ttl = false } = entry;
+      for (const [name, v] of [['keyBytes', keyBytes], ['valueBytes', valueBytes]] as const) {
+        if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
+          throw new MapError('ERR_INVALID_OPTION', `memoryUsage: ${name} must be a non-negative integer, got ${String(v)}`);
+        }
+      }
+      usage.usableBytes = core.memoryUsableFor(keyBytes, valueBytes, ttl ? 1 : 0);
+    }
+    return usage;
   }
 
   /**

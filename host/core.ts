@@ -31,6 +31,8 @@ export interface CoreExports {
   lastStatus(): number;
   capacityCause(): number;
   entryLimit(): number;
+  memoryFree(): number;
+  memoryUsableFor(keyBytes: number, valueBytes: number, timed: number): number;
   size(): number;
   clear(tag: number, now: number): void;
   nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number, defaultTtl: number): number;

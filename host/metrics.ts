@@ -30,6 +30,10 @@ export interface MapStats {
   memoryReservedBytes: number;
   /** `maxMemoryBytes`. */
   memoryLimitBytes: number;
+  /** Of `memoryUsedBytes`, bytes freed and not used again yet (by deletes,
+   *  expiry, eviction, `clear()`, tables the map outgrew). How much of it a
+   *  new entry of a given size could take: `memoryUsage(entry)`. */
+  memoryFreeBytes: number;
 }
 
 /** Order of the core's statistics (assembly/layout.ts STAT_*). */
@@ -53,6 +57,7 @@ const METRICS: [keyof MapStats, string, 'counter' | 'gauge', string][] = [
   ['memoryUsedBytes', 'memory_used_bytes', 'gauge', 'Bytes the allocator has carved out of the shared memory.'],
   ['memoryReservedBytes', 'memory_reserved_bytes', 'gauge', 'Bytes of shared memory grown so far.'],
   ['memoryLimitBytes', 'memory_limit_bytes', 'gauge', 'The bound on the shared memory (maxMemoryBytes).'],
+  ['memoryFreeBytes', 'memory_free_bytes', 'gauge', 'Bytes the allocator carved out that were freed and not used again yet.'],
 ];
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');

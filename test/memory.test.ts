@@ -211,3 +211,31 @@ test('memory that larger entries gave back serves smaller ones (their blocks are
   expect(again / freshFit).toBeGreaterThan(0.5);
   map.close();
 });
+
+test('stats, metrics and memoryUsage report freed memory, and how much of it an entry of a given size could take', async () => {
+  const map = await createMap({ maxMemoryBytes: 8 << 20 });
+  const value = 'v'.repeat(200);
+  let n = 0;
+  try {
+    for (;; n++) map.set(`k${n}`, value);
+  } catch (e) {
+    expect((e as MapError).code).toBe('ERR_CAPACITY');
+  }
+  const full = map.memoryUsage({ valueBytes: 200 });
+  expect(full.usableBytes).toBeLessThan(64 << 10); // full: nothing left for one more
+  for (let i = 0; i < n; i++) map.delete(`k${i}`);
+  const usage = map.memoryUsage();
+  expect(usage.freeBytes).toBeGreaterThan(usage.usedBytes / 2); // the entries' blocks
+  expect(map.stats().memoryFreeBytes).toBe(usage.freeBytes);
+  expect(map.metrics()).toContain(`wasmap_memory_free_bytes ${usage.freeBytes}`);
+  // Entries of the size that left fit in all of it; larger ones in almost none.
+  expect(map.memoryUsage({ valueBytes: 200 }).usableBytes).toBeGreaterThan(usage.freeBytes * 0.8);
+  expect(map.memoryUsage({ valueBytes: 5_000 }).usableBytes).toBeLessThan(usage.freeBytes * 0.1);
+  // Filling again takes it back.
+  for (let i = 0; i < n / 2; i++) map.set(`again${i}`, value);
+  expect(map.memoryUsage().freeBytes).toBeLessThan(usage.freeBytes * 0.6);
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    expect(() => map.memoryUsage({ valueBytes: bad })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+  }
+  map.close();
+});

@@ -74,6 +74,7 @@ test('metrics() is Prometheus text a real parser reads back as stats()', async (
     ['wasmap_memory_used_bytes', 'GAUGE', stats.memoryUsedBytes],
     ['wasmap_memory_reserved_bytes', 'GAUGE', stats.memoryReservedBytes],
     ['wasmap_memory_limit_bytes', 'GAUGE', 256 * 2 ** 20],
+    ['wasmap_memory_free_bytes', 'GAUGE', stats.memoryFreeBytes],
   ];
   expect(families.length).toBe(expected.length + 4);
   for (const [name, type, value] of expected) {
