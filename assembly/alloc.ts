@@ -32,11 +32,11 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  B_INFO, REGION_BYTES, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
+  B_INFO, DEFRAG, DEFRAG_FRUITLESS, DEFRAG_PAGES, DEFRAG_PAGE_COUNT, REGION_BYTES, T_DEFRAG, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
   blockInfo, blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
-import { faultPoint } from "./fault";
+import { faultPoint, faultSite } from "./fault";
 
 /** Classes up to this size are carved SPAN_BYTES at a time (fewer top CASes). */
 const SMALL_MAX: usize = 1024;
@@ -199,6 +199,200 @@ function takeRegion(want: usize): usize {
   return r;
 }
 
+// ---------------------------------------------------------------------------
+// Defragmentation: free blocks merged across size classes.
+//
+// A block keeps its class for life, so memory freed by entries of one size
+// would serve no other (a map emptied of 100-byte values could not take
+// 200-byte ones). When an allocation finds no block, one thread at a time
+// (DEFRAG) takes every free block and region off the lists, onto a chain
+// whose head its thread slot holds (T_DEFRAG), and counts their bytes per
+// 64 KiB page. Every byte ever carved out lies in some block (spans end on
+// whole cache lines, tails become smaller blocks: pushPieces), so a page
+// whose free bytes fill it holds no live block: each run of such pages
+// becomes one region, which any size class carves (takeRegion). The other
+// free blocks go back to their classes, their parts inside runs dropped.
+//
+// Page words (DEFRAG_PAGES), while a defragmentation runs: the page's free
+// bytes, then the runs: RUN_START | pages on a run's first page (written
+// last), RUN_BODY | first page on the others, and PUSHED | pages once the
+// run's region is pushed (straight after its CAS). They are zeroed at the
+// end, so they mean nothing between two runs.
+//
+// Kill-safety: a thread killed at any instant leaks at most one block.
+// Whoever releases it (epoch.ts releaseOwner) finishes its work from the
+// page words and the chain: regions of runs not yet pushed are pushed, and
+// the chain's blocks go back to their classes, their parts inside runs
+// dropped. Other threads never wait for it; an allocation that fails while
+// it runs fails as it would have without it.
+
+const PAGE_SHIFT: usize = 16;
+const RUN_START: u32 = 0x80000000;
+const RUN_BODY: u32 = 0x40000000;
+const PUSHED: u32 = 0x20000000;
+const RUN_MASK: u32 = 0x1fffffff;
+
+@inline function pageWord(p: usize): usize {
+  return <usize>atomic.load<u32>(DEFRAG_PAGES) + (p << 2);
+}
+
+/** The per-page words, from the heap (init): 4 bytes per 64 KiB of limit. */
+export function defragInit(limit: usize): bool {
+  const pages = (limit + (<usize>1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT;
+  const b = alloc(pages << 2);
+  if (b == 0) return false;
+  memory.fill(b, 0, pages << 2);
+  atomic.store<u32>(DEFRAG_PAGES, <u32>b);
+  atomic.store<u32>(DEFRAG_PAGE_COUNT, <u32>pages);
+  atomic.store<u32>(DEFRAG, 0);
+  atomic.store<u32>(DEFRAG_FRUITLESS, 0);
+  return true;
+}
+
+/** Whether page p lies in a run whose first page says so (a run half
+ *  marked by a thread killed meanwhile is none). */
+function inRun(p: usize): bool {
+  const w = atomic.load<u32>(pageWord(p));
+  if ((w & (RUN_START | PUSHED)) != 0) return true;
+  if ((w & RUN_BODY) == 0) return false;
+  return (atomic.load<u32>(pageWord(<usize>(w & RUN_MASK))) & (RUN_START | PUSHED)) != 0;
+}
+
+/** Gives back block b of the chain: its parts outside runs. */
+function settle(b: usize): void {
+  const size = <usize>load<u32>(b + R_SIZE);
+  const end = b + size;
+  let at = b;
+  while (at < end) {
+    const p = at >> PAGE_SHIFT;
+    const pageEnd = (p + 1) << PAGE_SHIFT;
+    const to = pageEnd < end ? pageEnd : end;
+    if (inRun(p)) {
+      at = to;
+      continue;
+    }
+    // A stretch outside runs, up to the next run page or the block's end.
+    let stop = to;
+    while (stop < end && !inRun(stop >> PAGE_SHIFT)) {
+      const next = ((stop >> PAGE_SHIFT) + 1) << PAGE_SHIFT;
+      stop = next < end ? next : end;
+    }
+    if (at == b && stop == end && classSize(classOf(size)) == size) pushChain(classOf(size), b, b, 1);
+    else pushPieces(at, stop - at);
+    at = stop;
+  }
+}
+
+/** Pushes the region of the run starting at page p (n pages), then marks it
+ *  pushed, with no call or loop between the CAS and the mark. */
+function pushRun(p: usize, n: usize): void {
+  const r = p << PAGE_SHIFT;
+  const size = n << PAGE_SHIFT;
+  store<u32>(r + R_SIZE, <u32>size);
+  let w = atomic.load<u64>(REGIONS);
+  while (true) {
+    setBlockLink(r, <u32>headOffset(w));
+    const seen = atomic.cmpxchg<u64>(REGIONS, w, headNext(w, r));
+    if (seen == w) {
+      atomic.store<u32>(pageWord(p), PUSHED | <u32>n);
+      atomic.add<i64>(REGION_BYTES, <i64>size);
+      return;
+    }
+    w = seen;
+  }
+}
+
+/** Finishes a defragmentation from its page words and the chain headed at
+ *  slot + T_DEFRAG (the caller's, or a dead thread's), and ends it. */
+export function finishDefrag(slot: usize): void {
+  const pages = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
+  for (let p: usize = 0; p < pages; p++) {
+    faultPoint();
+    const w = atomic.load<u32>(pageWord(p));
+    if ((w & RUN_START) != 0) pushRun(p, <usize>(w & RUN_MASK));
+  }
+  while (true) {
+    faultPoint();
+    const b = <usize>atomic.load<u32>(slot + T_DEFRAG);
+    if (b == 0) break;
+    atomic.store<u32>(slot + T_DEFRAG, blockLink(b));
+    settle(b);
+  }
+  memory.fill(<usize>atomic.load<u32>(DEFRAG_PAGES), 0, pages << 2);
+  atomic.store<u32>(DEFRAG, 0);
+}
+
+/**
+ * Merges free memory (see above), as the thread of `slot` (index + 1 =
+ * `who`). Returns whether it merged any (false: another thread is at it,
+ * or no page was free).
+ */
+export function defragment(slot: usize, who: u32): bool {
+  if (atomic.load<u32>(DEFRAG_PAGES) == 0) return false;
+  // Not again while no more than a page was freed since one that merged
+  // nothing: every failing allocation of a full map would pay a pass.
+  const free = freeBytes();
+  if (free < <i64>atomic.load<u32>(DEFRAG_FRUITLESS) << 10) return false;
+  if (atomic.cmpxchg<u32>(DEFRAG, 0, who) != 0) return false;
+  faultSite();
+  // Every free block onto the chain, its size at R_SIZE.
+  for (let c = 0; c < NUM_CLASSES; c++) {
+    const size = classSize(c);
+    while (true) {
+      faultPoint();
+      const b = pop(c);
+      if (b == 0) break;
+      store<u32>(b + R_SIZE, <u32>size);
+      setBlockLink(b, atomic.load<u32>(slot + T_DEFRAG));
+      atomic.store<u32>(slot + T_DEFRAG, <u32>b);
+    }
+  }
+  while (true) {
+    faultPoint();
+    const r = popRegion();
+    if (r == 0) break;
+    setBlockLink(r, atomic.load<u32>(slot + T_DEFRAG));
+    atomic.store<u32>(slot + T_DEFRAG, <u32>r);
+  }
+  // Free bytes per page.
+  const pages = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
+  for (let b = <usize>atomic.load<u32>(slot + T_DEFRAG); b != 0; b = <usize>blockLink(b)) {
+    faultPoint();
+    const end = b + <usize>load<u32>(b + R_SIZE);
+    let at = b;
+    while (at < end) {
+      const p = at >> PAGE_SHIFT;
+      const pageEnd = (p + 1) << PAGE_SHIFT;
+      const to = pageEnd < end ? pageEnd : end;
+      if (p < pages) atomic.add<u32>(pageWord(p), <u32>(to - at));
+      at = to;
+    }
+  }
+  // Runs of free pages: bodies first, the first page's word last.
+  let runs = 0;
+  let p: usize = 0;
+  while (p < pages) {
+    if (atomic.load<u32>(pageWord(p)) != (<u32>1 << <u32>PAGE_SHIFT)) {
+      p++;
+      continue;
+    }
+    let q = p + 1;
+    while (q < pages && atomic.load<u32>(pageWord(q)) == (<u32>1 << <u32>PAGE_SHIFT)) q++;
+    for (let k = p + 1; k < q; k++) {
+      faultPoint();
+      atomic.store<u32>(pageWord(k), RUN_BODY | <u32>p);
+    }
+    faultPoint();
+    atomic.store<u32>(pageWord(p), RUN_START | <u32>(q - p));
+    runs++;
+    p = q;
+  }
+  finishDefrag(slot);
+  const floor = runs > 0 ? 0 : (free + (<i64>1 << <i64>PAGE_SHIFT)) >> 10;
+  atomic.store<u32>(DEFRAG_FRUITLESS, <u32>(floor < 0xffffffff ? floor : 0xffffffff));
+  return runs > 0;
+}
+
 /** Takes `size` fresh bytes from the bump pointer; 0 past `limit`. */
 function bump(size: usize, limit: usize): usize {
   let top = <usize>hdrLoad(H_TOP);
@@ -272,28 +466,61 @@ function allocBelow(size: usize, limit: usize): usize {
   if (csize > SMALL_MAX) {
     const r = takeRegion(csize);
     if (r != 0) {
-      // A tail too small to be a region stays with the block (its class
-      // size is all a later free gives back).
+      // A tail too small to be a region goes to the smaller classes: every
+      // byte carved out stays in some block (see defragment).
+      if (carved > csize) pushPieces(r + csize, carved - csize);
       return r;
     }
     lastFresh = true;
-    return bump(csize, limit);
+    return bump(csize, limit); // big classes are multiples of 256: no gap after
   }
   // Carve a span: keep the first block, chain the rest privately, then
   // publish them with one CAS.
   let n = SPAN_BYTES / csize;
   let span = takeRegion(n * csize);
+  let bytes: usize = 0;
   if (span != 0) {
     n = carved / csize;
+    bytes = carved;
   } else {
-    span = bump(n * csize, limit);
-    if (span == 0) return bump(csize, limit);
+    // A whole number of cache lines, so the next span starts where this one
+    // ends (no gap that no block holds); a tail of 8 bytes (no class) is
+    // avoided by carving one block fewer.
+    while (n > 1 && ((n * csize + 63) & ~<usize>63) - n * csize == 8) n--;
+    bytes = (n * csize + 63) & ~<usize>63;
+    span = bump(bytes, limit);
+    if (span == 0) {
+      n = 1;
+      bytes = (csize + 63) & ~<usize>63;
+      span = bump(bytes, limit);
+      if (span == 0) return 0;
+    }
   }
   if (n > 1) {
     for (let i: usize = 1; i < n - 1; i++) setBlockLink(span + i * csize, <u32>(span + (i + 1) * csize));
     pushChain(cls, span + csize, span + (n - 1) * csize, <i32>(n - 1));
   }
+  if (bytes > n * csize) pushPieces(span + n * csize, bytes - n * csize);
   return span;
+}
+
+/** Frees `len` bytes at `a` (8-aligned) as blocks of the classes that fill
+ *  them, largest first; never leaves a rest of 8 (no class) unless `len` is
+ *  8. A run of SPAN_BYTES or more becomes a region. */
+export function pushPieces(a: usize, len: usize): void {
+  if (len >= SPAN_BYTES) {
+    pushRegion(a, len);
+    return;
+  }
+  while (len >= 16) {
+    let k = classOf(len);
+    if (classSize(k) > len) k--;
+    if (len - classSize(k) == 8 && k > 0) k--;
+    const sz = classSize(k);
+    pushChain(k, a, a, 1);
+    a += sz;
+    len -= sz;
+  }
 }
 
 /** Returns a block that no thread can reach any more (see epoch.ts). A
@@ -405,6 +632,7 @@ export function allocInit(limit: usize, spares: u32): void {
     if (b == 0) break;
     freeScratch(b, SPARE_SCRATCH);
   }
+  defragInit(limit);
 }
 
 /** Bytes handed out by the bump pointer so far (high-water mark). */

@@ -18,11 +18,11 @@
 // worker exit, calls releaseOwner(id): its bags are taken over by the caller,
 // its scratch is freed, and its slot becomes free again.
 
-import { alloc, free, freeScratch, popSpare } from "./alloc";
+import { alloc, finishDefrag, free, freeScratch, popSpare } from "./alloc";
 import { nsUndoOf } from "./ns";
 import { faultPoint } from "./fault";
 import {
-  ANNOUNCE_ACTIVE, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
+  ANNOUNCE_ACTIVE, DEFRAG, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
   T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_NS_PENDING, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
   KIND_TABLE, SPARE_SCRATCH, blockKind, blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
 } from "./layout";
@@ -242,6 +242,7 @@ function foldStats(t: usize): void {
  *  it had not published. The map itself needs nothing: see fault.ts. */
 export function recoverAfterTrap(): void {
   if (tid < 0) return;
+  if (atomic.load<u32>(DEFRAG) == <u32>(tid + 1)) finishDefrag(me);
   nsUndoOf(me);
   depth = 0;
   tStore(me, T_ANNOUNCE, 0);
@@ -294,6 +295,8 @@ export function releaseOwner(owner: u32): i32 {
     const scratch = <usize>tLoad(t, T_SCRATCH);
     tStore(t, T_SCRATCH, 0);
     if (scratch != 0) freeScratch(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
+    // A defragmentation it left half done (alloc.ts): finished here.
+    if (atomic.load<u32>(DEFRAG) == <u32>(i + 1)) finishDefrag(t);
     nsUndoOf(t); // a namespace reservation it made but never published
     foldStats(t);
     tStore(t, T_ANNOUNCE, 0);

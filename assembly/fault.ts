@@ -26,6 +26,7 @@ let holdMigration: bool = false;
 /** Arms a trap at the n-th fault point from now (0: disarms). */
 export function arm(n: i32): void {
   countdown = n;
+  deferred = false;
   holdWord = 0;
   holdEvery = false;
   holdMigration = false;
@@ -37,6 +38,7 @@ export function arm(n: i32): void {
  *  each fault point after it, until disarmed. */
 export function armHold(n: i32, word: usize, spins: i32, every: bool, migration: bool = false): void {
   countdown = n;
+  deferred = false;
   holdWord = word;
   holdSpins = spins;
   holdEvery = every;
@@ -49,8 +51,23 @@ function tables(): u64 {
   return (<u64>root << 32) | <u64>tableNext(<usize>root);
 }
 
+/** Whether the countdown waits for the next faultSite() (tests: a fault
+ *  at the n-th step of a defragmentation, whatever came before it). */
+let deferred: bool = false;
+
+/** Arms or defers the countdown: with `atDefrag`, it starts at the next
+ *  defragmentation (alloc.ts defragment calls faultSite). */
+export function deferTo(atDefrag: bool): void {
+  deferred = atDefrag;
+}
+
+/** Where a deferred countdown starts. */
+export function faultSite(): void {
+  deferred = false;
+}
+
 @inline export function faultPoint(): void {
-  if (countdown > 0) {
+  if (countdown > 0 && !deferred) {
     countdown--;
     if (countdown == 0) fault();
   }

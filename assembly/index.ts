@@ -127,7 +127,7 @@
 import { alloc, allocInit, freeBytes, freeBytesFor, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import { claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
-import { arm, armHold } from "./fault";
+import { arm, armHold, deferTo } from "./fault";
 import {
   ANON_TOMB, ENTRY_KEY, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
@@ -403,19 +403,23 @@ export function verify(): i32 {
   return r;
 }
 
-/** Tests: trap at the n-th fault point this thread passes (fault.ts). */
-export function injectFault(n: i32): void {
+/** Tests: trap at the n-th fault point this thread passes (fault.ts), or
+ *  (atDefrag) at the n-th of its next defragmentation (alloc.ts). */
+export function injectFault(n: i32, atDefrag: i32): void {
   arm(n);
+  deferTo(atDefrag != 0);
 }
 
 /** Tests: hold at the n-th fault point this thread passes (fault.ts), for
  *  at most `spins` rounds, or (0) until holdWord() is set to 0; mode bit 1:
  *  at every fault point from there on, until called again; bit 2: also
- *  until a migration of the root table starts or ends. */
+ *  until a migration of the root table starts or ends; bit 4: counted from
+ *  the start of this thread's next defragmentation. */
 export function injectHold(n: i32, spins: i32, mode: i32): void {
   if (tid < 0) return;
   atomic.store<u32>(me + T_HOLD, 0);
   armHold(n, me + T_HOLD, spins, (mode & 1) != 0, (mode & 2) != 0);
+  deferTo((mode & 4) != 0);
 }
 
 /** Tests: the address of this thread's hold word (1 while held). */

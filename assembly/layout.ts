@@ -138,7 +138,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 10;
+export const LAYOUT_VERSION: u32 = 11;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -240,6 +240,15 @@ export const SPARES_COUNT: usize = REGIONS + 24;
 /** u32: spares the map keeps (set by init: 0 for a LocalMap, which no other
  *  thread attaches to). */
 export const SPARES_WANTED: usize = REGIONS + 28;
+/** u32: the thread defragmenting free memory (its slot index + 1), or 0
+ *  (alloc.ts defragment); u32: address of its per-page word array; u32:
+ *  pages in that array. */
+export const DEFRAG: usize = REGIONS + 32;
+export const DEFRAG_PAGES: usize = REGIONS + 36;
+export const DEFRAG_PAGE_COUNT: usize = REGIONS + 40;
+/** u32: free bytes (KiB) below which no defragmentation is tried, set by
+ *  one that merged nothing to what was free then plus a page. */
+export const DEFRAG_FRUITLESS: usize = REGIONS + 44;
 export const SPARE_SCRATCH: usize = 65536;
 
 // ---------------------------------------------------------------------------
@@ -261,6 +270,8 @@ export const T_NS_PENDING: usize = T_RETIRED + 4;
 export const T_NS_PENDING_ENTRIES: usize = T_NS_PENDING + 4;
 export const T_NS_PENDING_BYTES: usize = T_NS_PENDING_ENTRIES + 4;
 export const T_HOLD: usize = T_NS_PENDING_BYTES + 4;
+/** u32: head of the free blocks a defragmenting thread holds (alloc.ts). */
+export const T_DEFRAG: usize = T_HOLD + 4;
 export const T_STATS: usize = 64;
 
 // Statistics: 64-bit counters, one set per thread slot, written only by the

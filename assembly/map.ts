@@ -1,8 +1,8 @@
 // The hash table: lookup, the write protocol, and incremental migration.
 // Read index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocFree, allocReserved, allocSplit, blockSize, classOf, classSize, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
-import { me, reclaim, retire } from "./epoch";
+import { alloc, allocFree, allocReserved, allocSplit, blockSize, classOf, classSize, defragment, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
+import { me, reclaim, retire, tid } from "./epoch";
 import { faultPoint } from "./fault";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
@@ -16,7 +16,7 @@ import {
   H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED, N_MAP_MAX_ENTRIES, N_EVICTION, N_TICK,
   EVICT_LRU, N_ENTRIES, STAMP_SHIFT, H_TOP, HEAP_START, ENTRY_KEY, KIND_STRING, H_MAX_KEY, NUM_CLASSES, freeHead, blockLink, REGIONS, R_SIZE, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
-  STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES,
+  STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES, DEFRAG, DEFRAG_PAGES, DEFRAG_PAGE_COUNT,
 } from "./layout";
 
 // Status codes returned to the host (negative; >= 0 is a result).
@@ -131,10 +131,6 @@ function allocFresh(size: usize): usize {
     reclaim();
     b = alloc(size);
   }
-  // Without eviction, a larger block that lies free, split: memory freed by
-  // larger entries serves smaller ones. (Under 'lru', evictUntil comes first
-  // and splits only when no entry of this class is left to evict.)
-  if (b == 0 && policy() != EVICT_LRU) b = splitFree(size);
   b = evictUntil(b, size);
   // Last, a migration (finished now): it gives back what DELETED slots that
   // keep their entry hold, and makes evicting free memory again.
@@ -142,7 +138,26 @@ function allocFresh(size: usize): usize {
     reclaim();
     b = evictUntil(alloc(size), size);
   }
+  // Free memory of other sizes, merged (alloc.ts defragment).
+  if (b == 0 && defragOrWait()) b = alloc(size);
+  // Without eviction, last, a larger block that lies free, split: memory
+  // freed by larger entries serves smaller ones. (Under 'lru', evictUntil
+  // splits when no entry of this class is left to evict: fromLarger.)
+  if (b == 0 && policy() != EVICT_LRU) b = splitFree(size);
   return b;
+}
+
+/** Merges free memory across size classes, or waits (a bounded spin) for
+ *  the thread doing it. Returns whether memory may have been merged. */
+function defragOrWait(): bool {
+  // Not under 'lru' yet: there, merged regions went to larger tables
+  // (tableFor takes a free block of any larger table), and the entries
+  // they displaced were evicted. Its classes keep their memory (evictUntil).
+  if (policy() == EVICT_LRU) return false;
+  if (defragment(me, <u32>(tid + 1))) return true;
+  let waited = false;
+  for (let k = 0; k < SPIN_ROUNDS && atomic.load<u32>(DEFRAG) != 0; k++) waited = true;
+  return waited;
 }
 
 /** A block for `size` cut from a free block of a larger class (alloc.ts
@@ -295,14 +310,21 @@ function fromLarger(cls: i32, size: usize): usize {
 
 /**
  * When memory is full: finishes the migration under way, or migrates the
- * root table if it has DELETED slots that keep their entry, so that their
- * memory can be reclaimed. Returns whether it did either. Rare: deleted
- * entries are otherwise freed at once (tombFor).
+ * root table if it has DELETED slots that keep their entry, or is far too
+ * large for its live entries, so that their memory can be reclaimed.
+ * Returns whether it did either. Rare: deleted entries are otherwise freed
+ * at once (tombFor).
  */
 function compact(): bool {
   const t = root();
   if (tableNext(t) == 0) {
-    if (tableField(t, TB_KEYED) == 0) return false;
+    // Worth it if deleted slots keep entries, or if the table is four times
+    // what the live entries need and mostly deleted slots (its block, freed,
+    // is merged with others: alloc.ts defragment).
+    const cap = tableCap(t);
+    const live = sizeLoad();
+    const oversized = live * 4 < <i64>cap && <i64>tableField(t, TB_USED) - live > <i64>(cap >> 2);
+    if (tableField(t, TB_KEYED) == 0 && (!oversized || policy() == EVICT_LRU)) return false;
     startMigration(t);
     if (tableNext(t) == 0) return false;
   }
@@ -852,7 +874,13 @@ function locate(kp: usize, kl: usize, h: u32): i32 {
  * be called where the caller locates again on 0.
  */
 function waitForTable(t: usize, cap: u32): i32 {
-  if (policy() != EVICT_LRU) return ST_CAPACITY;
+  if (policy() != EVICT_LRU) {
+    // Blocks freed lately (reclaim), merged with the rest of free memory
+    // (alloc.ts defragment), may hold a table.
+    reclaim();
+    if (defragOrWait()) startMigration(t, true);
+    return root() != t || tableNext(t) != 0 ? 0 : ST_CAPACITY;
+  }
   // Only while a retired table is on its way back (else nothing will come),
   // and not again while the epoch stands where a spin of this thread ran out.
   let round = stillPinned() ? SPIN_ROUNDS : 0;
@@ -1968,6 +1996,12 @@ export function verifyMap(): i32 {
       b = <usize>blockLink(b);
     }
   }
+  // No merge of free memory is left half done, and its page words are clear
+  // (alloc.ts defragment).
+  if (atomic.load<u32>(DEFRAG) != 0) return 14;
+  const pageWords = <usize>atomic.load<u32>(DEFRAG_PAGES);
+  const pageCount = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
+  for (let p: usize = 0; p < pageCount; p++) if (atomic.load<u32>(pageWords + (p << 2)) != 0) return 15;
   let g = <usize>(<u32>atomic.load<u64>(REGIONS));
   let regions: usize = 0;
   while (g != 0) {

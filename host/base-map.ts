@@ -586,8 +586,8 @@ export abstract class BaseMap {
    * point it passes (an operation cut short, as by a bug or an engine
    * stopping the thread), so tests can show nothing is left half visible.
    */
-  __injectFault(n: number): void {
-    this.live().injectFault(n);
+  __injectFault(n: number, atDefrag = false): void {
+    this.live().injectFault(n, atDefrag ? 1 : 0);
   }
 
   /**
@@ -600,9 +600,10 @@ export abstract class BaseMap {
    * __hold call), so that another thread lets this one go a step at a time.
    * `untilMigration`: also let go as soon as a migration of the map's table
    * starts or ends (so that the held step meets a table that changed).
+   * `atDefrag`: the n-th step of this thread's next merge of free memory.
    */
-  __hold(n: number, spins = 0, every = false, untilMigration = false): void {
-    this.live().injectHold(n, spins, (every ? 1 : 0) | (untilMigration ? 2 : 0));
+  __hold(n: number, spins = 0, every = false, untilMigration = false, atDefrag = false): void {
+    this.live().injectHold(n, spins, (every ? 1 : 0) | (untilMigration ? 2 : 0) | (atDefrag ? 4 : 0));
   }
 
   /** @internal Tests only: see __hold. */

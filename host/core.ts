@@ -49,7 +49,7 @@ export interface CoreExports {
   layout(i: number): number;
   scan(tag: number, cursor: number, out: number, ocap: number, maxSteps: number, now: number): number;
   verify(): number;
-  injectFault(n: number): void;
+  injectFault(n: number, atDefrag: number): void;
   injectHold(n: number, spins: number, mode: number): void;
   holdWord(): number;
   recover(): void;

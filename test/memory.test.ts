@@ -1,5 +1,6 @@
 // Memory is reused: churn over a fixed key set does not grow it, and the
 // layout the core reports is what the host and the docs rely on.
+import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
 import { LocalMap, type MapError, SharedMap } from '../dist/index.js';
 import { coreModule, instantiate } from '../dist/core.js';
@@ -238,4 +239,125 @@ test('stats, metrics and memoryUsage report freed memory, and how much of it an 
     expect(() => map.memoryUsage({ valueBytes: bad })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
   }
   map.close();
+});
+
+/** Entries of `size`-byte values that fit, keys from `from` on. */
+function fillWith(map: SharedMap, size: number, from: number): number {
+  const value = 'v'.repeat(size);
+  let n = 0;
+  for (;;) {
+    try {
+      map.set(`k${from + n}`, value);
+    } catch (e) {
+      expect((e as MapError).code).toBe('ERR_CAPACITY');
+      return n;
+    }
+    n++;
+  }
+}
+
+/**
+ * Fills the map with 100-byte values, deletes them all, and lets the table
+ * shrink (a compaction, which writes help along): the next insert of
+ * another size finds no block and goes straight to merging free memory.
+ * Returns how many keys it used.
+ */
+function emptied(map: SharedMap): number {
+  const n = fillWith(map, 100, 0);
+  for (let i = 0; i < n; i++) map.delete(`k${i}`);
+  map.clear();
+  for (let i = 0; i < 5_000; i++) map.set('pad', `${i}`);
+  map.delete('pad');
+  return n;
+}
+
+test('memory freed by entries of one size serves entries of any other (free pages merged)', async () => {
+  const limit = 8 << 20;
+  const sizes = scale([16, 100, 1_000, 16_384, 65_536], [16, 50, 100, 200, 1_000, 3_000, 16_384, 65_536]);
+  const fresh = new Map<number, number>();
+  for (const size of sizes) {
+    const map = await createMap({ maxMemoryBytes: limit });
+    fresh.set(size, fillWith(map, size, 0));
+    map.close();
+  }
+  let pair = 0;
+  for (const first of sizes) {
+    for (const then of sizes) {
+      if (first === then) continue;
+      const map = await createMap({ maxMemoryBytes: limit });
+      const n = fillWith(map, first, 0);
+      // After clear(), or every key deleted (in CI one or the other in turn).
+      if (pair++ % 2 === 0) map.clear();
+      else for (let i = 0; i < n; i++) map.delete(`k${i}`);
+      const again = fillWith(map, then, n);
+      expect(again / fresh.get(then)!, `${first} B, then ${then} B`).toBeGreaterThanOrEqual(0.9);
+      expect(map.__verify()).toBe(0);
+      map.close();
+    }
+  }
+}, scale(120_000, 600_000));
+
+test('a merge of free memory cut short by a trap at any step leaves the map whole, its memory usable', async () => {
+  const limit = 8 << 20;
+  const fresh = await createMap({ maxMemoryBytes: limit });
+  const freshFit = fillWith(fresh, 1_000, 0);
+  fresh.close();
+  let trapped = 0;
+  for (const n of [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1_597, 2_584, 10_946, 46_368, 196_418]) {
+    const map = await createMap({ maxMemoryBytes: limit });
+    const small = emptied(map);
+    // Inserts of 1,000-byte values, until one merges free memory and traps
+    // at the n-th step of it.
+    map.__injectFault(n, true);
+    let before = 0;
+    try {
+      for (;; before++) map.set(`k${small + before}`, 'b'.repeat(1_000));
+    } catch (e) {
+      expect(e).toBeInstanceOf(WebAssembly.RuntimeError);
+      map.__recover();
+      trapped++;
+    }
+    map.__injectFault(0);
+    expect(map.__verify(), `trapped at step ${n}`).toBe(0);
+    // At most one block lost to the trap.
+    const after = fillWith(map, 1_000, small + before + 1);
+    expect((before + after) / freshFit, `trapped at step ${n}`).toBeGreaterThanOrEqual(0.9);
+    map.close();
+  }
+  expect(trapped).toBeGreaterThan(15); // the merge did run, and was cut short
+});
+
+shared('a thread killed while it merges free memory: whoever releases it finishes the merge', async () => {
+  const limit = 8 << 20;
+  const fresh = await createMap({ maxMemoryBytes: limit });
+  const freshFit = fillWith(fresh, 1_000, 0);
+  fresh.close();
+  for (const step of [1, 5, 50, 500, 5_000, 50_000]) {
+    const map = await createMap({ maxMemoryBytes: limit });
+    const small = emptied(map);
+    // A worker's insert finds no block, merges, and is held still at that
+    // step (a thread descheduled there), then terminated.
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(new URL('./workers/held.mjs', import.meta.url), {
+      workerData: { handle: map.handle, done: done.buffer },
+    });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    const released = new Promise<void>((resolve) => {
+      map.releaseOnExit(worker);
+      worker.once('exit', () => setTimeout(resolve, 50)); // releaseOnExit runs on the same event
+    });
+    const ready = await new Promise<{ holdWord: number }>((resolve) => worker.once('message', resolve));
+    worker.postMessage({ op: 'fill', args: [1_000, small], hold: step, atDefrag: true });
+    const word = new Int32Array(map.__memory.buffer);
+    while (Atomics.load(word, ready.holdWord >> 2) !== 1 && Atomics.load(done, 0) === 0) await new Promise((r) => setTimeout(r, 1));
+    expect(Atomics.load(done, 0), `held at step ${step}`).toBe(0); // held inside the merge
+    await worker.terminate();
+    await exited;
+    await released;
+    expect(map.__verify(), `killed at step ${step}`).toBe(0);
+    // Its inserts, and what the rest of the memory takes now.
+    const count = map.size;
+    expect(count + fillWith(map, 1_000, small + 1_000_000) / 1, `killed at step ${step}`).toBeGreaterThanOrEqual(0.9 * freshFit);
+    map.close();
+  }
 });

@@ -10,12 +10,14 @@ const done = new Int32Array(workerData.done);
 const time = workerData.timeMs === undefined ? undefined : new Int32Array(workerData.timeMs);
 const clock = time === undefined ? undefined : () => 1_000_000 + Atomics.load(time, 0);
 const map = await SharedMap.attach(workerData.handle, clock ? { clock } : undefined);
-parentPort.on('message', ({ op, args, hold }) => {
-  if (hold !== undefined) map.__hold(hold);
+parentPort.on('message', ({ op, args, hold, atDefrag }) => {
+  if (hold !== undefined) map.__hold(hold, 0, false, false, atDefrag === true);
   parentPort.postMessage({ holdWord: map.__holdWord, started: true });
   let result;
   try {
-    const value = map[op](...args);
+    // 'fill': sets values of args[0] bytes under keys from args[1] on until
+    // the map is full; the count.
+    const value = op === 'fill' ? fill(args[0], args[1]) : map[op](...args);
     result = { value: value === map ? undefined : value };
   } catch (e) {
     result = { error: e.code ?? String(e) };
@@ -24,4 +26,17 @@ parentPort.on('message', ({ op, args, hold }) => {
   Atomics.add(done, 0, 1);
   parentPort.postMessage(result);
 });
+function fill(size, from) {
+  const value = 'v'.repeat(size);
+  let n = 0;
+  for (;;) {
+    try {
+      map.set(`k${from + n}`, value);
+    } catch (e) {
+      if (e.code === 'ERR_CAPACITY') return n;
+      throw e;
+    }
+    n++;
+  }
+}
 parentPort.postMessage({ ready: true, holdWord: map.__holdWord });
