@@ -4,7 +4,11 @@ import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
 import { LocalMap, type MapError, SharedMap } from '../dist/index.js';
 import { coreModule, instantiate } from '../dist/core.js';
-import { createMap, LOCAL, scale, shared } from './helpers.js';
+import { createMap, LOCAL, scale, shared, startWorkers } from './helpers.js';
+// @ts-expect-error: plain JS module shared with the workers
+import { check } from './workers/common.mjs';
+// @ts-expect-error: plain JS module shared with the workers
+import { roles } from './workers/roles.mjs';
 
 test('ten million set/delete cycles over a fixed key set do not grow memory', async () => {
   const map = await createMap({ maxMemoryBytes: 64 << 20 });
@@ -361,3 +365,25 @@ shared('a thread killed while it merges free memory: whoever releases it finishe
     map.close();
   }
 });
+
+shared('threads setting and deleting values whose sizes drift from 16 B to 64 KiB leave every entry whole and counted', async () => {
+  const map = await createMap({ maxMemoryBytes: 16 << 20 });
+  const params = { keys: 150, ops: scale(3_000, 40_000) };
+  const started = await startWorkers<{ present: [number, number][]; full: number }>(map, 'stress.mjs', 2, { role: 'drift', params });
+  started.go();
+  const results = [roles(map).drift({ ...params, writer: 0 }), ...(await started.results)];
+  let present = 0;
+  results.forEach((r, w) => {
+    for (const [k, seq] of r.present) {
+      const v = map.get(`drift:${w}:${k}`) as string;
+      expect(check(v), `drift:${w}:${k}`).toBe(true);
+      expect(v.startsWith(`${w}:${seq}:`), `drift:${w}:${k}`).toBe(true);
+      present++;
+    }
+  });
+  expect(map.size).toBe(present);
+  expect(map.__verify()).toBe(0);
+  // Memory ran full along the way: sizes did have to share it.
+  expect(results.reduce((s, r) => s + r.full, 0)).toBeGreaterThan(0);
+  map.close();
+}, scale(120_000, 1_200_000));

@@ -50,6 +50,40 @@ export const roles = (map) => ({
     return { live };
   },
 
+  /**
+   * Own keys set and deleted while value sizes drift from 16 B to 64 KiB and
+   * back (memory moves between sizes); a full map (ERR_CAPACITY) is allowed.
+   * Reports which keys it left present, with their sequence numbers.
+   */
+  drift({ keys, ops, writer }) {
+    const next = rng(writer * 31 + 5);
+    const present = new Map(); // key index -> sequence number of its value
+    let full = 0;
+    for (let i = 0; i < ops; i++) {
+      // The size cycles over 16 B .. 64 KiB (log scale), with some spread.
+      const phase = (Math.sin((i / ops) * Math.PI * 4 + writer) + 1) / 2;
+      const size = Math.floor(16 * 2 ** (phase * 12) * (0.5 + next()));
+      const k = Math.floor(next() * keys);
+      if (next() < 0.3) {
+        if (map.delete(`drift:${writer}:${k}`)) present.delete(k);
+        continue;
+      }
+      try {
+        map.set(`drift:${writer}:${k}`, makeValue(writer, i, size));
+        present.set(k, i);
+      } catch (e) {
+        if (e.code !== 'ERR_CAPACITY') throw e;
+        full++;
+        // Room for the others: this writer lets some of its keys go.
+        for (const d of [...present.keys()].slice(0, 4)) {
+          map.delete(`drift:${writer}:${d}`);
+          present.delete(d);
+        }
+      }
+    }
+    return { present: [...present], full };
+  },
+
   /** Increments one number with compareAndSwap retries; counts successes. */
   cas({ rounds }) {
     let wins = 0;
