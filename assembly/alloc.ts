@@ -2,9 +2,11 @@
 //
 // Blocks come from a bump pointer (header `top`), growing the memory as
 // needed up to the map's byte limit, and go back to one Treiber stack per
-// size class. Blocks are never split or merged, so a block's address always
-// starts a block of the same class: freeing needs only the size, which every
-// block can tell from its own fields (blockSize).
+// size class. A block in use keeps its class, so freeing needs only the
+// size, which every block can tell from its own fields (blockSize). Free
+// blocks move between classes two ways: a larger one is split for a smaller
+// class (allocSplit), and free memory is merged page by page into regions
+// that any class carves (defragment, below).
 //
 // Classes: 16..64 bytes by steps of 8 (classes 0..6), then four per doubling
 // (p * 5/4, 6/4, 7/4, 8/4), so a block wastes at most 25% of its size.

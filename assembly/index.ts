@@ -84,7 +84,7 @@
 // than wanted if that is all there is.
 //
 // Eviction (map.ts, 'lru'): an insert that finds no memory evicts entries of
-// the size class it needs a block of (blocks are never split or merged, so
+// the size class it needs a block of (under 'lru' free memory is not merged, so
 // no other class's would do), then spins, reclaiming, until their blocks
 // are past their grace period; a full table that finds no table to migrate
 // to spins likewise while a retired one is on its way back. Both give up

@@ -115,7 +115,8 @@ function bytesEqual(a: usize, b: usize, n: usize): bool {
 /** Whether this thread's last allocFresh failed for want of a block size:
  *  a full LRU map with no block or entry of the size it needed, or of any
  *  larger one (fromLarger), where evicting smaller entries makes no room,
- *  since blocks are never merged. The host tells it apart in its error. */
+ *  since under 'lru' free memory is not merged (alloc.ts defragment). The
+ *  host tells it apart in its error. */
 export let noLargerBlock: bool = false;
 /** Whether this thread's last ST_CAPACITY came from the map's maxEntries
  *  (the map holds that many entries and none could be evicted), not from
@@ -282,7 +283,8 @@ const SPLIT_BATCH: i32 = 8;
  * and waits, as evictUntil does, for one of their blocks to come back.
  * Classes from the root table's slots block up are left alone: a table
  * waiting for its replacement's block (waitForTable) must find it. A size
- * larger than any the map holds still fails: blocks are never merged.
+ * larger than any the map holds still fails: under 'lru' free memory is
+ * not merged (alloc.ts defragment runs only without eviction).
  */
 function fromLarger(cls: i32, size: usize): usize {
   const below = classOf(<usize>tableCap(root()) << 3);
@@ -1624,7 +1626,7 @@ export function retimeEntry(kp: usize, kl: usize, h: u32, expires: f64): i32 {
 // (EVICT_NONE: ST_CAPACITY) or evicts first (EVICT_LRU): it samples a few
 // random slots of the root table and removes the entry read or written least
 // recently (expired entries first), by the same single CAS as any delete.
-// There is no global lock and no list to maintain: recency is a 24-bit stamp
+// There is no global lock and no list to maintain: recency is a 20-bit stamp
 // in each entry, written by a read only when it changed. Concurrent inserters
 // may each see room at once, so the bound can be passed by at most one entry
 // per thread inserting at that instant.
@@ -1878,7 +1880,7 @@ function fullSize(): bool {
 /**
  * When memory is full: evicts a batch, whose memory the caller reclaims,
  * among the entries whose block is of class `cls`, the class the caller
- * needs a block of. Blocks are never split or merged (alloc.ts), so an
+ * needs a block of. Under 'lru' free memory is not merged (alloc.ts), so an
  * evicted entry's memory serves only entries of its own class: evicting
  * others would not make room, and when threads insert entries of several
  * sizes, it would empty the map (each thread evicting the others' entries,

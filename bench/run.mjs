@@ -521,14 +521,19 @@ for (const r of hitRows) {
 
 // Memory across value sizes: after clear() or deleting every key, what a
 // second fill of another value size takes, against a fresh map.
-const { sizeReuse } = await import('./sizes.mjs');
+const { sizeReuse, drift } = await import('./sizes.mjs');
 const sizeRows = await sizeReuse();
+const driftRow = await drift();
 console.log('');
 console.log(`${pad('32 MiB map: filled, emptied, refilled', 44)}${lpad('fit of a fresh map', 20)}  goal >= 90%`);
 console.log('-'.repeat(78));
 for (const r of sizeRows) {
   const label = `${r.first} B, ${r.how}, then ${r.then} B`;
   console.log(`${pad(label, 44)}${lpad(`${(r.fit * 100).toFixed(0)}%`, 20)}  ${r.fit >= 0.9 ? 'yes' : 'NO'}`);
+}
+{
+  const pct = (x) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
+  console.log(`${pad('drifting 16 B-64 KiB, no eviction: full at', 44)}${lpad(`${pct(driftRow.firstFullAt)} live first, ${pct(driftRow.lowestFullAt)} lowest`, 20)}  goal >= 75%`);
 }
 
 // Where a get's time goes: the call itself (every key in cache) and the
@@ -592,6 +597,7 @@ const report = {
   mixes: mixRows,
   hitRatios: hitRows,
   sizeReuse: sizeRows,
+  drift: driftRow,
   getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
   memory: memRows,
 };

@@ -50,8 +50,52 @@ export async function sizeReuse(pairs = PAIRS) {
   return rows;
 }
 
+
+/**
+ * A drifting workload on a map without eviction: 2,000 keys set and
+ * replaced with values whose size moves across 16 B .. 64 KiB and back
+ * (log scale), a third of the operations deletes. Reports the live bytes
+ * (keys and values) as a share of maxMemoryBytes at the first ERR_CAPACITY,
+ * and the lowest share at any ERR_CAPACITY (goal: none below 75%).
+ */
+export async function drift(ops = 200_000) {
+  const map = await SharedMap.create({ maxMemoryBytes: LIMIT });
+  const sizes = new Map();
+  let live = 0;
+  let x = 12345;
+  const random = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296);
+  let failures = 0;
+  let first = null;
+  let lowest = 1;
+  for (let i = 0; i < ops; i++) {
+    const phase = (Math.sin((i / ops) * Math.PI * 6) + 1) / 2;
+    const size = Math.floor(16 * 2 ** (phase * 12) * (0.5 + random()));
+    const k = Math.floor(random() * 2_000);
+    const key = `d${k}`;
+    if (random() < 1 / 3) {
+      if (map.delete(key)) live -= sizes.get(k);
+      sizes.delete(k);
+      continue;
+    }
+    try {
+      map.set(key, 'v'.repeat(size));
+      live += size + key.length - (sizes.get(k) ?? 0);
+      sizes.set(k, size + key.length);
+    } catch (e) {
+      if (e.code !== 'ERR_CAPACITY') throw e;
+      failures++;
+      const share = live / LIMIT;
+      if (first === null) first = share;
+      if (share < lowest) lowest = share;
+    }
+  }
+  map.close();
+  return { ops, failures, firstFullAt: first, lowestFullAt: failures ? lowest : null };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of await sizeReuse()) {
     console.log(`${String(r.first).padStart(5)} B, ${r.how.padEnd(10)}, then ${String(r.then).padStart(5)} B: ${(r.fit * 100).toFixed(0)}%`);
   }
+  console.log('drift', await drift());
 }
