@@ -94,7 +94,7 @@
 // epoch), never for a lock: a thread that stops inside one (killed, not yet
 // released) makes the spin give up, not hang.
 //
-// Iteration (map.ts scanKeys): a cursor over home slots in reversed bit
+// Iteration (scan.ts scanKeys): a cursor over home slots in reversed bit
 // order (Redis's SCAN), one page per call, nothing held between calls: a key
 // present throughout is listed at least once, whatever tables grow, shrink or
 // migrate between pages. A slot is never emptied again, so a key always lies
@@ -122,7 +122,8 @@
 // is never lost to a kill. What a dead thread can leak: the block it was
 // filling, its scratch buffer and its retired blocks, until released.
 //
-// Read the files in this order: layout.ts, alloc.ts, epoch.ts, map.ts.
+// Read the files in this order: layout.ts, alloc.ts, epoch.ts, keys.ts,
+// map.ts, then scan.ts (iteration) and verify.ts (the debug walk).
 
 import { alloc, allocInit, freeBytes, freeBytesFor, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
@@ -138,10 +139,13 @@ import {
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
-  counterResult, createRoot, find, hashKey, increment as incrementCounter, liveCount, loadSeed,
-  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, verifyMap, splitBelow,
-  makeValueEntry, makeEntryToFill, pending, clearPending, update, scanKeys, noLargerBlock, entryLimitHit,
+  counterResult, createRoot, find, increment as incrementCounter, liveCount,
+  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, splitBelow,
+  makeValueEntry, makeEntryToFill, pending, clearPending, update, noLargerBlock, entryLimitHit,
 } from "./map";
+import { hashKey, loadSeed } from "./keys";
+import { scanKeys } from "./scan";
+import { verifyMap } from "./verify";
 
 let status: i32 = 0;
 
@@ -466,7 +470,7 @@ export function clear(tag: u32, now: f64): void {
 }
 
 /**
- * Lists keys of the namespace of `tag`: see scanKeys in map.ts (the output
+ * Lists keys of the namespace of `tag`: see scanKeys in scan.ts (the output
  * at `out`, the cursor across calls). Returns 0 or SCAN_TOO_SMALL.
  */
 export function scan(tag: u32, cursor: u32, out: u32, ocap: u32, maxSteps: i32, now: f64): i32 {

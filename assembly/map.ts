@@ -1,9 +1,12 @@
-// The hash table: lookup, the write protocol, and incremental migration.
-// Read index.ts's Overview first; layout.ts has the slot states.
+// The hash table: lookup, the write protocol, incremental migration, expiry
+// and eviction. Keys (hash, equality) are in keys.ts, iteration in scan.ts,
+// the debug walk in verify.ts. Read index.ts's Overview first; layout.ts has
+// the slot states.
 
 import { alloc, allocFree, allocReserved, allocSplit, blockSize, classOf, classSize, defragment, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
 import { me, reclaim, retire, tid } from "./epoch";
 import { faultPoint } from "./fault";
+import { bytesEqual, keyEquals } from "./keys";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
   ANON_TOMB, H_TABLES_RETIRED, hdrAdd, SAFE_NEVER, TB_SAFE, TB_KEYED, H_EPOCH, COUNTER_SEAL, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT, H_MIN_CAP, H_RESERVE, H_ROOT, H_SEED, H_THREAD_HIGH, KIND_COUNTER, KIND_TABLE, KIND_TOMB,
@@ -39,62 +42,9 @@ const MAX_RETRIES: i32 = 1 << 20;
 /** Counters stay within the JS safe-integer range (2^53 - 1). */
 const MAX_SAFE: i64 = 9007199254740991;
 
-/** The hash seed, copied from the header at attach (it never changes). */
-let seed: u64 = 0;
 /** Set by an output that did not fit: the host fetches it with takePending. */
 export let pending: usize = 0;
 
-export function loadSeed(): void {
-  seed = <u64>hdrLoad(H_SEED) * 0x9e3779b97f4a7c15;
-}
-
-// ---------------------------------------------------------------------------
-// Keys
-
-@inline function mix(h: u64): u64 {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccd;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53;
-  h ^= h >> 33;
-  return h;
-}
-
-/** 32-bit hash of the key bytes at kp (the buffer has 8 bytes of slack). */
-export function hashKey(kp: usize, kl: usize): u32 {
-  let h = seed ^ (<u64>kl * 0x2545f4914f6cdd1d);
-  let i: usize = 0;
-  while (i + 8 <= kl) {
-    h = (h ^ load<u64>(kp + i)) * 0xbf58476d1ce4e5b9;
-    h ^= h >> 31;
-    i += 8;
-  }
-  if (i < kl) {
-    // Safety: key buffers (scratch, entry key areas) are padded to 8.
-    const tail = load<u64>(kp + i) & ((<u64>1 << (<u64>(kl - i) << 3)) - 1);
-    h = (h ^ tail) * 0xbf58476d1ce4e5b9;
-  }
-  h = mix(h);
-  return <u32>(h ^ (h >> 32));
-}
-
-/** Equal bytes (both buffers padded to 8). */
-function bytesEqual(a: usize, b: usize, n: usize): bool {
-  let i: usize = 0;
-  while (i + 8 <= n) {
-    if (load<u64>(a + i) != load<u64>(b + i)) return false;
-    i += 8;
-  }
-  if (i < n) {
-    const m = (<u64>1 << (<u64>(n - i) << 3)) - 1;
-    if ((load<u64>(a + i) ^ load<u64>(b + i)) & m) return false;
-  }
-  return true;
-}
-
-@inline function keyEquals(e: usize, kp: usize, kl: usize): bool {
-  return <usize>entryKeyLen(e) == kl && bytesEqual(entryKey(e), kp, kl);
-}
 
 // ---------------------------------------------------------------------------
 // Entries
@@ -477,7 +427,7 @@ export function createRoot(cap: u32): bool {
   return true;
 }
 
-@inline function root(): usize {
+@inline export function root(): usize {
   return <usize>hdrLoad(H_ROOT);
 }
 
@@ -760,7 +710,7 @@ export function find(kp: usize, kl: usize, h: u32): usize {
       } else if (slotHash(w) == h) {
         const e = slotEntry(w);
         if (keyEquals(e, kp, kl)) {
-          const v = (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
+          const v: usize = (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
           if ((lo & SLOT_FROZEN) == 0) return v;
           // No writer changes the key in `next` before this slot is MOVED,
           // but a sweep or an eviction there may remove the copy.
@@ -1269,106 +1219,6 @@ export function clearNamespace(id: u32): void {
   if (tableNext(r) == 0) startMigration(r);
 }
 
-// ---------------------------------------------------------------------------
-// Iteration
-//
-// scanKeys walks a namespace's keys a few home slots at a time, across any
-// number of calls, with a cursor that stays meaningful while tables grow,
-// shrink or migrate between calls: Redis's SCAN cursor. The cursor counts
-// home slots in reversed bit order, so the homes visited under a small mask
-// are exactly those whose low bits were visited under a larger one, and the
-// other way round. A step visits one home v of the root table's mask m0: in
-// every table of the chain (root, then the one it migrates to), each home b
-// with b == v on the smaller of the two masks, walking b's run of slots (a
-// key sits between its home and the first empty slot: slots never become
-// empty again) and keeping the keys whose home is b and whose hash agrees
-// with v on m0's bits. A key present from the first call to the last is
-// returned at least once; one may come twice while its table migrates.
-
-/** Output of scanKeys at `out`: next cursor, key count, whether done. */
-export const SCAN_HEADER: usize = 16;
-/** scanKeys status: one step's keys do not fit in an empty output. */
-export const SCAN_TOO_SMALL: i32 = -10;
-
-@inline function reverseBits(v: u32): u32 {
-  v = ((v >> 1) & 0x55555555) | ((v & 0x55555555) << 1);
-  v = ((v >> 2) & 0x33333333) | ((v & 0x33333333) << 2);
-  v = ((v >> 4) & 0x0f0f0f0f) | ((v & 0x0f0f0f0f) << 4);
-  v = ((v >> 8) & 0x00ff00ff) | ((v & 0x00ff00ff) << 8);
-  return (v >> 16) | (v << 16);
-}
-
-/**
- * Writes the live keys of namespace `tag` (tag bytes dropped) found in up to
- * `maxSteps` steps from `cursor` to `out` (ocap bytes): after SCAN_HEADER,
- * each as u32 length then its bytes, padded to 4. Stops before a step whose
- * keys would not fit. Returns 0, or SCAN_TOO_SMALL if not even one step fit.
- */
-export function scanKeys(tag: u32, cursor: u32, out: usize, ocap: usize, maxSteps: i32): i32 {
-  const r = root();
-  const m0 = tableCap(r) - 1;
-  let v = cursor;
-  let at = out + SCAN_HEADER;
-  const end = out + ocap;
-  let count: u32 = 0;
-  let done = false;
-  for (let step = 0; step < maxSteps; step++) {
-    const mark = at;
-    const markCount = count;
-    let fits = true;
-    let t = r;
-    while (t != 0 && fits) {
-      const cap = tableCap(t);
-      const mk = cap - 1;
-      const low = mk < m0 ? mk : m0;
-      const slots = tableSlots(t);
-      for (let b = v & low; b < cap && fits; b += low + 1) {
-        let i = b;
-        for (let n: u32 = 0; n < cap; n++) {
-          const w = slotLoad(slotAddr(slots, i));
-          const lo = slotLo(w);
-          if (lo < 8) {
-            if (w == 0 || lo == SLOT_FROZEN || lo == SLOT_MOVED_EMPTY) break; // end of the run
-          } else if ((lo & SLOT_DEL) == 0 && (slotHash(w) & mk) == b && ((slotHash(w) ^ v) & m0) == 0) {
-            const e = slotEntry(w);
-            // Safety: e stays readable for this whole operation (epoch).
-            if (blockKind(e) != KIND_TOMB && !expiredAt(e) && nsTagOf(entryKey(e)) == tag) {
-              const kl = <usize>entryKeyLen(e) - NS_TAG_BYTES;
-              const next = at + 4 + ((kl + 3) & ~<usize>3);
-              if (next > end) {
-                fits = false;
-                break;
-              }
-              store<u32>(at, <u32>kl);
-              memory.copy(at + 4, entryKey(e) + NS_TAG_BYTES, kl);
-              at = next;
-              count++;
-            }
-          }
-          i = (i + 1) & mk;
-        }
-      }
-      t = <usize>tableNext(t);
-    }
-    if (!fits) {
-      at = mark;
-      count = markCount;
-      if (step == 0) return SCAN_TOO_SMALL;
-      break;
-    }
-    // Next home in reversed bit order; back at 0: every home was visited.
-    v = reverseBits(reverseBits(v | ~m0) + 1);
-    if (v == 0) {
-      done = true;
-      break;
-    }
-  }
-  store<u32>(out, v);
-  store<u32>(out + 4, count);
-  store<u32>(out + 8, done ? 1 : 0);
-  return 0;
-}
-
 /** Live entries of every namespace but the registry of names. */
 export function liveCount(): i64 {
   return boundedSize();
@@ -1428,7 +1278,7 @@ export function setNow(t: f64, newCounterExpires: f64): void {
   counterExpires = newCounterExpires;
 }
 
-@inline function expiredAt(e: usize): bool {
+@inline export function expiredAt(e: usize): bool {
   const x = entryExpires(e);
   return x != 0 && x <= now;
 }
@@ -1903,115 +1753,3 @@ export function setBounds(maxEntries: u32, eviction: u32): void {
   atomic.store<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES, maxEntries);
   atomic.store<u32>(nsRecord(0) + N_EVICTION, eviction);
 }
-
-// ---------------------------------------------------------------------------
-// Debug walk (tests): checks the invariants the overview states, on a map
-// no thread is writing to. Returns 0, or the number of the first broken one.
-
-function entryOk(e: usize, top: usize): bool {
-  if (e < HEAP_START || e + ENTRY_KEY > top || (e & 7) != 0) return false;
-  const kind = blockKind(e);
-  if (kind < KIND_STRING || kind > KIND_TOMB) return false;
-  const kl = <usize>entryKeyLen(e);
-  if (kl < NS_TAG_BYTES + 1 || kl > NS_TAG_BYTES + <usize>hdrLoad(H_MAX_KEY)) return false;
-  if (kind == KIND_COUNTER && entryValueLen(e) != 8) return false;
-  return e + entryBytes(e) <= top;
-}
-
-/** Slot index where a probe for e's key from its home in table t stops (its
- *  own slot, if the chain is intact), or -1 if t has no slot for the key. */
-function probeStop(t: usize, h: u32, e: usize): i64 {
-  const cap = tableCap(t);
-  const slots = tableSlots(t);
-  let i = h & (cap - 1);
-  for (let n: u32 = 0; n < cap; n++) {
-    const w = slotLoad(slotAddr(slots, i));
-    const lo = slotLo(w);
-    if (w == 0 || lo == SLOT_FROZEN || lo == SLOT_MOVED_EMPTY) return -1;
-    if (lo >= 8 && slotHash(w) == h && keyEquals(slotEntry(w), entryKey(e), <usize>entryKeyLen(e))) return <i64>i;
-    i = (i + 1) & (cap - 1);
-  }
-  return -1;
-}
-
-function tableOk(t: usize, top: usize): bool {
-  if (t < HEAP_START || t + TABLE_HEADER > top || blockKind(t) != KIND_TABLE) return false;
-  const cap = tableCap(t);
-  if (cap < 8 || (cap & (cap - 1)) != 0) return false;
-  const slots = tableSlots(t);
-  return slots >= HEAP_START && slots + (<usize>cap << 3) <= top && tableChunks(t) + 8 <= top;
-}
-
-export function verifyMap(): i32 {
-  const top = <usize>hdrLoad(H_TOP);
-  const r = root();
-  if (!tableOk(r, top)) return 1; // the root is a table inside the heap
-  const next = <usize>tableNext(r);
-  if (next != 0 && !tableOk(next, top)) return 2;
-  if (next != 0 && tableNext(next) != 0) return 3; // no migration starts before the last one ends
-  let live: i64 = 0;
-  let t = r;
-  while (t != 0) {
-    const cap = tableCap(t);
-    const slots = tableSlots(t);
-    for (let i: u32 = 0; i < cap; i++) {
-      const w = slotLoad(slotAddr(slots, i));
-      const lo = slotLo(w);
-      if (w == 0 || lo == SLOT_MOVED || lo == SLOT_MOVED_EMPTY) continue;
-      if (lo == SLOT_FROZEN) {
-        if (t == next) return 4; // only the table being migrated has frozen slots
-        continue;
-      }
-      if (lo < 8) return 5; // no other special words exist
-      if ((lo & SLOT_FROZEN) != 0 && t == next) return 4;
-      const e = slotEntry(w);
-      // ANON_TOMB is only ever in a DELETED slot; a keyed tombstone is a
-      // well-formed entry of its own key, like a live one.
-      if (e == ANON_TOMB) {
-        if ((lo & SLOT_DEL) == 0) return 9;
-        continue;
-      }
-      if (!entryOk(e, top)) return 6; // every entry is a well-formed block in the heap
-      if (blockKind(e) == KIND_TOMB) return 9;
-      if (hashKey(entryKey(e), <usize>entryKeyLen(e)) != slotHash(w)) return 7; // the slot's hash is its key's
-      if (probeStop(t, slotHash(w), e) != <i64>i) return 8; // a probe from home finds it: one slot per key
-      if ((lo & SLOT_DEL) != 0) continue;
-      // Live: counted once. A frozen slot's entry is counted here only if
-      // its copy has not reached `next` yet (a helper stopped between
-      // freezing and copying; the next helper finishes it).
-      if (t == r && next != 0 && (lo & SLOT_FROZEN) != 0 && probeStop(next, slotHash(w), e) >= 0) continue;
-      live++;
-    }
-    t = <usize>tableNext(t);
-  }
-  if (live != sizeLoad()) return 10; // size counts exactly the live entries
-  let nsTotal: i64 = 0;
-  for (let id: u32 = 0; id < MAX_NAMESPACES; id++) nsTotal += atomic.load<i64>(nsRecord(id) + N_ENTRIES);
-  if (nsTotal != sizeLoad()) return 11; // namespace counts add up to the size
-  for (let c = 0; c < NUM_CLASSES; c++) {
-    const csize = classSize(c);
-    let b = <usize>(<u32>atomic.load<u64>(freeHead(c)));
-    let n: usize = 0;
-    while (b != 0) {
-      if (b < HEAP_START || b + csize > top || (b & 7) != 0) return 12; // free blocks lie in the heap
-      if (++n > (top - HEAP_START) / csize) return 13; // and the list has no cycle
-      b = <usize>blockLink(b);
-    }
-  }
-  // No merge of free memory is left half done, and its page words are clear
-  // (alloc.ts defragment).
-  if (atomic.load<u32>(DEFRAG) != 0) return 14;
-  const pageWords = <usize>atomic.load<u32>(DEFRAG_PAGES);
-  const pageCount = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
-  for (let p: usize = 0; p < pageCount; p++) if (atomic.load<u32>(pageWords + (p << 2)) != 0) return 15;
-  let g = <usize>(<u32>atomic.load<u64>(REGIONS));
-  let regions: usize = 0;
-  while (g != 0) {
-    const size = <usize>load<u32>(g + R_SIZE);
-    if (g < HEAP_START || size < 16 || g + size > top || (g & 7) != 0) return 12; // regions too
-    if (++regions > (top - HEAP_START) / 16) return 13;
-    g = <usize>blockLink(g);
-  }
-  return 0;
-}
-

@@ -575,7 +575,7 @@ export abstract class BaseMap {
    * @internal Walks the shared memory and checks the invariants the core's
    * overview states (tests only; call when no thread is writing). Returns 0
    * when they hold, else the number of the first broken one (see verifyMap
-   * in assembly/map.ts).
+   * in assembly/verify.ts).
    */
   __verify(): number {
     return this.live().verify();
