@@ -6,7 +6,7 @@ import { LocalMap, type MapError, SharedMap } from '../dist/index.js';
 import { coreModule, instantiate } from '../dist/core.js';
 import { createMap, LOCAL, scale, shared, startWorkers } from './helpers.js';
 // @ts-expect-error: plain JS module shared with the workers
-import { check } from './workers/common.mjs';
+import { check, fillWith } from './workers/common.mjs';
 // @ts-expect-error: plain JS module shared with the workers
 import { roles } from './workers/roles.mjs';
 
@@ -189,26 +189,13 @@ test('memory that larger entries gave back serves smaller ones (their blocks are
   // Values drift down: a map filled with 200-byte values, every key then
   // deleted, takes 100-byte values in the blocks they left, split in two.
   const limit = 8 << 20;
-  const fill = (map: SharedMap, size: number, from: number) => {
-    const value = 'v'.repeat(size);
-    let n = 0;
-    for (;;) {
-      try {
-        map.set(`k${from + n}`, value);
-      } catch (e) {
-        expect((e as MapError).code).toBe('ERR_CAPACITY');
-        return n;
-      }
-      n++;
-    }
-  };
   const fresh = await createMap({ maxMemoryBytes: limit });
-  const freshFit = fill(fresh, 100, 0);
+  const freshFit = fillWith(fresh, 100, 0);
   fresh.close();
   const map = await createMap({ maxMemoryBytes: limit });
-  const n = fill(map, 200, 0);
+  const n = fillWith(map, 200, 0);
   for (let i = 0; i < n; i++) map.delete(`k${i}`);
-  const again = fill(map, 100, n);
+  const again = fillWith(map, 100, n);
   expect(map.size).toBe(again);
   expect(map.__verify()).toBe(0);
   // Before splitting: none at all (every block kept its class). The rest is
@@ -244,21 +231,6 @@ test('stats, metrics and memoryUsage report freed memory, and how much of it an 
   }
   map.close();
 });
-
-/** Entries of `size`-byte values that fit, keys from `from` on. */
-function fillWith(map: SharedMap, size: number, from: number): number {
-  const value = 'v'.repeat(size);
-  let n = 0;
-  for (;;) {
-    try {
-      map.set(`k${from + n}`, value);
-    } catch (e) {
-      expect((e as MapError).code).toBe('ERR_CAPACITY');
-      return n;
-    }
-    n++;
-  }
-}
 
 /**
  * Fills the map with 100-byte values, deletes them all, and lets the table

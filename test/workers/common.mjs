@@ -48,3 +48,19 @@ function checksum(s) {
   for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
   return h >>> 0;
 }
+
+/** Sets values of `size` bytes under keys `k${from}`, `k${from + 1}`, ...
+ *  until the map is full (ERR_CAPACITY); returns how many it set. */
+export function fillWith(map, size, from) {
+  const value = 'v'.repeat(size);
+  let n = 0;
+  for (;;) {
+    try {
+      map.set(`k${from + n}`, value);
+    } catch (e) {
+      if (e.code === 'ERR_CAPACITY') return n;
+      throw e;
+    }
+    n++;
+  }
+}

@@ -3,6 +3,7 @@
 // (held-operations.test.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { SharedMap } from '../../dist/index.js';
+import { fillWith } from './common.mjs';
 
 // done[0]: operations finished (the main thread may spin on it while this
 // worker is held: it cannot read messages then).
@@ -17,7 +18,7 @@ parentPort.on('message', ({ op, args, hold, atDefrag }) => {
   try {
     // 'fill': sets values of args[0] bytes under keys from args[1] on until
     // the map is full; the count.
-    const value = op === 'fill' ? fill(args[0], args[1]) : map[op](...args);
+    const value = op === 'fill' ? fillWith(map, args[0], args[1]) : map[op](...args);
     result = { value: value === map ? undefined : value };
   } catch (e) {
     result = { error: e.code ?? String(e) };
@@ -26,17 +27,4 @@ parentPort.on('message', ({ op, args, hold, atDefrag }) => {
   Atomics.add(done, 0, 1);
   parentPort.postMessage(result);
 });
-function fill(size, from) {
-  const value = 'v'.repeat(size);
-  let n = 0;
-  for (;;) {
-    try {
-      map.set(`k${from + n}`, value);
-    } catch (e) {
-      if (e.code === 'ERR_CAPACITY') return n;
-      throw e;
-    }
-    n++;
-  }
-}
 parentPort.postMessage({ ready: true, holdWord: map.__holdWord });
