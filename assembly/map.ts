@@ -22,14 +22,8 @@ import {
   STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES, DEFRAG, DEFRAG_PAGES, DEFRAG_PAGE_COUNT,
 } from "./layout";
 
-// Status codes returned to the host (negative; >= 0 is a result).
-export const ST_NOT_FOUND: i32 = -1;
-export const ST_CAPACITY: i32 = -2;
-export const ST_NOT_COUNTER: i32 = -3;
-export const ST_OVERFLOW: i32 = -4;
-export const ST_CONTENTION: i32 = -5;
-export const ST_NOT_ATTACHED: i32 = -6;
-export const ST_BAD_MEMORY: i32 = -7;
+import { ST_CAPACITY, ST_CONTENTION, ST_NOT_COUNTER, ST_NOT_FOUND, ST_OVERFLOW } from "./status";
+export { ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND } from "./status";
 
 /** Slots a helper moves per claim: small enough to keep a write's latency low. */
 const CHUNK: u32 = 64;

@@ -15,8 +15,8 @@ import {
   T_NS_PENDING_ENTRIES, hdrStore, nsRecord, N_COUNTERS, NS_COUNTERS, nsCounterOf, statAdd,
 } from "./layout";
 
-export const ST_QUOTA: i32 = -8;
-export const ST_NS_DROPPED: i32 = -9;
+import { ST_NS_DROPPED, ST_QUOTA } from "./status";
+export { ST_NS_DROPPED, ST_QUOTA } from "./status";
 /** Namespace tags the core creates itself: the map's own, and the registry. */
 export const NS_DEFAULT: u32 = 0;
 export const NS_REGISTRY: u32 = 1;

@@ -1,6 +1,7 @@
 // Iteration: a cursor over home slots (see the Overview in index.ts).
 
 import { expiredAt, root } from "./map";
+import { ST_SCAN_TOO_SMALL } from "./status";
 import {
   KIND_TOMB, NS_TAG_BYTES, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED_EMPTY, blockKind, entryKey, entryKeyLen, nsTagOf,
   slotAddr, slotEntry, slotHash, slotLo, slotLoad, tableCap, tableNext, tableSlots,
@@ -22,7 +23,7 @@ import {
 /** Output of scanKeys at `out`: next cursor, key count, whether done. */
 export const SCAN_HEADER: usize = 16;
 /** scanKeys status: one step's keys do not fit in an empty output. */
-export const SCAN_TOO_SMALL: i32 = -10;
+export { ST_SCAN_TOO_SMALL as SCAN_TOO_SMALL } from "./status";
 
 @inline function reverseBits(v: u32): u32 {
   v = ((v >> 1) & 0x55555555) | ((v & 0x55555555) << 1);
@@ -87,7 +88,7 @@ export function scanKeys(tag: u32, cursor: u32, out: usize, ocap: usize, maxStep
     if (!fits) {
       at = mark;
       count = markCount;
-      if (step == 0) return SCAN_TOO_SMALL;
+      if (step == 0) return ST_SCAN_TOO_SMALL;
       break;
     }
     // Next home in reversed bit order; back at 0: every home was visited.
