@@ -223,9 +223,10 @@ function takeRegion(want: usize): usize {
 //
 // Kill-safety: a thread killed at any instant leaks at most one block.
 // Whoever releases it (epoch.ts releaseOwner) finishes its work from the
-// page words and the chain: regions of runs not yet pushed are pushed, and
-// the chain's blocks go back to their classes, their parts inside runs
-// dropped. Other threads never wait for it; an allocation that fails while
+// chain and the page words: the chain's blocks go back to their classes,
+// their parts inside runs dropped, then the regions of runs not yet pushed
+// are pushed. (In that order: a run's region header may lie inside a block
+// still on the chain.) Other threads never wait for it; an allocation that fails while
 // it runs fails as it would have without it.
 
 const PAGE_SHIFT: usize = 16;
@@ -308,17 +309,19 @@ function pushRun(p: usize, n: usize): void {
  *  slot + T_DEFRAG (the caller's, or a dead thread's), and ends it. */
 export function finishDefrag(slot: usize): void {
   const pages = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
-  for (let p: usize = 0; p < pages; p++) {
-    faultPoint();
-    const w = atomic.load<u32>(pageWord(p));
-    if ((w & RUN_START) != 0) pushRun(p, <usize>(w & RUN_MASK));
-  }
+  // The chain first: a run's region header (its first 16 bytes) may lie in
+  // a block still on the chain, whose link it would overwrite.
   while (true) {
     faultPoint();
     const b = <usize>atomic.load<u32>(slot + T_DEFRAG);
     if (b == 0) break;
     atomic.store<u32>(slot + T_DEFRAG, blockLink(b));
     settle(b);
+  }
+  for (let p: usize = 0; p < pages; p++) {
+    faultPoint();
+    const w = atomic.load<u32>(pageWord(p));
+    if ((w & RUN_START) != 0) pushRun(p, <usize>(w & RUN_MASK));
   }
   memory.fill(<usize>atomic.load<u32>(DEFRAG_PAGES), 0, pages << 2);
   atomic.store<u32>(DEFRAG, 0);

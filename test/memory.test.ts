@@ -359,3 +359,32 @@ shared('threads setting and deleting values whose sizes drift from 16 B to 64 Ki
   expect(results.reduce((s, r) => s + r.full, 0)).toBeGreaterThan(0);
   map.close();
 }, scale(120_000, 1_200_000));
+
+test('after values of drifting sizes come and go, deleting every key gives back all the memory (nothing leaks)', async () => {
+  const limit = 16 << 20;
+  const map = await createMap({ maxMemoryBytes: limit });
+  let x = 12345;
+  const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296;
+  const ops = scale(60_000, 400_000);
+  for (let i = 0; i < ops; i++) {
+    const phase = (Math.sin((i / ops) * Math.PI * 6) + 1) / 2;
+    const size = Math.floor(16 * 2 ** (phase * 12) * (0.5 + random()));
+    const key = `d${Math.floor(random() * 2_000)}`;
+    if (random() < 1 / 3) map.delete(key);
+    else {
+      try {
+        map.set(key, 'v'.repeat(size));
+      } catch (e) {
+        expect((e as MapError).code).toBe('ERR_CAPACITY');
+      }
+    }
+  }
+  for (let k = 0; k < 2_000; k++) map.delete(`d${k}`);
+  for (let i = 0; i < 200; i++) map.delete(`p${i}`); // writes move the epoch on: the last deletes' blocks come back
+  for (let i = 0; i < 200; i++) map.set('p', `${i}`);
+  map.delete('p');
+  const usage = map.memoryUsage();
+  expect(usage.freeBytes).toBeGreaterThan(usage.usedBytes * 0.9);
+  expect(map.__verify()).toBe(0);
+  map.close();
+}, scale(120_000, 600_000));
