@@ -5,20 +5,23 @@
 // size class. A block in use keeps its class, so freeing needs only the
 // size, which every block can tell from its own fields (blockSize). Free
 // blocks move between classes two ways: a larger one is split for a smaller
-// class (allocSplit), and free memory is merged page by page into regions
-// that any class carves (defragment, below).
+// class (allocSplit), and free blocks that touch are merged, whatever their
+// classes, into regions or larger blocks (defragment, below).
 //
 // Classes: 16..64 bytes by steps of 8 (classes 0..6), then four per doubling
-// (p * 5/4, 6/4, 7/4, 8/4), so a block wastes at most 25% of its size.
+// up to 8 KiB (p * 5/4, 6/4, 7/4, 8/4), so a block wastes at most 25% of its
+// size, and eight per doubling above (p * 9/8 .. 16/8): at most 12.5%, for
+// the values where a quarter is many bytes.
 //
-// Regions: the blocks of a table the map outgrew (of SPAN_BYTES or more) go
-// to the regions stack instead of their class's, and are carved up again: spans of small blocks are
-// taken from a region before fresh memory, and a big block that has no free
-// block of its class is cut from the first region if it fits. So the memory
-// of the tables a growing map leaves behind holds entries later, instead of
-// waiting for a table of the very same size (a growing map never wants one). Carving pops the region and
-// pushes back what is left (at least a span), so regions too are only ever
-// owned by one thread.
+// Regions: free memory of SPAN_BYTES or more that no class owns: the blocks
+// of a table the map outgrew, and the runs a merge makes. Spans of small
+// blocks are taken from a region before fresh memory, and a big block that
+// has no free block of its class is cut from the smallest of the first few
+// regions it fits. So the memory of the tables a growing map leaves behind
+// holds entries later, instead of waiting for a table of the very same size
+// (a growing map never wants one). Carving pops the region and pushes back
+// what is left (at least a span), so regions too are only ever owned by one
+// thread.
 //
 // Counts: each class's stack keeps how many blocks it holds, next to its
 // head (layout.ts), added to right after the CAS of each push and pop. It
@@ -34,7 +37,7 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  B_INFO, DEFRAG, DEFRAG_FRUITLESS, DEFRAG_PAGES, DEFRAG_PAGE_COUNT, REGION_BYTES, T_DEFRAG, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
+  B_INFO, DEFRAG, DEFRAG_FRUITLESS, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_DONE, DEFRAG_LARGEST, DEFRAG_RUN_HI, DEFRAG_RUN_LO, REGION_BYTES, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
   blockInfo, blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
@@ -45,18 +48,26 @@ const SMALL_MAX: usize = 1024;
 const SPAN_BYTES: usize = 16384;
 const PAGE: usize = 65536;
 
+/** The first class of the finer steps (sizes over 8 KiB). */
+const FINE_CLASS: i32 = 35;
+
 @inline export function classOf(size: usize): i32 {
   if (size <= 64) return size <= 16 ? 0 : <i32>((size + 7) >> 3) - 2;
   const p = 31 - <i32>clz<u32>(<u32>size - 1); // 2^p < size <= 2^(p+1)
-  const sub = <i32>(((<u32>size - 1) >> <u32>(p - 2)) & 3);
-  return 7 + ((p - 6) << 2) + sub;
+  if (p < 13) return 7 + ((p - 6) << 2) + <i32>(((<u32>size - 1) >> <u32>(p - 2)) & 3);
+  return FINE_CLASS + ((p - 13) << 3) + <i32>(((<u32>size - 1) >> <u32>(p - 3)) & 7);
 }
 
 @inline export function classSize(cls: i32): usize {
   if (cls <= 6) return 16 + (<usize>cls << 3);
-  const q = cls - 7;
-  const p = 6 + (q >> 2);
-  return (<usize>1 << <usize>p) + (<usize>((q & 3) + 1) << <usize>(p - 2));
+  if (cls < FINE_CLASS) {
+    const q = cls - 7;
+    const p = 6 + (q >> 2);
+    return (<usize>1 << <usize>p) + (<usize>((q & 3) + 1) << <usize>(p - 2));
+  }
+  const q = cls - FINE_CLASS;
+  const p = 13 + (q >> 3);
+  return (<usize>1 << <usize>p) + (<usize>((q & 7) + 1) << <usize>(p - 3));
 }
 
 /** Bytes of block `b`, computed from its own header (see layout.ts). */
@@ -160,8 +171,8 @@ let carved: usize = 0;
 const REGION_SEARCH: i32 = 8;
 
 /**
- * Cuts `want` bytes off the first of the top REGION_SEARCH regions that has
- * them (all of it if less than SPAN_BYTES would be left, which goes back
+ * Cuts `want` bytes off the smallest of the top REGION_SEARCH regions that
+ * has them (all of it if less than SPAN_BYTES would be left, which goes back
  * otherwise); 0 if none has. Regions it looked at go back in one push.
  */
 function takeRegion(want: usize): usize {
@@ -170,17 +181,23 @@ function takeRegion(want: usize): usize {
   let first: usize = 0; // the regions too small, chained privately
   let last: usize = 0;
   for (let k = 0; k < REGION_SEARCH; k++) {
-    const b = popRegion();
+    let b = popRegion();
     if (b == 0) break;
     const s = <usize>load<u32>(b + R_SIZE);
-    if (s >= want) {
+    // The smallest that fits (best fit): larger ones stay whole for larger
+    // blocks. The one it replaces goes back with those too small.
+    if (s >= want && (r == 0 || s < size)) {
+      const worse = r;
       r = b;
       size = s;
-      break;
+      b = worse;
     }
-    if (first == 0) first = b;
-    else setBlockLink(last, <u32>b);
-    last = b;
+    if (b != 0) {
+      if (first == 0) first = b;
+      else setBlockLink(last, <u32>b);
+      last = b;
+    }
+    if (r != 0 && size == want) break;
   }
   if (first != 0) {
     let back: i64 = 0;
@@ -202,145 +219,256 @@ function takeRegion(want: usize): usize {
 }
 
 // ---------------------------------------------------------------------------
-// Defragmentation: free blocks merged across size classes.
+// Defragmentation: free blocks that touch, merged whatever their classes.
 //
-// A block keeps its class for life, so memory freed by entries of one size
-// would serve no other (a map emptied of 100-byte values could not take
-// 200-byte ones). When an allocation finds no block, one thread at a time
-// (DEFRAG) takes every free block and region off the lists, onto a chain
-// whose head its thread slot holds (T_DEFRAG), and counts their bytes per
-// 64 KiB page. Every byte ever carved out lies in some block (spans end on
-// whole cache lines, tails become smaller blocks: pushPieces), so a page
-// whose free bytes fill it holds no live block: each run of such pages
-// becomes one region, which any size class carves (takeRegion). The other
-// free blocks go back to their classes, their parts inside runs dropped.
+// A block keeps its class while it lies on a free list, so memory freed by
+// entries of one size would serve no other (a map emptied of 100-byte
+// values could not take 200-byte ones). When an allocation finds no block,
+// one thread at a time (DEFRAG) takes every free block and region off the
+// lists and files each in the list of its bucket: 4 KiB of addresses, one
+// word each (DEFRAG_BUCKETS), its blocks highest first. Then it walks the
+// buckets down, merging blocks that touch into runs, and gives each run
+// back (giveBack): as one region if it is SPAN_BYTES or more (carved by any
+// class: takeRegion), else as the fewest blocks that fill it (pushPieces).
+// Every byte ever carved out lies in some block (spans end on whole cache
+// lines, tails become smaller blocks), so the memory between two live
+// entries, freed in any sizes, comes back as one piece. The thread that
+// merges may keep a block of the size it wants (defragBlock), from the
+// smallest run that has room for it (best fit, as takeRegion).
 //
-// Page words (DEFRAG_PAGES), while a defragmentation runs: the page's free
-// bytes, then the runs: RUN_START | pages on a run's first page (written
-// last), RUN_BODY | first page on the others, and PUSHED | pages once the
-// run's region is pushed (straight after its CAS). They are zeroed at the
-// end, so they mean nothing between two runs.
-//
-// Kill-safety: a thread killed at any instant leaks at most one block.
-// Whoever releases it (epoch.ts releaseOwner) finishes its work from the
-// chain and the page words: the chain's blocks go back to their classes,
-// their parts inside runs dropped, then the regions of runs not yet pushed
-// are pushed. (In that order: a run's region header may lie inside a block
-// still on the chain.) Other threads never wait for it; an allocation that fails while
-// it runs fails as it would have without it.
+// Kill-safety: a thread killed at any instant leaks at most one block (the
+// one between its pop and its filing, or the one it keeps), and whoever
+// releases it (epoch.ts releaseOwner), or the thread itself after a trap,
+// finishes the merge (finishDefrag) from the shared words alone:
+// - a bucket's list holds only blocks not given back yet, each linked to a
+//   lower block of the same bucket;
+// - before a run is given back it is recorded (DEFRAG_RUN_LO, _HI, the
+//   progress in DEFRAG_DONE), then the bucket words are moved past it
+//   (passRun: no list reaches its blocks, whose links the pushes
+//   overwrite), then its pieces are pushed, each CAS followed by the
+//   progress with no call or loop between.
+// Other threads never wait for it; an allocation that fails meanwhile fails
+// as it would have without it.
 
-const PAGE_SHIFT: usize = 16;
-const RUN_START: u32 = 0x80000000;
-const RUN_BODY: u32 = 0x40000000;
-const PUSHED: u32 = 0x20000000;
-const RUN_MASK: u32 = 0x1fffffff;
+const BUCKET_SHIFT: usize = 12;
 
-@inline function pageWord(p: usize): usize {
-  return <usize>atomic.load<u32>(DEFRAG_PAGES) + (p << 2);
+@inline function bucketWord(k: usize): usize {
+  return <usize>atomic.load<u32>(DEFRAG_BUCKETS) + (k << 2);
 }
 
-/** The per-page words, from the heap (init): 4 bytes per 64 KiB of limit. */
+/** The bucket words, from the heap (init): 4 bytes per 4 KiB of limit. */
 export function defragInit(limit: usize): bool {
-  const pages = (limit + (<usize>1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT;
-  const b = alloc(pages << 2);
+  const buckets = (limit + (<usize>1 << BUCKET_SHIFT) - 1) >> BUCKET_SHIFT;
+  const b = alloc(buckets << 2);
   if (b == 0) return false;
-  memory.fill(b, 0, pages << 2);
-  atomic.store<u32>(DEFRAG_PAGES, <u32>b);
-  atomic.store<u32>(DEFRAG_PAGE_COUNT, <u32>pages);
+  memory.fill(b, 0, buckets << 2);
+  atomic.store<u32>(DEFRAG_BUCKETS, <u32>b);
+  atomic.store<u32>(DEFRAG_BUCKET_COUNT, <u32>buckets);
   atomic.store<u32>(DEFRAG, 0);
   atomic.store<u32>(DEFRAG_FRUITLESS, 0);
+  atomic.store<u32>(DEFRAG_RUN_HI, 0);
+  atomic.store<u32>(DEFRAG_LARGEST, 0);
   return true;
 }
 
-/** Whether page p lies in a run whose first page says so (a run half
- *  marked by a thread killed meanwhile is none). */
-function inRun(p: usize): bool {
-  const w = atomic.load<u32>(pageWord(p));
-  if ((w & (RUN_START | PUSHED)) != 0) return true;
-  if ((w & RUN_BODY) == 0) return false;
-  return (atomic.load<u32>(pageWord(<usize>(w & RUN_MASK))) & (RUN_START | PUSHED)) != 0;
-}
-
-/** Gives back block b of the chain: its parts outside runs. */
-function settle(b: usize): void {
-  const size = <usize>load<u32>(b + R_SIZE);
-  const end = b + size;
-  let at = b;
-  while (at < end) {
-    const p = at >> PAGE_SHIFT;
-    const pageEnd = (p + 1) << PAGE_SHIFT;
-    const to = pageEnd < end ? pageEnd : end;
-    if (inRun(p)) {
-      at = to;
-      continue;
-    }
-    // A stretch outside runs, up to the next run page or the block's end.
-    let stop = to;
-    while (stop < end && !inRun(stop >> PAGE_SHIFT)) {
-      const next = ((stop >> PAGE_SHIFT) + 1) << PAGE_SHIFT;
-      stop = next < end ? next : end;
-    }
-    if (at == b && stop == end && classSize(classOf(size)) == size) pushChain(classOf(size), b, b, 1);
-    else pushPieces(at, stop - at);
-    at = stop;
+/** Files free block b (its size at R_SIZE) in its bucket's list, which it
+ *  keeps highest first. A kill before the last store loses b alone. */
+function fileBlock(b: usize): void {
+  const h = bucketWord(b >> BUCKET_SHIFT);
+  let prev: usize = 0;
+  let at = <usize>atomic.load<u32>(h);
+  while (at > b) {
+    prev = at;
+    at = <usize>blockLink(at);
   }
+  setBlockLink(b, <u32>at);
+  if (prev == 0) atomic.store<u32>(h, <u32>b);
+  else setBlockLink(prev, <u32>b);
 }
 
-/** Pushes the region of the run starting at page p (n pages), then marks it
- *  pushed, with no call or loop between the CAS and the mark. */
-function pushRun(p: usize, n: usize): void {
-  const r = p << PAGE_SHIFT;
-  const size = n << PAGE_SHIFT;
-  store<u32>(r + R_SIZE, <u32>size);
-  let w = atomic.load<u64>(REGIONS);
-  while (true) {
-    setBlockLink(r, <u32>headOffset(w));
-    const seen = atomic.cmpxchg<u64>(REGIONS, w, headNext(w, r));
-    if (seen == w) {
-      atomic.store<u32>(pageWord(p), PUSHED | <u32>n);
-      atomic.add<i64>(REGION_BYTES, <i64>size);
-      return;
+/** Moves the bucket words past a run whose lowest block is `lo`: the
+ *  buckets above lo's, from it up to `top` (exclusive), hold no block
+ *  left to give back (they are walked first); lo's keeps its blocks
+ *  below lo. Idempotent. */
+function passRun(lo: usize, top: usize): void {
+  const k = lo >> BUCKET_SHIFT;
+  for (let j = k + 1; j < top; j++) atomic.store<u32>(bucketWord(j), 0);
+  let at = <usize>atomic.load<u32>(bucketWord(k));
+  while (at >= lo) at = <usize>blockLink(at);
+  atomic.store<u32>(bucketWord(k), <u32>at);
+}
+
+/** Gives back [from, hi), the rest of the recorded run: as one region if
+ *  it is SPAN_BYTES or more, else as blocks (pushPieces' choice), the
+ *  progress (DEFRAG_DONE) stored right after each CAS. */
+function giveBack(from: usize, hi: usize): void {
+  let a = from;
+  if (hi - a >= SPAN_BYTES) {
+    store<u32>(a + R_SIZE, <u32>(hi - a));
+    let w = atomic.load<u64>(REGIONS);
+    while (true) {
+      setBlockLink(a, <u32>headOffset(w));
+      const seen = atomic.cmpxchg<u64>(REGIONS, w, headNext(w, a));
+      if (seen == w) break;
+      w = seen;
     }
-    w = seen;
+    // No call or loop between the CAS and these two.
+    atomic.store<u32>(DEFRAG_DONE, <u32>hi);
+    atomic.add<i64>(REGION_BYTES, <i64>(hi - a));
+    return;
   }
-}
-
-/** Finishes a defragmentation from its page words and the chain headed at
- *  slot + T_DEFRAG (the caller's, or a dead thread's), and ends it. */
-export function finishDefrag(slot: usize): void {
-  const pages = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
-  // The chain first: a run's region header (its first 16 bytes) may lie in
-  // a block still on the chain, whose link it would overwrite.
-  while (true) {
+  while (hi - a >= 16) {
     faultPoint();
-    const b = <usize>atomic.load<u32>(slot + T_DEFRAG);
-    if (b == 0) break;
-    atomic.store<u32>(slot + T_DEFRAG, blockLink(b));
-    settle(b);
+    const len = hi - a;
+    let k = classOf(len);
+    if (classSize(k) > len) k--;
+    if (len - classSize(k) == 8 && k > 0) k--;
+    const sz = classSize(k);
+    const h = freeHead(k);
+    let w = atomic.load<u64>(h);
+    while (true) {
+      setBlockLink(a, <u32>headOffset(w));
+      const seen = atomic.cmpxchg<u64>(h, w, headNext(w, a));
+      if (seen == w) break;
+      w = seen;
+    }
+    // No call or loop between the CAS and these two.
+    atomic.store<u32>(DEFRAG_DONE, <u32>(a + sz));
+    freeCountAdd(k, 1);
+    a += sz;
   }
-  for (let p: usize = 0; p < pages; p++) {
-    faultPoint();
-    const w = atomic.load<u32>(pageWord(p));
-    if ((w & RUN_START) != 0) pushRun(p, <usize>(w & RUN_MASK));
+  atomic.store<u32>(DEFRAG_DONE, <u32>hi);
+}
+
+/** The block the last defragment of this thread kept for it (of the size
+ *  it asked for), or 0. */
+export let defragBlock: usize = 0;
+/** Runs that merged two blocks or more in the last mergeBuckets, and the
+ *  length of the largest run. */
+let mergedRuns: i32 = 0;
+let largestRun: usize = 0;
+
+/** Records the run [lo, hi) and gives it back, keeping its first `want`
+ *  bytes for this thread (defragBlock) if it is the run chosen (`keepAt`). */
+function emitRun(lo: usize, hi: usize, top: usize, want: usize, keepAt: usize): void {
+  const from = want != 0 && lo == keepAt ? lo + want : lo;
+  atomic.store<u32>(DEFRAG_RUN_LO, <u32>lo);
+  atomic.store<u32>(DEFRAG_DONE, <u32>from);
+  atomic.store<u32>(DEFRAG_RUN_HI, <u32>hi);
+  if (from != lo) defragBlock = lo;
+  passRun(lo, top);
+  giveBack(from, hi);
+  atomic.store<u32>(DEFRAG_RUN_HI, 0);
+}
+
+/** The start of the smallest run the filed blocks make that has room for
+ *  `want` bytes (best fit: the larger runs stay whole for larger entries),
+ *  or 0. Reads only. */
+function bestRun(want: usize): usize {
+  const count = <usize>atomic.load<u32>(DEFRAG_BUCKET_COUNT);
+  let best: usize = 0;
+  let bestLen: usize = <usize>-1;
+  let lo: usize = 0;
+  let hi: usize = 0;
+  let k = count;
+  while (k > 0) {
+    k--;
+    for (let b = <usize>atomic.load<u32>(bucketWord(k)); b != 0; b = <usize>blockLink(b)) {
+      const end = b + <usize>load<u32>(b + R_SIZE);
+      if (hi != 0 && end == lo) {
+        lo = b;
+        continue;
+      }
+      if (hi != 0 && hi - lo >= want && hi - lo < bestLen) {
+        best = lo;
+        bestLen = hi - lo;
+      }
+      lo = b;
+      hi = end;
+    }
   }
-  memory.fill(<usize>atomic.load<u32>(DEFRAG_PAGES), 0, pages << 2);
+  if (hi != 0 && hi - lo >= want && hi - lo < bestLen) best = lo;
+  return best;
+}
+
+/** Walks the buckets down, merging the blocks that touch into runs, and
+ *  gives each run back (emitRun), keeping `want` bytes of the best fit. */
+function mergeBuckets(want: usize): void {
+  const count = <usize>atomic.load<u32>(DEFRAG_BUCKET_COUNT);
+  const keepAt = want != 0 ? bestRun(want) : 0;
+  mergedRuns = 0;
+  largestRun = 0;
+  let lo: usize = 0; // the run gathered so far: [lo, hi), of `blocks` blocks
+  let hi: usize = 0;
+  let blocks = 0;
+  let top = count; // buckets from top up are passed already
+  let k = count;
+  while (k > 0) {
+    k--;
+    let b = <usize>atomic.load<u32>(bucketWord(k));
+    while (b != 0) {
+      faultPoint();
+      const next = <usize>blockLink(b);
+      const end = b + <usize>load<u32>(b + R_SIZE);
+      if (hi != 0 && end == lo) {
+        lo = b;
+        blocks++;
+      } else {
+        if (hi != 0) {
+          if (blocks > 1) mergedRuns++;
+          if (hi - lo > largestRun) largestRun = hi - lo;
+          emitRun(lo, hi, top, want, keepAt);
+          top = (lo >> BUCKET_SHIFT) + 1;
+        }
+        lo = b;
+        hi = end;
+        blocks = 1;
+      }
+      b = next;
+    }
+  }
+  if (hi != 0) {
+    if (blocks > 1) mergedRuns++;
+    if (hi - lo > largestRun) largestRun = hi - lo;
+    emitRun(lo, hi, top, want, keepAt);
+  }
+}
+
+/** Finishes a defragmentation from the shared words (the caller's, or a
+ *  dead thread's), and ends it. */
+export function finishDefrag(): void {
+  const hi = <usize>atomic.load<u32>(DEFRAG_RUN_HI);
+  if (hi != 0) {
+    // A run cut short: its bucket words moved past it (again), then the
+    // rest of it given back.
+    passRun(<usize>atomic.load<u32>(DEFRAG_RUN_LO), <usize>atomic.load<u32>(DEFRAG_BUCKET_COUNT));
+    giveBack(<usize>atomic.load<u32>(DEFRAG_DONE), hi);
+    atomic.store<u32>(DEFRAG_RUN_HI, 0);
+  }
+  mergeBuckets(0);
   atomic.store<u32>(DEFRAG, 0);
 }
 
 /**
- * Merges free memory (see above), as the thread of `slot` (index + 1 =
- * `who`). Returns whether it merged any (false: another thread is at it,
- * or no page was free).
+ * Merges free memory (see above), as the thread of slot index + 1 = `who`,
+ * keeping a block of `want` bytes for itself if a run has room
+ * (defragBlock; want 0: none). Returns whether it gave anything useful:
+ * that block, or (want 0) a run of two blocks or more. False also when
+ * another thread is at it, or when it is throttled: after a merge that
+ * gave nothing useful, not again for a block larger than its largest run
+ * (which lies on the free lists, but maybe not where an allocation looks:
+ * takeRegion searches a few regions) until a page more was freed, else
+ * every failing allocation of a full map would pay a pass.
  */
-export function defragment(slot: usize, who: u32): bool {
-  if (atomic.load<u32>(DEFRAG_PAGES) == 0) return false;
-  // Not again while no more than a page was freed since one that merged
-  // nothing: every failing allocation of a full map would pay a pass.
+export function defragment(who: u32, want: usize): bool {
+  defragBlock = 0;
+  lastFresh = false;
+  if (atomic.load<u32>(DEFRAG_BUCKETS) == 0) return false;
   const free = freeBytes();
-  if (free < <i64>atomic.load<u32>(DEFRAG_FRUITLESS) << 10) return false;
+  if (free < <i64>atomic.load<u32>(DEFRAG_FRUITLESS) << 10 && (want == 0 || want > <usize>atomic.load<u32>(DEFRAG_LARGEST))) return false;
   if (atomic.cmpxchg<u32>(DEFRAG, 0, who) != 0) return false;
   faultSite();
-  // Every free block onto the chain, its size at R_SIZE.
+  // Every free block into its bucket, its size at R_SIZE.
   for (let c = 0; c < NUM_CLASSES; c++) {
     const size = classSize(c);
     while (true) {
@@ -348,54 +476,22 @@ export function defragment(slot: usize, who: u32): bool {
       const b = pop(c);
       if (b == 0) break;
       store<u32>(b + R_SIZE, <u32>size);
-      setBlockLink(b, atomic.load<u32>(slot + T_DEFRAG));
-      atomic.store<u32>(slot + T_DEFRAG, <u32>b);
+      fileBlock(b);
     }
   }
   while (true) {
     faultPoint();
     const r = popRegion();
     if (r == 0) break;
-    setBlockLink(r, atomic.load<u32>(slot + T_DEFRAG));
-    atomic.store<u32>(slot + T_DEFRAG, <u32>r);
+    fileBlock(r);
   }
-  // Free bytes per page.
-  const pages = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
-  for (let b = <usize>atomic.load<u32>(slot + T_DEFRAG); b != 0; b = <usize>blockLink(b)) {
-    faultPoint();
-    const end = b + <usize>load<u32>(b + R_SIZE);
-    let at = b;
-    while (at < end) {
-      const p = at >> PAGE_SHIFT;
-      const pageEnd = (p + 1) << PAGE_SHIFT;
-      const to = pageEnd < end ? pageEnd : end;
-      if (p < pages) atomic.add<u32>(pageWord(p), <u32>(to - at));
-      at = to;
-    }
-  }
-  // Runs of free pages: bodies first, the first page's word last.
-  let runs = 0;
-  let p: usize = 0;
-  while (p < pages) {
-    if (atomic.load<u32>(pageWord(p)) != (<u32>1 << <u32>PAGE_SHIFT)) {
-      p++;
-      continue;
-    }
-    let q = p + 1;
-    while (q < pages && atomic.load<u32>(pageWord(q)) == (<u32>1 << <u32>PAGE_SHIFT)) q++;
-    for (let k = p + 1; k < q; k++) {
-      faultPoint();
-      atomic.store<u32>(pageWord(k), RUN_BODY | <u32>p);
-    }
-    faultPoint();
-    atomic.store<u32>(pageWord(p), RUN_START | <u32>(q - p));
-    runs++;
-    p = q;
-  }
-  finishDefrag(slot);
-  const floor = runs > 0 ? 0 : (free + (<i64>1 << <i64>PAGE_SHIFT)) >> 10;
+  mergeBuckets(want);
+  atomic.store<u32>(DEFRAG, 0);
+  const useful = want != 0 ? defragBlock != 0 : mergedRuns > 0;
+  const floor = useful ? 0 : (free + (<i64>1 << 16)) >> 10;
+  atomic.store<u32>(DEFRAG_LARGEST, <u32>largestRun);
   atomic.store<u32>(DEFRAG_FRUITLESS, <u32>(floor < 0xffffffff ? floor : 0xffffffff));
-  return runs > 0;
+  return useful;
 }
 
 /** Takes `size` fresh bytes from the bump pointer; 0 past `limit`. */
@@ -585,7 +681,7 @@ export function allocSplit(cls: i32, below: i32): usize {
 
 // Spare scratch buffers. A thread that attaches needs a scratch buffer of
 // SPARE_SCRATCH bytes, and a full map (the steady state of a cache) has no
-// such block: blocks are never split or merged, so evicting entries gives
+// such block: under 'lru' blocks are not merged, so evicting entries gives
 // none. So init() sets a few aside (sparesFor), attach takes one only
 // when memory has none, and a released thread's buffer refills them before
 // it goes back to the allocator. A pool of workers that grows once the map

@@ -242,7 +242,7 @@ function foldStats(t: usize): void {
  *  it had not published. The map itself needs nothing: see fault.ts. */
 export function recoverAfterTrap(): void {
   if (tid < 0) return;
-  if (atomic.load<u32>(DEFRAG) == <u32>(tid + 1)) finishDefrag(me);
+  if (atomic.load<u32>(DEFRAG) == <u32>(tid + 1)) finishDefrag();
   nsUndoOf(me);
   depth = 0;
   tStore(me, T_ANNOUNCE, 0);
@@ -296,7 +296,7 @@ export function releaseOwner(owner: u32): i32 {
     tStore(t, T_SCRATCH, 0);
     if (scratch != 0) freeScratch(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
     // A defragmentation it left half done (alloc.ts): finished here.
-    if (atomic.load<u32>(DEFRAG) == <u32>(i + 1)) finishDefrag(t);
+    if (atomic.load<u32>(DEFRAG) == <u32>(i + 1)) finishDefrag();
     nsUndoOf(t); // a namespace reservation it made but never published
     foldStats(t);
     tStore(t, T_ANNOUNCE, 0);

@@ -138,7 +138,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 11;
+export const LAYOUT_VERSION: u32 = 12;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -202,8 +202,9 @@ export const HEADER_SIZE: usize = 256;
 // ---------------------------------------------------------------------------
 // Free lists
 
-/** 7 classes of 16..64 B by 8, then 4 per doubling up to 2^31: see alloc.ts. */
-export const NUM_CLASSES: i32 = 112;
+/** 7 classes of 16..64 B by 8, then 4 per doubling up to 8 KiB, then 8 per
+ *  doubling up to 2^32: see alloc.ts. */
+export const NUM_CLASSES: i32 = 187;
 export const FREE_HEADS: usize = HEADER + HEADER_SIZE;
 /** A class's record: the u64 head, then an i32 count of the blocks on its
  *  stack (4 spare bytes). 16 bytes: four classes a line, and the count on
@@ -241,14 +242,23 @@ export const SPARES_COUNT: usize = REGIONS + 24;
  *  thread attaches to). */
 export const SPARES_WANTED: usize = REGIONS + 28;
 /** u32: the thread defragmenting free memory (its slot index + 1), or 0
- *  (alloc.ts defragment); u32: address of its per-page word array; u32:
- *  pages in that array. */
+ *  (alloc.ts defragment); u32: address of its bucket word array; u32:
+ *  buckets in that array (one per 4 KiB of the limit). */
 export const DEFRAG: usize = REGIONS + 32;
-export const DEFRAG_PAGES: usize = REGIONS + 36;
-export const DEFRAG_PAGE_COUNT: usize = REGIONS + 40;
+export const DEFRAG_BUCKETS: usize = REGIONS + 36;
+export const DEFRAG_BUCKET_COUNT: usize = REGIONS + 40;
 /** u32: free bytes (KiB) below which no defragmentation is tried, set by
- *  one that merged nothing to what was free then plus a page. */
+ *  one that merged nothing useful to what was free then plus a page. */
 export const DEFRAG_FRUITLESS: usize = REGIONS + 44;
+/** u32 x 3: the run of merged memory being given back (alloc.ts giveBack):
+ *  its start, its end (0: none; written last), and how far it is given
+ *  back (below that address, on the free lists or handed out). */
+export const DEFRAG_RUN_LO: usize = REGIONS + 48;
+export const DEFRAG_RUN_HI: usize = REGIONS + 52;
+export const DEFRAG_DONE: usize = REGIONS + 56;
+/** u32: the largest run that merge gave back (with DEFRAG_FRUITLESS): a
+ *  block no larger may be found by merging again. */
+export const DEFRAG_LARGEST: usize = REGIONS + 60;
 export const SPARE_SCRATCH: usize = 65536;
 
 // ---------------------------------------------------------------------------
@@ -270,8 +280,6 @@ export const T_NS_PENDING: usize = T_RETIRED + 4;
 export const T_NS_PENDING_ENTRIES: usize = T_NS_PENDING + 4;
 export const T_NS_PENDING_BYTES: usize = T_NS_PENDING_ENTRIES + 4;
 export const T_HOLD: usize = T_NS_PENDING_BYTES + 4;
-/** u32: head of the free blocks a defragmenting thread holds (alloc.ts). */
-export const T_DEFRAG: usize = T_HOLD + 4;
 export const T_STATS: usize = 64;
 
 // Statistics: 64-bit counters, one set per thread slot, written only by the

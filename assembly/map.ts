@@ -3,7 +3,7 @@
 // the debug walk in verify.ts. Read index.ts's Overview first; layout.ts has
 // the slot states.
 
-import { alloc, allocFree, allocReserved, allocSplit, blockSize, classOf, classSize, defragment, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
+import { alloc, allocFree, allocReserved, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeCount, freeSized, heapTop, lastFresh } from "./alloc";
 import { me, reclaim, retire, tid } from "./epoch";
 import { faultPoint } from "./fault";
 import { bytesEqual, keyEquals } from "./keys";
@@ -19,7 +19,7 @@ import {
   H_SWEEP, HEADER, STAT_EXPIRATIONS, nsRecord, N_TTL_USED, N_MAP_MAX_ENTRIES, N_EVICTION, N_TICK,
   EVICT_LRU, N_ENTRIES, STAMP_SHIFT, H_TOP, HEAP_START, ENTRY_KEY, KIND_STRING, H_MAX_KEY, NUM_CLASSES, freeHead, blockLink, REGIONS, R_SIZE, STAMP_TICK_SHIFT, STAMP_MASK, STAT_EVICTIONS, FREQ_SHIFT, FREQ_MASK,
   STAT_CAS_FAILURES, STAT_CONTENTION, STAT_DELETES, STAT_HITS, STAT_KEY_BYTES, STAT_MISSES,
-  STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES, DEFRAG, DEFRAG_PAGES, DEFRAG_PAGE_COUNT,
+  STAT_SETS, STAT_VALUE_BYTES, statAdd, nsTagOf, MAX_NAMESPACES, NS_TAG_BYTES, DEFRAG,
 } from "./layout";
 
 import { ST_CAPACITY, ST_CONTENTION, ST_NOT_COUNTER, ST_NOT_FOUND, ST_OVERFLOW } from "./status";
@@ -83,8 +83,10 @@ function allocFresh(size: usize): usize {
     reclaim();
     b = evictUntil(alloc(size), size);
   }
-  // Free memory of other sizes, merged (alloc.ts defragment).
-  if (b == 0 && defragOrWait()) b = alloc(size);
+  // Free memory of other sizes, merged (alloc.ts defragment), which keeps
+  // a block for this thread if a merged run has room.
+  const cls = classOf(size);
+  if (b == 0 && cls < NUM_CLASSES && defragOrWait(classSize(cls))) b = defragBlock != 0 ? defragBlock : alloc(size);
   // Without eviction, last, a larger block that lies free, split: memory
   // freed by larger entries serves smaller ones. (Under 'lru', evictUntil
   // splits when no entry of this class is left to evict: fromLarger.)
@@ -93,13 +95,14 @@ function allocFresh(size: usize): usize {
 }
 
 /** Merges free memory across size classes, or waits (a bounded spin) for
- *  the thread doing it. Returns whether memory may have been merged. */
-function defragOrWait(): bool {
+ *  the thread doing it. Returns whether memory may have been merged; with
+ *  `want`, the block it kept is defragBlock (0 if it only waited). */
+function defragOrWait(want: usize): bool {
   // Not under 'lru' yet: there, merged regions went to larger tables
   // (tableFor takes a free block of any larger table), and the entries
   // they displaced were evicted. Its classes keep their memory (evictUntil).
   if (policy() == EVICT_LRU) return false;
-  if (defragment(me, <u32>(tid + 1))) return true;
+  if (defragment(<u32>(tid + 1), want)) return true;
   let waited = false;
   for (let k = 0; k < SPIN_ROUNDS && atomic.load<u32>(DEFRAG) != 0; k++) waited = true;
   return waited;
@@ -824,7 +827,7 @@ function waitForTable(t: usize, cap: u32): i32 {
     // Blocks freed lately (reclaim), merged with the rest of free memory
     // (alloc.ts defragment), may hold a table.
     reclaim();
-    if (defragOrWait()) startMigration(t, true);
+    if (defragOrWait(0)) startMigration(t, true);
     return root() != t || tableNext(t) != 0 ? 0 : ST_CAPACITY;
   }
   // Only while a retired table is on its way back (else nothing will come),

@@ -4,7 +4,7 @@ import { classSize } from "./alloc";
 import { hashKey, keyEquals } from "./keys";
 import { root } from "./map";
 import {
-  ANON_TOMB, DEFRAG, DEFRAG_PAGES, DEFRAG_PAGE_COUNT, ENTRY_KEY, HEAP_START, H_MAX_KEY, H_TOP, KIND_COUNTER, KIND_STRING,
+  ANON_TOMB, DEFRAG, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_RUN_HI, ENTRY_KEY, HEAP_START, H_MAX_KEY, H_TOP, KIND_COUNTER, KIND_STRING,
   KIND_TABLE, KIND_TOMB, MAX_NAMESPACES, NS_TAG_BYTES, NUM_CLASSES, N_ENTRIES, REGIONS, R_SIZE, SLOT_DEL, SLOT_FROZEN,
   SLOT_MOVED, SLOT_MOVED_EMPTY, TABLE_HEADER, blockKind, blockLink, entryBytes, entryKey, entryKeyLen, entryValueLen,
   freeHead, hdrLoad, nsRecord, sizeLoad, slotAddr, slotEntry, slotHash, slotLo, slotLoad, tableCap, tableChunks,
@@ -102,12 +102,12 @@ export function verifyMap(): i32 {
       b = <usize>blockLink(b);
     }
   }
-  // No merge of free memory is left half done, and its page words are clear
-  // (alloc.ts defragment).
-  if (atomic.load<u32>(DEFRAG) != 0) return 14;
-  const pageWords = <usize>atomic.load<u32>(DEFRAG_PAGES);
-  const pageCount = <usize>atomic.load<u32>(DEFRAG_PAGE_COUNT);
-  for (let p: usize = 0; p < pageCount; p++) if (atomic.load<u32>(pageWords + (p << 2)) != 0) return 15;
+  // No merge of free memory is left half done: no run being given back,
+  // every bucket word clear (alloc.ts defragment).
+  if (atomic.load<u32>(DEFRAG) != 0 || atomic.load<u32>(DEFRAG_RUN_HI) != 0) return 14;
+  const words = <usize>atomic.load<u32>(DEFRAG_BUCKETS);
+  const count = <usize>atomic.load<u32>(DEFRAG_BUCKET_COUNT);
+  for (let k: usize = 0; k < count; k++) if (atomic.load<u32>(words + (k << 2)) != 0) return 15;
   let g = <usize>(<u32>atomic.load<u64>(REGIONS));
   let regions: usize = 0;
   while (g != 0) {
