@@ -338,33 +338,60 @@ shared('a thread killed while it merges free memory: whoever releases it finishe
   }
 });
 
-shared('threads setting and deleting values whose sizes drift from 16 B to 64 KiB leave every entry whole and counted', async () => {
-  const map = await createMap({ maxMemoryBytes: 16 << 20 });
-  const params = { keys: 150, ops: scale(3_000, 40_000) };
-  const started = await startWorkers<{ present: [number, number][]; full: number }>(map, 'stress.mjs', 2, { role: 'drift', params });
+shared('threads setting, deleting and expiring values whose sizes drift from 16 B to 64 KiB, one of them killed, leave every entry whole and counted', async () => {
+  const map = await createMap({ maxMemoryBytes: 8 << 20 });
+  const params = { keys: 150, ops: scale(3_000, 40_000), ttl: 20 };
+  const started = await startWorkers<{ present: [number, [number, boolean]][]; full: number }>(map, 'stress.mjs', 2, { role: 'drift', params });
+  // A fourth writer (drift:4:*), killed at some instant of its run: whoever
+  // releases it finishes what it left half done (a merge included).
+  const doomed = await startWorkers(map, 'stress.mjs', 1, { role: 'drift', params: { ...params, ops: 1_000_000 }, index: 3 });
+  doomed.results.catch(() => {});
+  const exited = new Promise((resolve) => doomed.workers[0].once('exit', resolve));
+  doomed.go();
   started.go();
+  setTimeout(() => doomed.workers[0].terminate(), 50 + Math.random() * 200);
   const results = [roles(map).drift({ ...params, writer: 0 }), ...(await started.results)];
+  await exited;
+  await new Promise((r) => setTimeout(r, 50)); // releaseOnExit runs on the exit event
+  for (let k = 0; k < params.keys; k++) map.delete(`drift:4:${k}`);
   let present = 0;
   results.forEach((r, w) => {
-    for (const [k, seq] of r.present) {
-      const v = map.get(`drift:${w}:${k}`) as string;
+    for (const [k, [seq, timed]] of r.present) {
+      const v = map.get(`drift:${w}:${k}`) as string | undefined;
+      if (timed && v === undefined) continue; // expired
       expect(check(v), `drift:${w}:${k}`).toBe(true);
-      expect(v.startsWith(`${w}:${seq}:`), `drift:${w}:${k}`).toBe(true);
-      present++;
+      expect(v!.startsWith(`${w}:${seq}:`), `drift:${w}:${k}`).toBe(true);
+      if (timed) map.delete(`drift:${w}:${k}`);
+      else present++;
     }
   });
   expect(map.size).toBe(present);
   expect(map.__verify()).toBe(0);
   // Memory ran full along the way: sizes did have to share it.
   expect(results.reduce((s, r) => s + r.full, 0)).toBeGreaterThan(0);
-  // Nothing leaked while threads merged free memory beside each other.
+  // Nothing leaked while threads merged free memory beside each other (but
+  // the few blocks a killed thread may hold).
   for (let w = 0; w < 3; w++) for (let k = 0; k < params.keys; k++) map.delete(`drift:${w}:${k}`);
   for (let i = 0; i < 200; i++) map.set('p', `${i}`); // the epoch moves on: the last deletes' blocks come back
   map.delete('p');
+  expect(map.size).toBe(0);
   const usage = map.memoryUsage();
-  expect(usage.freeBytes).toBeGreaterThan(usage.usedBytes * 0.9);
+  expect(usage.freeBytes).toBeGreaterThan(usage.usedBytes * 0.85);
   map.close();
 }, scale(120_000, 1_200_000));
+
+test('under value sizes that drift from 16 B to 64 KiB and back, the map is full only once live entries use 75% of maxMemoryBytes', async () => {
+  // bench/sizes.mjs drift(), smaller: the figure the benchmark prints.
+  const { drift } = await import('../bench/sizes.mjs');
+  for (const seed of scale([12345, 777, 4242], [12345, 777, 4242, 99, 31337, 2024])) {
+    // As the benchmark runs it: a faster drift (60k operations) was seen
+    // full at 73.5% (issue 15's note).
+    const r = await drift({ ops: 200_000, limit: 32 << 20, keys: 2_000, seed, create: createMap });
+    expect(r.failures, `seed ${seed}`).toBeGreaterThan(0); // it did run full
+    expect(r.lowestFullAt, `seed ${seed}: live share at the lowest ERR_CAPACITY`).toBeGreaterThanOrEqual(0.75);
+    expect(r.verified).toBe(0);
+  }
+}, scale(120_000, 900_000));
 
 test('after values of drifting sizes come and go, deleting every key gives back all the memory (nothing leaks)', async () => {
   const limit = 16 << 20;

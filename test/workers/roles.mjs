@@ -53,11 +53,14 @@ export const roles = (map) => ({
   /**
    * Own keys set and deleted while value sizes drift from 16 B to 64 KiB and
    * back (memory moves between sizes); a full map (ERR_CAPACITY) is allowed.
-   * Reports which keys it left present, with their sequence numbers.
+   * With `ttl` (ms), every fourth set gives its entry 1..ttl ms to live, so
+   * entries expire too. Reports the keys it left present, with the sequence
+   * number of their value and whether it was set with a TTL (then it may
+   * have expired).
    */
-  drift({ keys, ops, writer }) {
+  drift({ keys, ops, writer, ttl = 0 }) {
     const next = rng(writer * 31 + 5);
-    const present = new Map(); // key index -> sequence number of its value
+    const present = new Map(); // key index -> [sequence number of its value, timed]
     let full = 0;
     for (let i = 0; i < ops; i++) {
       // The size cycles over 16 B .. 64 KiB (log scale), with some spread.
@@ -68,9 +71,10 @@ export const roles = (map) => ({
         if (map.delete(`drift:${writer}:${k}`)) present.delete(k);
         continue;
       }
+      const timed = ttl > 0 && i % 4 === 0;
       try {
-        map.set(`drift:${writer}:${k}`, makeValue(writer, i, size));
-        present.set(k, i);
+        map.set(`drift:${writer}:${k}`, makeValue(writer, i, size), timed ? { ttl: 1 + (i % ttl) } : undefined);
+        present.set(k, [i, timed]);
       } catch (e) {
         if (e.code !== 'ERR_CAPACITY') throw e;
         full++;
