@@ -654,8 +654,9 @@ export function freeSized(b: usize, size: usize): void {
  * `below`, the rest going to the free lists of the classes that fill it,
  * largest first (sizes are multiples of 8, so a rest of 16 bytes or more is
  * all whole blocks; a rest of 8 is lost). 0 if no such block lies free.
- * For a full map that meets an entry smaller than any it holds (map.ts
- * fromLarger): blocks are never merged, but they may be split.
+ * Under 'lru', for a full map that meets an entry smaller than any it holds
+ * (map.ts fromLarger: free blocks are not merged there); without eviction,
+ * after a merge found no run that fits (map.ts splitFree).
  */
 export function allocSplit(cls: i32, below: i32): usize {
   const want = classSize(cls);

@@ -471,7 +471,7 @@ export function clear(tag: u32, now: f64): void {
 
 /**
  * Lists keys of the namespace of `tag`: see scanKeys in scan.ts (the output
- * at `out`, the cursor across calls). Returns 0 or SCAN_TOO_SMALL.
+ * at `out`, the cursor across calls). Returns 0 or ST_SCAN_TOO_SMALL.
  */
 export function scan(tag: u32, cursor: u32, out: u32, ocap: u32, maxSteps: i32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;

@@ -25,7 +25,7 @@
 //   +40 u32 minCapacity    smallest table, in slots
 //   +44 u32 reserve        bytes below the limit kept for a table migration
 //   +48 u32 namespaces     address of the namespace records (see below)
-//   +52 u32 sweepCursor    next expiry chunk a writer sweeps (ttl.ts)
+//   +52 u32 sweepCursor    next expiry chunk a writer sweeps (map.ts)
 //   +56 f64 timeBase       the creator's clock at init: expiry chunks count
 //                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
@@ -102,8 +102,8 @@
 //                          still copy in (live count at the start, + slack)
 //   +32 u32 copied         entries copied in by migration
 //   +36 u32 slots          address of the slots block: u64 slots[cap]
-//   +40 u32 chunks         address of the expiry chunk words (ttl.ts): one
-//                          u64 per SWEEP_CHUNK slots, (version << 32) | the
+//   +40 u32 chunks         address of the expiry chunk words (map.ts): one
+//                          u64 per CHUNK slots (map.ts), (version << 32) | the
 //                          earliest expiry (ms from timeBase) of any entry
 //                          published in those slots since the chunk was swept
 //
