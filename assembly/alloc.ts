@@ -26,7 +26,7 @@
 // Counts: each class's stack keeps how many blocks it holds, next to its
 // head (layout.ts), added to right after the CAS of each push and pop. It
 // is exact whenever no thread is between the two, and tells eviction how
-// many blocks of a class are at hand (map.ts, makeRoom).
+// many blocks of a class are at hand (evict.ts, makeRoom).
 //
 // ABA: a head word is `offset | tag << 32`; every successful push or pop
 // bumps the tag, so a pop that read a stale `next` fails its CAS. Reading
@@ -655,7 +655,7 @@ export function freeSized(b: usize, size: usize): void {
  * largest first (sizes are multiples of 8, so a rest of 16 bytes or more is
  * all whole blocks; a rest of 8 is lost). 0 if no such block lies free.
  * Under 'lru', for a full map that meets an entry smaller than any it holds
- * (map.ts fromLarger: free blocks are not merged there); without eviction,
+ * (evict.ts fromLarger: free blocks are not merged there); without eviction,
  * after a merge found no run that fits (map.ts splitFree).
  */
 export function allocSplit(cls: i32, below: i32): usize {

@@ -83,7 +83,7 @@
 // replaced; a migration takes any block at hand (map.ts tableFor), larger
 // than wanted if that is all there is.
 //
-// Eviction (map.ts, 'lru'): an insert that finds no memory evicts entries of
+// Eviction (evict.ts, 'lru'): an insert that finds no memory evicts entries of
 // the size class it needs a block of (under 'lru' free memory is not merged, so
 // no other class's would do), then spins, reclaiming, until their blocks
 // are past their grace period; a full table that finds no table to migrate
@@ -122,8 +122,11 @@
 // is never lost to a kill. What a dead thread can leak: the block it was
 // filling, its scratch buffer and its retired blocks, until released.
 //
-// Read the files in this order: layout.ts, alloc.ts, epoch.ts, keys.ts,
-// map.ts, then scan.ts (iteration) and verify.ts (the debug walk).
+// Read the files in this order: layout.ts, status.ts, alloc.ts, epoch.ts,
+// keys.ts, map.ts (lookup, the write protocol, migration), expiry.ts (TTL
+// and sweeps), evict.ts ('lru' and maxEntries), ns.ts (namespaces), then
+// scan.ts (iteration) and verify.ts (the debug walk). fault.ts holds the
+// fault points the tests use.
 
 import { alloc, allocInit, freeBytes, freeBytesFor, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
@@ -140,9 +143,11 @@ import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
   ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
   counterResult, createRoot, find, increment as incrementCounter, liveCount,
-  retimeEntry, setNow, setTimeBase, sweepAll, sweepStep, expiredByMe, setBounds, touch, splitBelow,
-  makeValueEntry, makeEntryToFill, pending, clearPending, update, noLargerBlock, entryLimitHit,
+  splitBelow,
+  makeValueEntry, makeEntryToFill, pending, clearPending, update,
 } from "./map";
+import { entryLimitHit, noLargerBlock, setBounds, touch } from "./evict";
+import { expiredByMe, retimeEntry, setNow, setTimeBase, sweepAll, sweepStep } from "./expiry";
 import { hashKey, loadSeed } from "./keys";
 import { scanKeys } from "./scan";
 import { verifyMap } from "./verify";
@@ -440,8 +445,8 @@ export function recover(): void {
 }
 
 /** Why this thread's last ST_CAPACITY happened: 1, a full LRU map had no
- *  block or entry of the size it needed or larger (map.ts noLargerBlock);
- *  2, the map holds maxEntries entries (map.ts entryLimitHit); 0, memory. */
+ *  block or entry of the size it needed or larger (evict.ts noLargerBlock);
+ *  2, the map holds maxEntries entries (evict.ts entryLimitHit); 0, memory. */
 export function capacityCause(): i32 {
   return noLargerBlock ? 1 : entryLimitHit ? 2 : 0;
 }

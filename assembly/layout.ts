@@ -25,7 +25,7 @@
 //   +40 u32 minCapacity    smallest table, in slots
 //   +44 u32 reserve        bytes below the limit kept for a table migration
 //   +48 u32 namespaces     address of the namespace records (see below)
-//   +52 u32 sweepCursor    next expiry chunk a writer sweeps (map.ts)
+//   +52 u32 sweepCursor    next expiry chunk a writer sweeps (expiry.ts)
 //   +56 f64 timeBase       the creator's clock at init: expiry chunks count
 //                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
@@ -39,7 +39,7 @@
 //   +0  u64 head           `offset | tag<<32` of the top block
 //   +8  i32 count          blocks on the stack: added to right after each
 //                          push's or pop's CAS, so exact when no thread is
-//                          between the two (a hint for eviction, map.ts)
+//                          between the two (a hint for eviction, evict.ts)
 //
 // then on a line of its own the head of the regions: big freed blocks that
 // small blocks are carved from.
@@ -102,7 +102,7 @@
 //                          still copy in (live count at the start, + slack)
 //   +32 u32 copied         entries copied in by migration
 //   +36 u32 slots          address of the slots block: u64 slots[cap]
-//   +40 u32 chunks         address of the expiry chunk words (map.ts): one
+//   +40 u32 chunks         address of the expiry chunk words (expiry.ts): one
 //                          u64 per CHUNK slots (map.ts), (version << 32) | the
 //                          earliest expiry (ms from timeBase) of any entry
 //                          published in those slots since the chunk was swept
@@ -415,7 +415,7 @@ export const KIND_MASK: u32 = 0x7f;
 export const TABLE_OUTGROWN: u32 = 0x100;
 /** Info bit of a table made smaller than its entries wanted, for want of
  *  memory: under eviction 'lru', while it is in use every insert of a new
- *  key evicts one entry (map.ts, makeRoom). Set before it is published. */
+ *  key evicts one entry (evict.ts, makeRoom). Set before it is published. */
 export const TABLE_FULL_SIZE: u32 = 0x200;
 
 export const B_LINK: usize = 0;

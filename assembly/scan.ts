@@ -1,6 +1,7 @@
 // Iteration: a cursor over home slots (see the Overview in index.ts).
 
-import { expiredAt, root } from "./map";
+import { expiredAt } from "./expiry";
+import { root } from "./map";
 import { ST_SCAN_TOO_SMALL } from "./status";
 import {
   KIND_TOMB, NS_TAG_BYTES, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED_EMPTY, blockKind, entryKey, entryKeyLen, nsTagOf,

@@ -1,0 +1,471 @@
+// Eviction: what a full map gives up, and how an insert waits for memory.
+//
+// Under eviction 'lru' an insert that finds no block evicts a batch of its
+// own size class and spins (reclaiming) until the memory comes back
+// (evictUntil); an entry smaller than any the map holds splits a larger
+// block or evicts larger entries (fromLarger); a table that must be
+// replaced and finds no block evicts down to one it can have
+// (evictForTable). With maxEntries, an insert into a full map evicts one
+// entry first, or fails (makeRoom). The choice of entry: a sample of
+// random slots, least used first, least recently used among equals
+// (evictOne). The per-thread state of these (pressure, the pinned epoch,
+// the cause of a failure) lives here, beside the code that writes it.
+
+import { alloc, allocSplit, blockSize, classOf, freeCount } from "./alloc";
+import { me, reclaim } from "./epoch";
+import { expiredAt, removeAt } from "./expiry";
+import { CHUNK, MAX_CAP, freeTable, growAt, migrationReserve, newTable, publishTable, root, wantedCap } from "./map";
+import {
+  EVICT_LRU, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
+  N_EVICTION, N_MAP_MAX_ENTRIES, N_TICK, SLOT_DEL, SLOT_FROZEN, STAMP_MASK, STAMP_SHIFT, STAMP_TICK_SHIFT,
+  STAT_EVICTIONS, STAT_EXPIRATIONS, TABLE_FULL_SIZE, blockInfo, entryKey, hdrLoad, nsRecord, nsTagOf,
+  setBlockInfo, sizeLoad, slotAddr, slotEntry, slotLo, slotLoad, tableCap, tableNext, tableSize, tableSlots,
+} from "./layout";
+import { ST_CAPACITY } from "./status";
+
+/** Clears the cause of a failure this thread may report (an operation
+ *  starts: expiry setNow). */
+export function clearCapacityCause(): void {
+  noLargerBlock = false;
+  entryLimitHit = false;
+}
+
+/** An allocation starts: no cause of failure yet (map.ts allocFresh). */
+export function clearNoLargerBlock(): void {
+  noLargerBlock = false;
+}
+
+/** A delete gave a block back: one eviction fewer ahead (evictUntil). */
+export function gaveBack(): void {
+  if (pressure > 0) pressure--;
+}
+
+/** Whether this thread's last allocFresh failed for want of a block size:
+ *  a full LRU map with no block or entry of the size it needed, or of any
+ *  larger one (fromLarger), where evicting smaller entries makes no room,
+ *  since under 'lru' free memory is not merged (alloc.ts defragment). The
+ *  host tells it apart in its error. */
+export let noLargerBlock: bool = false;
+/** Whether this thread's last ST_CAPACITY came from the map's maxEntries
+ *  (the map holds that many entries and none could be evicted), not from
+ *  its memory. */
+export let entryLimitHit: bool = false;
+
+/** Rounds of reclaim-and-retry a thread spins for a block or a table it
+ *  waits for (evictUntil, waitForTable). A round took 80–120 ns, so this is
+ *  0.1 s or so: only a thread that stays inside one operation that long
+ *  (a dead one, until the host releases it) makes the insert fail. With two
+ *  cores shared by four writers and other work, 2^17 rounds were sometimes
+ *  not enough (an epoch held back by a descheduled thread). */
+export const SPIN_ROUNDS: i32 = 1 << 20;
+/** The global epoch when this thread's last spin ran out (if `pinned`):
+ *  while the epoch still stands there, whatever pins it (a dead thread not
+ *  yet released) has not let go, so nothing can come back and a wait gives
+ *  up at once. Each thread thus spins out once per pinned epoch, instead of
+ *  on every insert into a full map (thread-local). */
+let pinnedAt: u32 = 0;
+let pinned: bool = false;
+
+/** Whether the epoch still stands where this thread's last spin ran out
+ *  (after one reclaim: it may move now). */
+export function stillPinned(): bool {
+  if (!pinned) return false;
+  if (hdrLoad(H_EPOCH) != pinnedAt) {
+    pinned = false;
+    return false;
+  }
+  reclaim();
+  if (hdrLoad(H_EPOCH) != pinnedAt) {
+    pinned = false;
+    return false;
+  }
+  return true;
+}
+
+/** Records that a spin ran out at the present epoch (see pinnedAt). */
+@inline export function spinRanOut(): void {
+  pinnedAt = hdrLoad(H_EPOCH);
+  pinned = true;
+}
+/** New keys this thread inserts after memory ran out, each evicting one
+ *  entry of its own size class first (makeRoom). */
+const PRESSURE_INSERTS: u32 = 4096;
+/** Freed blocks of its class below which such an insert evicts one: a
+ *  32nd of the live entries, at least EVICT_BATCH, at most STOCK_MAX. Blocks
+ *  at hand are memory holding no entry: measured with three and four writers
+ *  on two cores shared with other work (bench/lru-threads.mjs), a 16th held
+ *  a 4 MiB map at 10% fewer entries than a 64th, which spun twice as long; a
+ *  fixed 32 blocks spun five times as long as 1024. */
+const STOCK_MAX: i64 = 1024;
+@inline function stock(): i32 {
+  const s = sizeLoad() >> 5;
+  return <i32>(s < <i64>EVICT_BATCH ? <i64>EVICT_BATCH : s > STOCK_MAX ? STOCK_MAX : s);
+}
+/** Inserts of new keys left that evict one entry each (thread-local). */
+let pressure: u32 = 0;
+
+/**
+ * Under eviction 'lru': evicts a batch of entries of `size`'s class and
+ * waits, reclaiming, until a block of it comes back. Evicted entries come
+ * back once no thread can still read them, three global epochs later, and
+ * the epoch moves only as fast as the slowest thread inside an operation:
+ * with more threads than cores, one may be descheduled in the middle of
+ * one for a time slice. So it spins (reclaim, allocate) rather than
+ * evicting more, which gives nothing back sooner and, batch after batch,
+ * emptied the map; it evicts again only once three epochs have passed and
+ * its batch went to other threads of the same class. It gives up when a
+ * batch finds nothing to evict (nothing is on its way), or after
+ * SPIN_ROUNDS (a thread that stays inside an operation, a dead one, pins
+ * the epoch). Then the next PRESSURE_INSERTS inserts of new keys each evict
+ * one entry of their class as they go (makeRoom), so that memory keeps
+ * coming back one grace period behind the inserts instead of running out
+ * again at the next one.
+ */
+export function evictUntil(b: usize, size: usize): usize {
+  if (b != 0 || policy() != EVICT_LRU) return b;
+  // Evicting now would empty the map for nothing: no evicted block can come
+  // back while the epoch is pinned.
+  if (stillPinned()) return alloc(size);
+  const cls = classOf(size);
+  if (!evictForMemory(cls)) return fromLarger(cls, size);
+  let since = hdrLoad(H_EPOCH);
+  for (let round = 0; round < SPIN_ROUNDS; round++) {
+    reclaim();
+    b = alloc(size);
+    if (b != 0) {
+      // Not at once: another thread held the epoch back. Evict ahead for a while.
+      if (round > 0) pressure = PRESSURE_INSERTS;
+      return b;
+    }
+    const e = hdrLoad(H_EPOCH);
+    if (e - since >= 3) {
+      if (!evictForMemory(cls)) return 0;
+      since = e;
+    }
+  }
+  spinRanOut();
+  return 0;
+}
+
+/** Entries of larger classes that fromLarger evicts at once: each block
+ *  that comes back serves at least one insert of the new class. */
+const SPLIT_BATCH: i32 = 8;
+
+/**
+ * Under eviction 'lru', when the full map has no entry of `size`'s class to
+ * evict: a size smaller than any it holds. A free block of a larger class,
+ * split (alloc.ts allocSplit); else evicts a few entries of larger classes
+ * and waits, as evictUntil does, for one of their blocks to come back.
+ * Classes from the root table's slots block up are left alone: a table
+ * waiting for its replacement's block (waitForTable) must find it. A size
+ * larger than any the map holds still fails: under 'lru' free memory is
+ * not merged (alloc.ts defragment runs only without eviction).
+ */
+function fromLarger(cls: i32, size: usize): usize {
+  const below = classOf(<usize>tableCap(root()) << 3);
+  if (cls + 1 >= below) {
+    noLargerBlock = true;
+    return 0;
+  }
+  let b = allocSplit(cls, below);
+  if (b != 0) return b;
+  let n = 0;
+  for (let k = 0; k < SPLIT_BATCH; k++) if (evictOne(cls + 1, below)) n++;
+  if (n == 0) {
+    noLargerBlock = true;
+    return 0;
+  }
+  for (let round = 0; round < SPIN_ROUNDS; round++) {
+    reclaim();
+    b = alloc(size);
+    if (b == 0) b = allocSplit(cls, below);
+    if (b != 0) return b;
+  }
+  spinRanOut();
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Bounded size and eviction
+//
+// With a map-wide maxEntries, an insert that finds the map full either fails
+// (EVICT_NONE: ST_CAPACITY) or evicts first (EVICT_LRU): it samples a few
+// random slots of the root table and removes the entry read or written least
+// recently (expired entries first), by the same single CAS as any delete.
+// There is no global lock and no list to maintain: recency is a 20-bit stamp
+// in each entry, written by a read only when it changed. Concurrent inserters
+// may each see room at once, so the bound can be passed by at most one entry
+// per thread inserting at that instant.
+
+const SAMPLES: i32 = 8;
+/** The registry of namespace names (ns.ts NS_REGISTRY). */
+export const NS_REGISTRY_TAG: u32 = 1;
+let rng: u32 = 0;
+
+@inline export function policy(): u32 {
+  return atomic.load<u32>(nsRecord(0) + N_EVICTION);
+}
+
+/** The access stamp now. */
+@inline function stampNow(): u32 {
+  return (atomic.load<u32>(nsRecord(0) + N_TICK) >> STAMP_TICK_SHIFT) & STAMP_MASK;
+}
+
+/** Marks e as used now (eviction only); writes only when the stamp changed,
+ *  then also counts one more use. */
+export function touch(e: usize): void {
+  if (policy() != EVICT_LRU) return;
+  const info = blockInfo(e);
+  const stamp = stampNow();
+  if (info >> STAMP_SHIFT == stamp) return;
+  let freq = (info >> FREQ_SHIFT) & FREQ_MASK;
+  if (freq < FREQ_MASK) freq++;
+  setBlockInfo(e, (info & 0xff) | (freq << FREQ_SHIFT) | (stamp << STAMP_SHIFT));
+}
+
+/** A new entry starts as used now (with the use count of the entry it
+ *  replaces, if any, plus one), and advances the stamp clock. */
+export function stampNew(n: usize, old: usize): void {
+  if (policy() != EVICT_LRU) return;
+  const tick = atomic.add<u32>(nsRecord(0) + N_TICK, 1);
+  let freq: u32 = 0;
+  if (old != 0) {
+    freq = (blockInfo(old) >> FREQ_SHIFT) & FREQ_MASK;
+    if (freq < FREQ_MASK) freq++;
+  }
+  const stamp = (tick >> STAMP_TICK_SHIFT) & STAMP_MASK;
+  setBlockInfo(n, (blockInfo(n) & 0xff) | (freq << FREQ_SHIFT) | (stamp << STAMP_SHIFT));
+}
+
+@inline function nextRandom(): u32 {
+  if (rng == 0) rng = <u32>me | 1;
+  rng ^= rng << 13;
+  rng ^= rng >> 17;
+  rng ^= rng << 5;
+  return rng;
+}
+
+/** Candidates an eviction compares before it picks one (Redis's eviction
+ *  pool, in spirit): a round of SAMPLES slots may meet few entries (empty,
+ *  deleted or moved slots, other classes), and one that met only a hot key
+ *  evicted it (issue 15). */
+const MIN_CANDIDATES: i32 = 5;
+
+/** Evicts one entry chosen by sampling; `cls` >= 0: only among entries whose
+ *  block is of that size class (see evictForMemory), or with `hi` >= 0, of
+ *  a class from `cls` up to `hi` (excluded). An expired entry met on the way
+ *  goes at once; else the least used (the least recently used among equals)
+ *  of at least MIN_CANDIDATES entries, sampled over up to 8 rounds (fewer
+ *  only if the rounds meet fewer). Returns whether one was removed. */
+function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
+  const nowStamp = stampNow();
+  let best: usize = 0;
+  let bestTable: usize = 0;
+  let bestSlot: usize = 0;
+  let bestWord: u64 = 0;
+  let bestAge: u32 = 0;
+  let candidates = 0;
+  for (let round = 0; round < 8; round++) {
+    // While the root migrates, its entries are moving to `next`: sample
+    // there in the last rounds. Evicting in the root frees the entry at once;
+    // in `next`, until its safe epoch, the entry stays as a tombstone.
+    let t = root();
+    const next = <usize>tableNext(t);
+    if (next != 0 && round >= 5) t = next;
+    const cap = tableCap(t);
+    const slots = tableSlots(t);
+    for (let k = 0; k < SAMPLES; k++) {
+      const s = slotAddr(slots, nextRandom() & (cap - 1));
+      const w = slotLoad(s);
+      const lo = slotLo(w);
+      if (lo < 8 || (lo & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
+      const e = slotEntry(w);
+      if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue; // names stay
+      if (cls >= 0) {
+        const c = classOf(blockSize(e));
+        if (hi < 0 ? c != cls : c < cls || c >= hi) continue;
+      }
+      if (expiredAt(e)) {
+        if (removeAt(t, s, w, STAT_EXPIRATIONS)) return true;
+        continue;
+      }
+      candidates++;
+      // The least used goes first, the least recently used among equals:
+      // a key used in many ticks outlives a burst of keys used once (scans).
+      const info = blockInfo(e);
+      const freq = (info >> FREQ_SHIFT) & FREQ_MASK;
+      const age = (nowStamp - (info >> STAMP_SHIFT)) & STAMP_MASK;
+      const score = ((FREQ_MASK - freq) << 20) | age;
+      if (best == 0 || score > bestAge) {
+        best = e;
+        bestTable = t;
+        bestSlot = s;
+        bestWord = w;
+        bestAge = score;
+      }
+      // Wear: an entry looked at for eviction loses a use one time in eight,
+      // so keys that were hot once and no longer are become evictable. (One
+      // in four or in sixteen measured about the same on bench/hit-ratio.mjs;
+      // every time wore hot keys down too fast.)
+      if (freq > 0 && (nextRandom() & 7) == 0) setBlockInfo(e, info - (1 << FREQ_SHIFT));
+    }
+    if (best != 0 && (candidates >= MIN_CANDIDATES || round == 7)) {
+      if (removeAt(bestTable, bestSlot, bestWord, STAT_EVICTIONS)) return true;
+      // Changed meanwhile (written, deleted, moved): compare afresh.
+      best = 0;
+      candidates = 0;
+    }
+  }
+  return false;
+}
+
+/** Entries that count against the map's maxEntries: all but the registry
+ *  of namespace names (which is never evicted either). */
+@inline export function boundedSize(): i64 {
+  return sizeLoad() - atomic.load<i64>(nsRecord(NS_REGISTRY_TAG) + N_ENTRIES);
+}
+
+/**
+ * Before the insert of the new entry `n` (private, not yet published):
+ * room under the map's maxEntries, and under eviction 'lru' the evictions
+ * that go with each insert while the table is held at its size (fullSize)
+ * or memory ran out lately (evictUntil). Returns 0 if there is room, 1 if
+ * it evicted (the caller must locate its key again: evicting moved
+ * locate()'s results), or ST_CAPACITY.
+ */
+export function makeRoom(n: usize): i32 {
+  const max = atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
+  if (pressure > 0 && policy() == EVICT_LRU) {
+    // Memory ran out lately (evictUntil): while its class has few blocks at
+    // hand, the new entry evicts one of its class, whose block comes back
+    // one grace period later, for a later insert.
+    pressure--;
+    const size = blockSize(n);
+    if (freeCount(size) < stock() && evictOne(classOf(size))) return 1;
+  }
+  // A table held at its size (fullSize): one entry goes per insert, of the
+  // new entry's class if it has any, so that its memory serves the next.
+  if (max == 0 || boundedSize() < <i64>max) return fullSize() && (evictOne(classOf(blockSize(n))) || evictOne()) ? 1 : 0;
+  entryLimitHit = true;
+  if (policy() != EVICT_LRU) return ST_CAPACITY;
+  // One eviction pays for one insert, even if other threads' inserts took
+  // the room meanwhile (so the bound may be passed by one per such thread).
+  for (let k = 0; k < 64; k++) if (evictOne()) {
+    entryLimitHit = false;
+    return 1;
+  }
+  return ST_CAPACITY;
+}
+
+/** Entries one full-memory eviction removes (about 100 µs of work). */
+const EVICT_BATCH: i32 = 64;
+
+/** Live entries below which a table of `cap` slots takes a migration's
+ *  reserve below its growth mark, with a 64th of its slots to spare. */
+@inline function fitOf(cap: u32): i64 {
+  return <i64>growAt(cap) - <i64>(cap >> 6) - <i64>CHUNK - <i64>hdrLoad(H_THREAD_HIGH) - 1;
+}
+
+/**
+ * When the root table t (cap slots) is full and no table that holds its live
+ * entries is at hand (startMigration found none): under eviction 'lru',
+ * takes a table of the root's size, evicts just enough entries that it
+ * takes them below its growth mark (by a 64th), and starts the migration to
+ * it. The table is marked TABLE_FULL_SIZE, and inserts then evict as they
+ * go (makeRoom), so such a batch is met when the map first fills up, not in
+ * its steady state. The table is taken BEFORE evicting: evicting entries
+ * gives no table block back (they share no size class), so when none is at
+ * hand (the spare is another thread's migration target not yet published,
+ * or the replaced table waits out its epochs) it evicts nothing, and the
+ * insert goes on into the root, which has room up to fullAt for that wait.
+ * A table of half the root's size it takes only if that costs few
+ * evictions; `last` (the root is at fullAt, the insert fails otherwise)
+ * takes a larger table whose block lies free, or else a smaller table if
+ * that is all there is, and evicts down to it.
+ * Returns whether a migration is under way.
+ */
+export function evictForTable(t: usize, cap: u32, last: bool): bool {
+  if (policy() != EVICT_LRU) return false;
+  if (root() != t || tableNext(t) != 0) return true;
+  let c = cap;
+  let t2 = newTable(c);
+  if (t2 == 0 && c > hdrLoad(H_MIN_CAP) && sizeLoad() - fitOf(c >> 1) <= <i64>(cap >> 6)) {
+    // Half its size, if that costs few evictions (a 64th of the root's
+    // slots): a map whose table grew into its last room, with no block for
+    // a second one, lives in that one and, each time its deleted slots
+    // fill it, in a table of half the size for a while.
+    c >>= 1;
+    t2 = newTable(c);
+    if (t2 == 0) c = cap;
+  }
+  if (t2 == 0 && last) {
+    // A larger table whose block lies free needs no eviction at all.
+    for (let big = cap << 1; big <= MAX_CAP && tableSize(big) <= <usize>hdrLoad(H_LIMIT); big <<= 1) {
+      t2 = newTable(big, true);
+      if (t2 != 0) {
+        const reserve = migrationReserve();
+        publishTable(t, t2, big, wantedCap(reserve), reserve, true);
+        return true;
+      }
+    }
+    while (t2 == 0 && c > hdrLoad(H_MIN_CAP)) {
+      c >>= 1;
+      t2 = newTable(c);
+    }
+  }
+  if (t2 == 0) return false;
+  const fit = fitOf(c);
+  for (let n: u32 = 0; sizeLoad() >= fit && n < cap && root() == t && tableNext(t) == 0 && evictOne(); n++) {}
+  if (sizeLoad() >= fit || root() != t || tableNext(t) != 0) {
+    freeTable(t2);
+    return root() != t || tableNext(t) != 0;
+  }
+  const reserve = migrationReserve();
+  publishTable(t, t2, c, wantedCap(reserve), reserve, true);
+  return true;
+}
+
+/** Whether the map is held at its size: under eviction 'lru', a table in
+ *  use (the root, or the one it migrates to) is TABLE_FULL_SIZE and the map
+ *  holds as many entries as that table was made for (fitOf). Below that
+ *  (after batches evicted for memory, whose blocks come back later),
+ *  inserts fill it up again without evicting: else each such batch would
+ *  lower the size for good, one insert evicting one entry ever after. */
+function fullSize(): bool {
+  if (policy() != EVICT_LRU) return false;
+  const r = root();
+  const next = <usize>tableNext(r);
+  let cap: u32 = 0;
+  if ((blockInfo(r) & TABLE_FULL_SIZE) != 0) cap = tableCap(r);
+  if (next != 0 && (blockInfo(next) & TABLE_FULL_SIZE) != 0 && (cap == 0 || tableCap(next) < cap)) {
+    cap = tableCap(next);
+  }
+  return cap != 0 && sizeLoad() >= fitOf(cap);
+}
+
+/**
+ * When memory is full: evicts a batch, whose memory the caller reclaims,
+ * among the entries whose block is of class `cls`, the class the caller
+ * needs a block of. Under 'lru' free memory is not merged (alloc.ts), so an
+ * evicted entry's memory serves only entries of its own class: evicting
+ * others would not make room, and when threads insert entries of several
+ * sizes, it would empty the map (each thread evicting the others' entries,
+ * whose memory it cannot use). Within a class, the choice is the usual one
+ * (evictOne). So the map is a cache per size class once memory is full, as
+ * memcached's slab classes are: each class keeps the memory it was given.
+ * Returns whether it evicted any.
+ */
+function evictForMemory(cls: i32): bool {
+  if (policy() != EVICT_LRU) return false;
+  // An evicted entry's memory goes back to the allocator by itself (its
+  // slot turns DELETED, see layout.ts), so a small batch is enough, and no
+  // insert pays for much more than its own room.
+  let n: i64 = 0;
+  for (let k: i32 = 0; k < EVICT_BATCH; k++) if (evictOne(cls)) n++;
+  return n > 0;
+}
+
+export function setBounds(maxEntries: u32, eviction: u32): void {
+  atomic.store<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES, maxEntries);
+  atomic.store<u32>(nsRecord(0) + N_EVICTION, eviction);
+}
