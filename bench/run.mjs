@@ -521,9 +521,10 @@ for (const r of hitRows) {
 
 // Memory across value sizes: after clear() or deleting every key, what a
 // second fill of another value size takes, against a fresh map.
-const { sizeReuse, drift } = await import('./sizes.mjs');
+const { sizeReuse, drift, lruAcrossSizes } = await import('./sizes.mjs');
 const sizeRows = await sizeReuse();
 const driftRow = await drift();
+const lruRows = await lruAcrossSizes();
 console.log('');
 console.log(`${pad('32 MiB map: filled, emptied, refilled', 44)}${lpad('fit of a fresh map', 20)}  goal >= 90%`);
 console.log('-'.repeat(78));
@@ -534,6 +535,13 @@ for (const r of sizeRows) {
 {
   const pct = (x) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
   console.log(`${pad('drifting 16 B-64 KiB, no eviction: full at', 44)}${lpad(`${pct(driftRow.firstFullAt)} live first, ${pct(driftRow.lowestFullAt)} lowest`, 20)}  goal >= 75%`);
+}
+console.log('');
+console.log(`${pad("8 MiB 'lru' map: size A, then size B", 44)}${lpad('B held / fresh', 20)}  goal >= 85%`);
+console.log('-'.repeat(78));
+for (const r of lruRows) {
+  const label = `${r.from} B, then ${r.to} B${r.failed ? ` (${r.failed} failed)` : ''}`;
+  console.log(`${pad(label, 44)}${lpad(`${(r.held * 100).toFixed(0)}%`, 20)}  ${r.held >= 0.85 ? 'yes' : 'NO'}`);
 }
 
 // Where a get's time goes: the call itself (every key in cache) and the
@@ -598,6 +606,7 @@ const report = {
   hitRatios: hitRows,
   sizeReuse: sizeRows,
   drift: driftRow,
+  lruAcrossSizes: lruRows,
   getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
   memory: memRows,
 };

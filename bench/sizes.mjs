@@ -96,9 +96,63 @@ export async function drift({ ops = 200_000, limit = LIMIT, keys = 2_000, seed =
   return { ops, failures, firstFullAt: first, lowestFullAt: failures ? lowest : null, verified };
 }
 
+export const LRU_PAIRS = [
+  [100, 200], [200, 100], [1_000, 50], [50, 1_000], [1_000, 3_000], [3_000, 1_000], [16, 65_536], [65_536, 16],
+];
+
+/**
+ * Eviction across sizes: an 'lru' map filled with values of size A until
+ * it evicts, plus as many keys again, then given three times a fresh map's
+ * count of new keys with values of size B. Reports how many of the last
+ * of them (as many as a fresh map of B holds, twice over) it still holds,
+ * as a share of what a fresh map of B holds (goal: 85%), and the inserts
+ * that failed. A map that keeps memory per size class holds few: the old
+ * size's entries stay, unread, while the new size evicts its own.
+ */
+export async function lruAcrossSizes(pairs = LRU_PAIRS, limit = 8 << 20) {
+  const freshOf = new Map();
+  const fresh = async (size) => {
+    if (!freshOf.has(size)) {
+      const m = await SharedMap.create({ maxMemoryBytes: limit, eviction: 'lru' });
+      const v = 'v'.repeat(size);
+      let i = 0;
+      for (; m.stats().evictions === 0; i++) m.set(`f${i}`, v);
+      for (let j = 0; j < i * 2; j++) m.set(`g${j}`, v);
+      freshOf.set(size, m.size);
+      m.close();
+    }
+    return freshOf.get(size);
+  };
+  const rows = [];
+  for (const [a, b] of pairs) {
+    const m = await SharedMap.create({ maxMemoryBytes: limit, eviction: 'lru' });
+    const va = 'v'.repeat(a);
+    const vb = 'v'.repeat(b);
+    let i = 0;
+    for (; m.stats().evictions === 0; i++) m.set(`a${i}`, va);
+    for (let j = 0; j < i; j++) m.set(`a${i + j}`, va);
+    const fb = await fresh(b);
+    let failed = 0;
+    for (let j = 0; j < fb * 3; j++) {
+      try {
+        m.set(`b${j}`, vb);
+      } catch (e) {
+        if (e.code !== 'ERR_CAPACITY') throw e;
+        failed++;
+      }
+    }
+    let held = 0;
+    for (let j = fb; j < fb * 3; j++) if (m.has(`b${j}`)) held++;
+    m.close();
+    rows.push({ from: a, to: b, held: held / fb, failed });
+  }
+  return rows;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of await sizeReuse()) {
     console.log(`${String(r.first).padStart(5)} B, ${r.how.padEnd(10)}, then ${String(r.then).padStart(5)} B: ${(r.fit * 100).toFixed(0)}%`);
   }
   console.log('drift', await drift());
+  for (const r of await lruAcrossSizes()) console.log(`lru ${r.from} B -> ${r.to} B: ${(r.held * 100).toFixed(0)}% of a fresh map, ${r.failed} failed`);
 }
