@@ -14,7 +14,8 @@
 import { alloc, allocSplit, blockSize, classOf, freeCount } from "./alloc";
 import { me, reclaim } from "./epoch";
 import { expiredAt, removeAt } from "./expiry";
-import { CHUNK, MAX_CAP, freeTable, growAt, migrationReserve, newTable, publishTable, root, wantedCap } from "./map";
+import { CHUNK, growAt } from "./map";
+import { MAX_CAP, freeTable, migrationReserve, newTable, publishTable, root, wantedCap } from "./table";
 import {
   EVICT_LRU, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
   N_EVICTION, N_MAP_MAX_ENTRIES, N_TICK, SLOT_DEL, SLOT_FROZEN, STAMP_MASK, STAMP_SHIFT, STAMP_TICK_SHIFT,

@@ -28,9 +28,10 @@ import {
 } from "./layout";
 import { ST_CAPACITY, ST_CONTENTION } from "./status";
 import {
-  root, locate, makeEntry, locW, MAX_RETRIES, R_REFUSED, holds, tombFor, tryInsert, locS, helpMigrate, locT,
-  makeCounter, startMigration, R_DONE, copy, unsealed, increment, CHUNK,
+  locate, makeEntry, locW, MAX_RETRIES, R_REFUSED, tryInsert, locS, locT, makeCounter, R_DONE, copy, unsealed,
+  increment, CHUNK,
 } from "./map";
+import { root, holds, tombFor, helpMigrate, startMigration } from "./table";
 
 /** The calling thread's clock for this operation, set by index.ts. */
 export let now: f64 = 0;

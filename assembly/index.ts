@@ -68,7 +68,7 @@
 // publishes a fresh counter entry in its place; a sealer that dies is thus
 // helped, never waited for.
 //
-// Growth (map.ts): when a table is 3/4 used, a writer allocates a new table
+// Growth (table.ts): when a table is 3/4 used, a writer allocates a new table
 // sized for the live entries (half full at most) and publishes it in the old
 // table's `next`. Every write then moves one chunk of 64 slots (freeze, copy
 // the entry pointer into `next`, mark MOVED); the entry itself is shared, not
@@ -80,7 +80,7 @@
 // a dead helper are redone. Deleted keys are not copied: migration is also
 // how DELETED slots are dropped (a table full of them migrates to a table
 // of the same size). A table's usual target is the block of the table it
-// replaced; a migration takes any block at hand (map.ts tableFor), larger
+// replaced; a migration takes any block at hand (table.ts tableFor), larger
 // than wanted if that is all there is.
 //
 // Eviction (evict.ts, 'lru'): an insert that finds no memory evicts entries of
@@ -123,14 +123,16 @@
 // filling, its scratch buffer and its retired blocks, until released.
 //
 // Read the files in this order: layout.ts, status.ts, alloc.ts, epoch.ts,
-// keys.ts, map.ts (lookup, the write protocol, migration), expiry.ts (TTL
-// and sweeps), evict.ts ('lru' and maxEntries), ns.ts (namespaces), then
-// scan.ts (iteration) and verify.ts (the debug walk). fault.ts holds the
-// fault points the tests use.
+// keys.ts, map.ts (entries, lookup, the write protocol), table.ts (tables
+// and their migration), expiry.ts (TTL and sweeps), evict.ts ('lru' and
+// maxEntries), ns.ts (namespaces), then scan.ts (iteration) and verify.ts
+// (the debug walk). fault.ts holds the fault points the tests use.
 
 import { alloc, allocInit, freeBytes, freeBytesFor, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
-import { claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid } from "./epoch";
+import {
+  claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid,
+} from "./epoch";
 import { arm, armHold, deferTo } from "./fault";
 import {
   ANON_TOMB, ENTRY_KEY, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
@@ -140,12 +142,11 @@ import {
   N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES, NS_TAG_BYTES, entrySize, H_RESERVE,
 } from "./layout";
 import {
-  MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE,
-  ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut,
-  counterResult, createRoot, find, increment as incrementCounter, liveCount,
-  splitBelow,
-  makeValueEntry, makeEntryToFill, pending, clearPending, update,
+  MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE, ST_BAD_MEMORY, ST_CAPACITY,
+  ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut, counterResult, find, increment as incrementCounter,
+  liveCount, splitBelow, makeValueEntry, makeEntryToFill, pending, clearPending, update,
 } from "./map";
+import { createRoot } from "./table";
 import { entryLimitHit, noLargerBlock, setBounds, touch } from "./evict";
 import { expiredByMe, retimeEntry, setNow, setTimeBase, sweepAll, sweepStep } from "./expiry";
 import { hashKey, loadSeed } from "./keys";

@@ -1,7 +1,7 @@
 // Iteration: a cursor over home slots (see the Overview in index.ts).
 
 import { expiredAt } from "./expiry";
-import { root } from "./map";
+import { root } from "./table";
 import { ST_SCAN_TOO_SMALL } from "./status";
 import {
   KIND_TOMB, NS_TAG_BYTES, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED_EMPTY, blockKind, entryKey, entryKeyLen, nsTagOf,

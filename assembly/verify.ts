@@ -2,7 +2,7 @@
 
 import { classSize } from "./alloc";
 import { hashKey, keyEquals } from "./keys";
-import { root } from "./map";
+import { root } from "./table";
 import {
   ANON_TOMB, DEFRAG, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_RUN_HI, ENTRY_KEY, HEAP_START, H_MAX_KEY, H_TOP, KIND_COUNTER, KIND_STRING,
   KIND_TABLE, KIND_TOMB, MAX_NAMESPACES, NS_TAG_BYTES, NUM_CLASSES, N_ENTRIES, REGIONS, R_SIZE, SLOT_DEL, SLOT_FROZEN,
