@@ -27,10 +27,8 @@ import {
   nsRecord, N_TTL_USED, STAT_KEY_BYTES, STAT_VALUE_BYTES, statAdd, nsTagOf, NS_TAG_BYTES,
 } from "./layout";
 import { ST_CAPACITY, ST_CONTENTION } from "./status";
-import {
-  locate, makeEntry, locW, MAX_RETRIES, R_REFUSED, tryInsert, locS, locT, makeCounter, R_DONE, copy, unsealed,
-  increment, CHUNK,
-} from "./map";
+import { locate, makeEntry, locW, MAX_RETRIES, tryInsert, locS, locT, makeCounter, copy, unsealed, CHUNK } from "./map";
+import { R_REFUSED, R_DONE, increment } from "./ops";
 import { root, holds, tombFor, helpMigrate, startMigration } from "./table";
 
 /** The calling thread's clock for this operation, set by index.ts. */

@@ -123,10 +123,11 @@
 // filling, its scratch buffer and its retired blocks, until released.
 //
 // Read the files in this order: layout.ts, status.ts, alloc.ts, epoch.ts,
-// keys.ts, map.ts (entries, lookup, the write protocol), table.ts (tables
-// and their migration), expiry.ts (TTL and sweeps), evict.ts ('lru' and
-// maxEntries), ns.ts (namespaces), then scan.ts (iteration) and verify.ts
-// (the debug walk). fault.ts holds the fault points the tests use.
+// keys.ts, map.ts (entries, lookup, the write protocol), ops.ts (the
+// operations), table.ts (tables and their migration), expiry.ts (TTL and
+// sweeps), evict.ts ('lru' and maxEntries), ns.ts (namespaces), then
+// scan.ts (iteration) and verify.ts (the debug walk). fault.ts holds the
+// fault points the tests use.
 
 import { alloc, allocInit, freeBytes, freeBytesFor, freeSized, heapTop, sparesFor } from "./alloc";
 import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
@@ -142,10 +143,12 @@ import {
   N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES, NS_TAG_BYTES, entrySize, H_RESERVE,
 } from "./layout";
 import {
-  MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE, ST_BAD_MEMORY, ST_CAPACITY,
-  ST_NOT_ATTACHED, ST_NOT_FOUND, clearNamespace, copyOut, counterResult, find, increment as incrementCounter,
-  liveCount, splitBelow, makeValueEntry, makeEntryToFill, pending, clearPending, update,
+  ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, copyOut, find, splitBelow, pending, clearPending,
 } from "./map";
+import {
+  MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE, clearNamespace, counterResult,
+  increment as incrementCounter, liveCount, makeValueEntry, makeEntryToFill, update,
+} from "./ops";
 import { createRoot } from "./table";
 import { entryLimitHit, noLargerBlock, setBounds, touch } from "./evict";
 import { expiredByMe, retimeEntry, setNow, setTimeBase, sweepAll, sweepStep } from "./expiry";
