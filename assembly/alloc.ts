@@ -291,8 +291,12 @@ function fileBlock(b: usize): void {
  *  left to give back (they are walked first); lo's keeps its blocks
  *  below lo. Idempotent. */
 function passRun(lo: usize, top: usize): void {
+  faultPoint(); // the run is recorded: a trap from here on is finished by finishDefrag
   const k = lo >> BUCKET_SHIFT;
-  for (let j = k + 1; j < top; j++) atomic.store<u32>(bucketWord(j), 0);
+  for (let j = k + 1; j < top; j++) {
+    faultPoint();
+    atomic.store<u32>(bucketWord(j), 0);
+  }
   let at = <usize>atomic.load<u32>(bucketWord(k));
   while (at >= lo) at = <usize>blockLink(at);
   atomic.store<u32>(bucketWord(k), <u32>at);
