@@ -247,7 +247,7 @@ function emptied(map: SharedMap): number {
   return n;
 }
 
-test('memory freed by entries of one size serves entries of any other (free pages merged)', async () => {
+test('memory freed by entries of one size serves entries of any other (free blocks that touch are merged)', async () => {
   const limit = 8 << 20;
   const sizes = scale([16, 100, 1_000, 16_384, 65_536], [16, 50, 100, 200, 1_000, 3_000, 16_384, 65_536]);
   const fresh = new Map<number, number>();
