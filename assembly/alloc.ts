@@ -309,14 +309,9 @@ function giveBack(from: usize, hi: usize): void {
   let a = from;
   if (hi - a >= SPAN_BYTES) {
     store<u32>(a + R_SIZE, <u32>(hi - a));
-    let w = atomic.load<u64>(REGIONS);
-    while (true) {
-      setBlockLink(a, <u32>headOffset(w));
-      const seen = atomic.cmpxchg<u64>(REGIONS, w, headNext(w, a));
-      if (seen == w) break;
-      w = seen;
-    }
-    // No call or loop between the CAS and these two.
+    pushAt(REGIONS, a, a);
+    // No call or loop between the CAS (pushAt returns right after it) and
+    // these two, as in pushChain.
     atomic.store<u32>(DEFRAG_DONE, <u32>hi);
     atomic.add<i64>(REGION_BYTES, <i64>(hi - a));
     return;
@@ -328,15 +323,8 @@ function giveBack(from: usize, hi: usize): void {
     if (classSize(k) > len) k--;
     if (len - classSize(k) == 8 && k > 0) k--;
     const sz = classSize(k);
-    const h = freeHead(k);
-    let w = atomic.load<u64>(h);
-    while (true) {
-      setBlockLink(a, <u32>headOffset(w));
-      const seen = atomic.cmpxchg<u64>(h, w, headNext(w, a));
-      if (seen == w) break;
-      w = seen;
-    }
-    // No call or loop between the CAS and these two.
+    pushAt(freeHead(k), a, a);
+    // No call or loop between the CAS and these two (see above).
     atomic.store<u32>(DEFRAG_DONE, <u32>(a + sz));
     freeCountAdd(k, 1);
     a += sz;

@@ -4,26 +4,12 @@
 // of the same limit takes of that size. 100% means memory freed by one size
 // serves any other. Run alone: node bench/sizes.mjs (after npm run build).
 import { SharedMap } from '../dist/index.js';
+import { fillWith as fill } from '../test/workers/common.mjs'; // entries of a size that fit, from key number `from` on
 
 const LIMIT = 32 << 20;
 export const PAIRS = [
   [100, 200], [200, 100], [1_000, 50], [50, 1_000], [1_000, 3_000],
 ];
-
-/** Entries of `size`-byte values that fit, from key number `from` on. */
-function fill(map, size, from) {
-  const value = 'v'.repeat(size);
-  let n = 0;
-  for (;;) {
-    try {
-      map.set(`k${from + n}`, value);
-    } catch (e) {
-      if (e.code === 'ERR_CAPACITY') return n;
-      throw e;
-    }
-    n++;
-  }
-}
 
 export async function sizeReuse(pairs = PAIRS) {
   const rows = [];
