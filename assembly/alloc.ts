@@ -37,9 +37,9 @@
 // was carving: memory, never the structure (every step is one CAS).
 
 import {
-  B_INFO, DEFRAG, DEFRAG_FRUITLESS, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_DONE, DEFRAG_LARGEST, DEFRAG_RUN_HI, DEFRAG_RUN_LO, REGION_BYTES, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
+  B_INFO, DEFRAG, DEFRAG_FRUITLESS, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_DONE, DEFRAG_LARGEST, DEFRAG_RUN_HI, DEFRAG_RUN_LO, REGION_BYTES, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_ROOT, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
   blockInfo, blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
-  hdrStore, setBlockLink, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
+  hdrStore, setBlockLink, TABLE_SPARE, EVICT_LRU, N_EVICTION, nsRecord, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
 import { faultPoint, faultSite } from "./fault";
 
@@ -167,8 +167,18 @@ export function freeBytesFor(size: usize, splitBelow: i32): i64 {
 /** Bytes the last takeRegion handed out. */
 let carved: usize = 0;
 
-/** Regions a big block looks at before it takes fresh memory. */
+/** Regions a big block looks at before it takes fresh memory: a few, so
+ *  that other threads rarely find the stack empty while one holds them
+ *  (thread-local: searchAllRegions widens it). */
 const REGION_SEARCH: i32 = 8;
+let regionSearch: i32 = 0; // 0: REGION_SEARCH
+
+/** Makes this thread's allocations look at every region (`all`), or at the
+ *  usual few: for a table's blocks right after a merge, whose runs may lie
+ *  anywhere on the stack. */
+export function searchAllRegions(all: bool): void {
+  regionSearch = all ? 0x7fffffff : 0;
+}
 
 /**
  * Cuts `want` bytes off the smallest of the top REGION_SEARCH regions that
@@ -180,7 +190,8 @@ function takeRegion(want: usize): usize {
   let size: usize = 0;
   let first: usize = 0; // the regions too small, chained privately
   let last: usize = 0;
-  for (let k = 0; k < REGION_SEARCH; k++) {
+  const search = regionSearch != 0 ? regionSearch : REGION_SEARCH;
+  for (let k = 0; k < search; k++) {
     let b = popRegion();
     if (b == 0) break;
     const s = <usize>load<u32>(b + R_SIZE);
@@ -450,14 +461,15 @@ export function finishDefrag(): void {
  * gave nothing useful, not again for a block larger than its largest run
  * (which lies on the free lists, but maybe not where an allocation looks:
  * takeRegion searches a few regions) until a page more was freed, else
- * every failing allocation of a full map would pay a pass.
+ * every failing allocation of a full map would pay a pass. `force`: not
+ * throttled (the caller knows that memory it freed came back).
  */
-export function defragment(who: u32, want: usize): bool {
+export function defragment(who: u32, want: usize, force: bool = false): bool {
   defragBlock = 0;
   lastFresh = false;
   if (atomic.load<u32>(DEFRAG_BUCKETS) == 0) return false;
   const free = freeBytes();
-  if (free < <i64>atomic.load<u32>(DEFRAG_FRUITLESS) << 10 && (want == 0 || want > <usize>atomic.load<u32>(DEFRAG_LARGEST))) return false;
+  if (!force && free < <i64>atomic.load<u32>(DEFRAG_FRUITLESS) << 10 && (want == 0 || want > <usize>atomic.load<u32>(DEFRAG_LARGEST))) return false;
   if (atomic.cmpxchg<u32>(DEFRAG, 0, who) != 0) return false;
   faultSite();
   // Every free block into its bucket, its size at R_SIZE.
@@ -622,10 +634,47 @@ export function free(b: usize): void {
   if (blockKind(b) == KIND_TABLE) {
     hdrSub(H_TABLES_RETIRED, 1); // first: a kill below leaks the table, not a count
     const outgrown = (blockInfo(b) & TABLE_OUTGROWN) != 0;
-    freeBig(tableSlots(b), <usize>tableCap(b) << 3, outgrown);
-    freeBig(tableChunks(b), <usize>chunkCount(tableCap(b)) << 3, outgrown);
+    if (keepTables() && tableCap(b) == tableCap(<usize>hdrLoad(H_ROOT))) {
+      // Replaced by a table of its size: kept whole for the next such
+      // migration (TABLE_SPARE); the one kept so far goes back. A kill
+      // between the two leaks that one.
+      const old = <usize>atomic.xchg<u32>(TABLE_SPARE, <u32>b);
+      if (old != 0) freeTableBlocks(old, false);
+      return;
+    }
+    freeTableBlocks(b, outgrown);
+    return;
   }
   pushChain(classOf(blockSize(b)), b, b, 1);
+}
+
+/** Frees table t's three blocks (see freeBig). */
+function freeTableBlocks(t: usize, outgrown: bool): void {
+  freeBig(tableSlots(t), <usize>tableCap(t) << 3, outgrown);
+  freeBig(tableChunks(t), <usize>chunkCount(tableCap(t)) << 3, outgrown);
+  pushChain(classOf(TABLE_HEADER), t, t, 1);
+}
+
+/** Whether retired tables are kept (TABLE_SPARE): under eviction 'lru'. */
+@inline function keepTables(): bool {
+  return atomic.load<u32>(nsRecord(0) + N_EVICTION) == EVICT_LRU;
+}
+
+/** The table kept whole (TABLE_SPARE), taken, if it has `cap` slots; else
+ *  0. Its blocks hold what its last use left. */
+export function takeKeptTable(cap: u32): usize {
+  const t = <usize>atomic.load<u32>(TABLE_SPARE);
+  // Reading a table another thread just took is a benign race: the CAS
+  // then fails (a table taken and kept again is free again).
+  if (t == 0 || tableCap(t) != cap) return 0;
+  return atomic.cmpxchg<u32>(TABLE_SPARE, <u32>t, 0) == <u32>t ? t : 0;
+}
+
+/** Gives the table kept whole back to the free lists (when the map needs
+ *  memory, or a table of another size). */
+export function releaseKeptTable(): void {
+  const t = <usize>atomic.xchg<u32>(TABLE_SPARE, 0);
+  if (t != 0) freeTableBlocks(t, false);
 }
 
 /** Frees a table's block: to the regions if the table was outgrown and the
@@ -646,9 +695,8 @@ export function freeSized(b: usize, size: usize): void {
  * `below`, the rest going to the free lists of the classes that fill it,
  * largest first (sizes are multiples of 8, so a rest of 16 bytes or more is
  * all whole blocks; a rest of 8 is lost). 0 if no such block lies free.
- * Under 'lru', for a full map that meets an entry smaller than any it holds
- * (evict.ts fromLarger: free blocks are not merged there); without eviction,
- * after a merge found no run that fits (map.ts splitFree).
+ * Under 'lru', before a merge (evict.ts fromFree); without eviction, after
+ * a merge found no run that fits (map.ts splitFree).
  */
 export function allocSplit(cls: i32, below: i32): usize {
   const want = classSize(cls);
@@ -674,8 +722,7 @@ export function allocSplit(cls: i32, below: i32): usize {
 
 // Spare scratch buffers. A thread that attaches needs a scratch buffer of
 // SPARE_SCRATCH bytes, and a full map (the steady state of a cache) has no
-// such block: under 'lru' blocks are not merged, so evicting entries gives
-// none. So init() sets a few aside (sparesFor), attach takes one only
+// such block, and attaching evicts nothing. So init() sets a few aside (sparesFor), attach takes one only
 // when memory has none, and a released thread's buffer refills them before
 // it goes back to the allocator. A pool of workers that grows once the map
 // is full can thus still attach that many threads.
@@ -717,6 +764,7 @@ export function allocInit(limit: usize, spares: u32): void {
   atomic.store<i64>(REGION_BYTES, 0);
   atomic.store<u64>(SPARES, 0);
   atomic.store<i32>(SPARES_COUNT, 0);
+  atomic.store<u32>(TABLE_SPARE, 0);
   hdrStore(H_TOP, <u32>HEAP_START);
   hdrStore(H_LIMIT, <u32>limit);
   hdrStore(H_RESERVE, 0);

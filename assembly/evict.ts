@@ -1,23 +1,25 @@
 // Eviction: what a full map gives up, and how an insert waits for memory.
 //
-// Under eviction 'lru' an insert that finds no block evicts a batch of its
-// own size class and spins (reclaiming) until the memory comes back
-// (evictUntil); an entry smaller than any the map holds splits a larger
-// block or evicts larger entries (fromLarger); a table that must be
-// replaced and finds no block evicts down to one it can have
-// (evictForTable). With maxEntries, an insert into a full map evicts one
+// Under eviction 'lru' an insert that finds no block evicts a batch of the
+// least used entries, whatever their size, and spins (reclaiming) until
+// their memory comes back, taking its block from free memory of any size:
+// split or merged (evictUntil, fromFree); if the evicted blocks lie apart,
+// it evicts the entries beside a cold one so that they merge into a run
+// (evictWindow). A table that must be replaced and finds no block evicts
+// down to one it can have, or evicts a window for it (evictForTable,
+// tableByEvicting). With maxEntries, an insert into a full map evicts one
 // entry first, or fails (makeRoom). The choice of entry: a sample of
 // random slots, least used first, least recently used among equals
 // (evictOne). The per-thread state of these (pressure, the pinned epoch,
 // the cause of a failure) lives here, beside the code that writes it.
 
-import { alloc, allocSplit, blockSize, classOf, freeCount } from "./alloc";
-import { me, reclaim } from "./epoch";
+import { alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeBytes, searchAllRegions } from "./alloc";
+import { me, reclaim, tid } from "./epoch";
 import { expiredAt, removeAt } from "./expiry";
 import { CHUNK, growAt } from "./map";
 import { MAX_CAP, freeTable, migrationReserve, newTable, publishTable, root, wantedCap } from "./table";
 import {
-  EVICT_LRU, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
+  EVICT_LRU, NUM_CLASSES, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
   N_EVICTION, N_MAP_MAX_ENTRIES, N_TICK, SLOT_DEL, SLOT_FROZEN, STAMP_MASK, STAMP_SHIFT, STAMP_TICK_SHIFT,
   STAT_EVICTIONS, STAT_EXPIRATIONS, TABLE_FULL_SIZE, blockInfo, entryKey, hdrLoad, nsRecord, nsTagOf,
   setBlockInfo, sizeLoad, slotAddr, slotEntry, slotLo, slotLoad, tableCap, tableNext, tableSize, tableSlots,
@@ -42,10 +44,10 @@ export function gaveBack(): void {
 }
 
 /** Whether this thread's last allocFresh failed for want of a block size:
- *  a full LRU map with no block or entry of the size it needed, or of any
- *  larger one (fromLarger), where evicting smaller entries makes no room,
- *  since under 'lru' free memory is not merged (alloc.ts defragment). The
- *  host tells it apart in its error. */
+ *  a full LRU map where evicting made no block of the size it needed
+ *  (evictUntil: every window it tried held a block that eviction does not
+ *  free, or nothing was left to evict). The host tells it apart in its
+ *  error. */
 export let noLargerBlock: bool = false;
 /** Whether this thread's last ST_CAPACITY came from the map's maxEntries
  *  (the map holds that many entries and none could be evicted), not from
@@ -89,10 +91,10 @@ export function stillPinned(): bool {
   pinned = true;
 }
 /** New keys this thread inserts after memory ran out, each evicting one
- *  entry of its own size class first (makeRoom). */
+ *  entry first (makeRoom). */
 const PRESSURE_INSERTS: u32 = 4096;
-/** Freed blocks of its class below which such an insert evicts one: a
- *  32nd of the live entries, at least EVICT_BATCH, at most STOCK_MAX. Blocks
+/** Free blocks, as many of the new entry's size, below which such an
+ *  insert evicts one: a 32nd of the live entries, at least EVICT_BATCH, at most STOCK_MAX. Blocks
  *  at hand are memory holding no entry: measured with three and four writers
  *  on two cores shared with other work (bench/lru-threads.mjs), a 16th held
  *  a 4 MiB map at 10% fewer entries than a 64th, which spun twice as long; a
@@ -106,21 +108,24 @@ const STOCK_MAX: i64 = 1024;
 let pressure: u32 = 0;
 
 /**
- * Under eviction 'lru': evicts a batch of entries of `size`'s class and
- * waits, reclaiming, until a block of it comes back. Evicted entries come
- * back once no thread can still read them, three global epochs later, and
- * the epoch moves only as fast as the slowest thread inside an operation:
- * with more threads than cores, one may be descheduled in the middle of
- * one for a time slice. So it spins (reclaim, allocate) rather than
- * evicting more, which gives nothing back sooner and, batch after batch,
- * emptied the map; it evicts again only once three epochs have passed and
- * its batch went to other threads of the same class. It gives up when a
- * batch finds nothing to evict (nothing is on its way), or after
- * SPIN_ROUNDS (a thread that stays inside an operation, a dead one, pins
- * the epoch). Then the next PRESSURE_INSERTS inserts of new keys each evict
- * one entry of their class as they go (makeRoom), so that memory keeps
- * coming back one grace period behind the inserts instead of running out
- * again at the next one.
+ * Under eviction 'lru': a block for `size` when none lies free of its class.
+ * First from free memory of other classes (fromFree); else it evicts a
+ * batch (evictForMemory: the least used entries, whatever their size) and
+ * spins (reclaiming, and trying free memory again) until their memory
+ * comes back. Evicted entries come back once no thread can still read them,
+ * three global epochs later, and the epoch moves only as fast as the
+ * slowest thread inside an operation: with more threads than cores, one may
+ * be descheduled in the middle of one for a time slice. So it spins rather
+ * than evicting more, which gives nothing back sooner and, batch after
+ * batch, emptied the map; it evicts again only once three epochs have
+ * passed and what came back made no block of its size (went to other
+ * threads, or lies apart from other free memory): then a window around a
+ * cold entry (evictWindow). It gives up after WINDOWS windows, when nothing
+ * is left to evict, or after SPIN_ROUNDS (a thread that stays inside
+ * an operation, a dead one, pins the epoch). Then the next PRESSURE_INSERTS
+ * inserts of new keys each evict one entry as they go (makeRoom), so that
+ * memory keeps coming back one grace period behind the inserts instead of
+ * running out again at the next one.
  */
 export function evictUntil(b: usize, size: usize): usize {
   if (b != 0 || policy() != EVICT_LRU) return b;
@@ -128,19 +133,32 @@ export function evictUntil(b: usize, size: usize): usize {
   // back while the epoch is pinned.
   if (stillPinned()) return alloc(size);
   const cls = classOf(size);
-  if (!evictForMemory(cls)) return fromLarger(cls, size);
+  b = fromFree(cls, false);
+  if (b != 0) return b;
+  const csize = classSize(cls);
+  evictForMemory();
   let since = hdrLoad(H_EPOCH);
+  let windows = 0;
   for (let round = 0; round < SPIN_ROUNDS; round++) {
     reclaim();
     b = alloc(size);
+    const e = hdrLoad(H_EPOCH);
+    // Once the evicted memory came back, merged whatever the throttle.
+    if (b == 0) b = fromFree(cls, e - since >= 3);
     if (b != 0) {
       // Not at once: another thread held the epoch back. Evict ahead for a while.
       if (round > 0) pressure = PRESSURE_INSERTS;
       return b;
     }
-    const e = hdrLoad(H_EPOCH);
-    if (e - since >= 3) {
-      if (!evictForMemory(cls)) return 0;
+    if (e - since > 3) {
+      // What the batch freed came back and made no block of this size: the
+      // entries beside a cold one go, so that their blocks make one
+      // (evictWindow); a few windows, then it gives up. Nothing left to
+      // evict: nothing more will come back.
+      if (windows == WINDOWS || !(evictWindow(csize, ++windows) || evictForMemory())) {
+        noLargerBlock = true;
+        return 0;
+      }
       since = e;
     }
   }
@@ -148,42 +166,25 @@ export function evictUntil(b: usize, size: usize): usize {
   return 0;
 }
 
-/** Entries of larger classes that fromLarger evicts at once: each block
- *  that comes back serves at least one insert of the new class. */
-const SPLIT_BATCH: i32 = 8;
-
 /**
- * Under eviction 'lru', when the full map has no entry of `size`'s class to
- * evict: a size smaller than any it holds. A free block of a larger class,
- * split (alloc.ts allocSplit); else evicts a few entries of larger classes
- * and waits, as evictUntil does, for one of their blocks to come back.
- * Classes from the root table's slots block up are left alone: a table
- * waiting for its replacement's block (waitForTable) must find it. A size
- * larger than any the map holds still fails: under 'lru' free memory is
- * not merged (alloc.ts defragment runs only without eviction).
+ * A block of class `cls` from free memory of other classes: a free block of
+ * a larger class, split (alloc.ts allocSplit), or free blocks that touch,
+ * merged (alloc.ts defragment, which keeps one for this thread; throttled
+ * while merging gives nothing new). So memory follows the sizes the map
+ * holds now: the blocks of entries evicted one size at a time serve the
+ * next. Classes from the root table's slots block up are not split: a table
+ * waiting for its replacement's block (waitForTable) must find it.
  */
-function fromLarger(cls: i32, size: usize): usize {
-  const below = classOf(<usize>tableCap(root()) << 3);
-  if (cls + 1 >= below) {
-    noLargerBlock = true;
-    return 0;
-  }
-  let b = allocSplit(cls, below);
+function fromFree(cls: i32, force: bool): usize {
+  const b = allocSplit(cls, NUM_CLASSES);
   if (b != 0) return b;
-  let n = 0;
-  for (let k = 0; k < SPLIT_BATCH; k++) if (evictOne(cls + 1, below)) n++;
-  if (n == 0) {
-    noLargerBlock = true;
-    return 0;
-  }
-  for (let round = 0; round < SPIN_ROUNDS; round++) {
-    reclaim();
-    b = alloc(size);
-    if (b == 0) b = allocSplit(cls, below);
-    if (b != 0) return b;
-  }
-  spinRanOut();
-  return 0;
+  return mergeFree(classSize(cls), force) ? defragBlock : 0;
+}
+
+/** Free memory merged (alloc.ts defragment), keeping a block of `want`
+ *  bytes for this thread (defragBlock) if a run has room. */
+export function mergeFree(want: usize, force: bool = false): bool {
+  return defragment(<u32>(tid + 1), want, force);
 }
 
 // ---------------------------------------------------------------------------
@@ -246,6 +247,72 @@ export function stampNew(n: usize, old: usize): void {
   return rng;
 }
 
+/** Windows an allocation evicts before it fails (evictUntil): a window
+ *  that holds a block no eviction frees (a table, a thread's buffer) gives
+ *  no run. */
+const WINDOWS: i32 = 8;
+
+/** How much an entry deserves eviction: the least used first, the least
+ *  recently used among equals. */
+@inline function coldness(info: u32, nowStamp: u32): u32 {
+  const freq = (info >> FREQ_SHIFT) & FREQ_MASK;
+  const age = (nowStamp - (info >> STAMP_SHIFT)) & STAMP_MASK;
+  return ((FREQ_MASK - freq) << 20) | age;
+}
+
+/**
+ * Under eviction 'lru', when memory holds no block of `want` bytes and
+ * evicting the least used entries one by one made none (their blocks lie
+ * apart): evicts every entry with a byte in [e, e + want), where e
+ * is the coldest entry of a sample of the root table, so that with the
+ * free blocks among them they merge into a run that holds `want` bytes (the
+ * caller merges once they came back). Memory allocated at about the same
+ * time lies side by side and ages together, so a window around a cold entry
+ * holds mostly cold ones. A walk of the root's slots; nothing while a
+ * migration is under way (entries are moving). Returns whether it evicted
+ * any.
+ */
+function evictWindow(want: usize, attempt: i32 = 0): bool {
+  const t = root();
+  if (tableNext(t) != 0) return false;
+  const cap = tableCap(t);
+  const slots = tableSlots(t);
+  const nowStamp = stampNow();
+  let lo: usize = 0;
+  let worst: u32 = 0;
+  // Later attempts look at fewer slots and reach below e too: the window
+  // that failed held a block that no eviction frees, and the coldest of
+  // many lie together.
+  const samples = attempt == 0 ? SAMPLES * 4 : SAMPLES >> 1;
+  for (let k = 0; k < samples; k++) {
+    const w = slotLoad(slotAddr(slots, nextRandom() & (cap - 1)));
+    const l = slotLo(w);
+    if (l < 8 || (l & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
+    const e = slotEntry(w);
+    if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue;
+    const c = coldness(blockInfo(e), nowStamp);
+    if (lo == 0 || c > worst) {
+      lo = e;
+      worst = c;
+    }
+  }
+  if (lo == 0) return false;
+  if ((attempt & 1) != 0) lo = lo + blockSize(lo) > want ? lo + blockSize(lo) - want : 0;
+  const hi = lo + want;
+  let n = 0;
+  for (let i: u32 = 0; i < cap; i++) {
+    const s = slotAddr(slots, i);
+    const w = slotLoad(s);
+    const l = slotLo(w);
+    if (l < 8 || (l & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
+    const e = slotEntry(w);
+    if (e >= hi || e + blockSize(e) <= lo) continue; // no byte in the window
+    if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue;
+    if (removeAt(t, s, w, STAT_EVICTIONS)) n++;
+  }
+  return n > 0;
+}
+
 /** Candidates an eviction compares before it picks one (Redis's eviction
  *  pool, in spirit): a round of SAMPLES slots may meet few entries (empty,
  *  deleted or moved slots, other classes), and one that met only a hot key
@@ -295,8 +362,7 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
       // a key used in many ticks outlives a burst of keys used once (scans).
       const info = blockInfo(e);
       const freq = (info >> FREQ_SHIFT) & FREQ_MASK;
-      const age = (nowStamp - (info >> STAMP_SHIFT)) & STAMP_MASK;
-      const score = ((FREQ_MASK - freq) << 20) | age;
+      const score = coldness(info, nowStamp);
       if (best == 0 || score > bestAge) {
         best = e;
         bestTable = t;
@@ -337,16 +403,15 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
 export function makeRoom(n: usize): i32 {
   const max = atomic.load<u32>(nsRecord(0) + N_MAP_MAX_ENTRIES);
   if (pressure > 0 && policy() == EVICT_LRU) {
-    // Memory ran out lately (evictUntil): while its class has few blocks at
-    // hand, the new entry evicts one of its class, whose block comes back
-    // one grace period later, for a later insert.
+    // Memory ran out lately (evictUntil): while little memory lies free,
+    // the new entry evicts one, whose block comes back one grace period
+    // later, for a later insert.
     pressure--;
-    const size = blockSize(n);
-    if (freeCount(size) < stock() && evictOne(classOf(size))) return 1;
+    if (freeBytes() < <i64>stock() * <i64>blockSize(n) && evictOne()) return 1;
   }
   // A table held at its size (fullSize): one entry goes per insert, of the
   // new entry's class if it has any, so that its memory serves the next.
-  if (max == 0 || boundedSize() < <i64>max) return fullSize() && (evictOne(classOf(blockSize(n))) || evictOne()) ? 1 : 0;
+  if (max == 0 || boundedSize() < <i64>max) return fullSize() && evictOne() ? 1 : 0;
   entryLimitHit = true;
   if (policy() != EVICT_LRU) return ST_CAPACITY;
   // One eviction pays for one insert, even if other threads' inserts took
@@ -400,6 +465,19 @@ export function evictForTable(t: usize, cap: u32, last: bool): bool {
     if (t2 == 0) c = cap;
   }
   if (t2 == 0 && last) {
+    // The table the live entries want, from memory that evicting frees:
+    // a map whose entries shrank holds more of them than its table took.
+    const reserve = migrationReserve();
+    const wanted = wantedCap(reserve);
+    const want = wanted > cap << 1 ? cap << 1 : wanted < cap ? cap : wanted;
+    t2 = tableByEvicting(want, t);
+    if (t2 != 0) {
+      publishTable(t, t2, want, wanted, reserve, true);
+      return true;
+    }
+    if (root() != t || tableNext(t) != 0) return true;
+  }
+  if (t2 == 0 && last) {
     // A larger table whose block lies free needs no eviction at all.
     for (let big = cap << 1; big <= MAX_CAP && tableSize(big) <= <usize>hdrLoad(H_LIMIT); big <<= 1) {
       t2 = newTable(big, true);
@@ -426,6 +504,42 @@ export function evictForTable(t: usize, cap: u32, last: bool): bool {
   return true;
 }
 
+/** Rounds of tableByEvicting: each evicts a batch and waits for its memory. */
+const TABLE_ROUNDS: i32 = 64;
+
+/**
+ * Under eviction 'lru', for root t: a table of `cap` slots from memory that
+ * evicting frees. Evicts a batch (evictForMemory), waits three epochs for
+ * its memory, merges free memory keeping a block for the slots (mergeFree),
+ * and tries again, for up to TABLE_ROUNDS batches, and no more than an
+ * eighth of the live entries. 0 if it found none (nothing left to evict,
+ * the epoch pinned, or t no longer the root without a migration).
+ */
+function tableByEvicting(cap: u32, t: usize): usize {
+  const slotsBytes = <usize>cap << 3;
+  let budget = sizeLoad() >> 3;
+  for (let k = 0; k < TABLE_ROUNDS && budget > 0; k++) {
+    if (mergeFree(slotsBytes, k > 0) && defragBlock != 0) {
+      searchAllRegions(true);
+      const t2 = newTable(cap, false, defragBlock);
+      searchAllRegions(false);
+      if (t2 != 0) return t2;
+    }
+    if (root() != t || tableNext(t) != 0) return 0;
+    const before = sizeLoad();
+    if (!evictWindow(slotsBytes) && !evictForMemory()) return 0;
+    budget -= before - sizeLoad();
+    const since = hdrLoad(H_EPOCH);
+    let round = 0;
+    for (; round < SPIN_ROUNDS && hdrLoad(H_EPOCH) - since < 3; round++) reclaim();
+    if (round == SPIN_ROUNDS) {
+      spinRanOut();
+      return 0;
+    }
+  }
+  return 0;
+}
+
 /** Whether the map is held at its size: under eviction 'lru', a table in
  *  use (the root, or the one it migrates to) is TABLE_FULL_SIZE and the map
  *  holds as many entries as that table was made for (fitOf). Below that
@@ -445,24 +559,20 @@ function fullSize(): bool {
 }
 
 /**
- * When memory is full: evicts a batch, whose memory the caller reclaims,
- * among the entries whose block is of class `cls`, the class the caller
- * needs a block of. Under 'lru' free memory is not merged (alloc.ts), so an
- * evicted entry's memory serves only entries of its own class: evicting
- * others would not make room, and when threads insert entries of several
- * sizes, it would empty the map (each thread evicting the others' entries,
- * whose memory it cannot use). Within a class, the choice is the usual one
- * (evictOne). So the map is a cache per size class once memory is full, as
- * memcached's slab classes are: each class keeps the memory it was given.
- * Returns whether it evicted any.
+ * When memory is full: evicts a batch, whose memory the caller reclaims:
+ * the least used entries, whatever their size (evictOne). Their blocks
+ * serve entries of any size: split if larger, merged with the free memory
+ * beside them if smaller (fromFree). Entries written at about the same time
+ * lie side by side (spans are carved whole, alloc.ts), and they age
+ * together, so the entries of a size the map no longer writes go first and
+ * give back whole runs. Returns whether it evicted any.
  */
-function evictForMemory(cls: i32): bool {
-  if (policy() != EVICT_LRU) return false;
+function evictForMemory(): bool {
   // An evicted entry's memory goes back to the allocator by itself (its
   // slot turns DELETED, see layout.ts), so a small batch is enough, and no
   // insert pays for much more than its own room.
   let n: i64 = 0;
-  for (let k: i32 = 0; k < EVICT_BATCH; k++) if (evictOne(cls)) n++;
+  for (let k: i32 = 0; k < EVICT_BATCH; k++) if (evictOne()) n++;
   return n > 0;
 }
 

@@ -83,10 +83,11 @@
 // replaced; a migration takes any block at hand (table.ts tableFor), larger
 // than wanted if that is all there is.
 //
-// Eviction (evict.ts, 'lru'): an insert that finds no memory evicts entries of
-// the size class it needs a block of (under 'lru' free memory is not merged, so
-// no other class's would do), then spins, reclaiming, until their blocks
-// are past their grace period; a full table that finds no table to migrate
+// Eviction (evict.ts, 'lru'): an insert that finds no memory evicts the least
+// used entries, whatever their size, then spins, reclaiming, until their
+// blocks are past their grace period and takes its block from them, split
+// or merged with the free memory beside them (or, if they lie apart,
+// evicts the entries beside a cold one, so that they merge into a run); a full table that finds no table to migrate
 // to spins likewise while a retired one is on its way back. Both give up
 // after a bounded number of rounds (a thread dead inside an operation pins
 // the epoch): ERR_CAPACITY.

@@ -138,7 +138,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 12;
+export const LAYOUT_VERSION: u32 = 13;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -260,6 +260,12 @@ export const DEFRAG_DONE: usize = REGIONS + 56;
  *  block no larger may be found by merging again. */
 export const DEFRAG_LARGEST: usize = REGIONS + 60;
 export const SPARE_SCRATCH: usize = 65536;
+/** u32, on a line of its own: under eviction 'lru', a table that a
+ *  migration replaced by one of its size, kept whole for the next such
+ *  migration (alloc.ts free, table.ts newTable), or 0. A full 'lru' map
+ *  merges free memory, whose runs entries of any size carve, so the block
+ *  of the table it replaced would not wait for the next replacement. */
+export const TABLE_SPARE: usize = REGIONS + 64;
 
 // ---------------------------------------------------------------------------
 // Thread slots
@@ -268,7 +274,7 @@ export const SPARE_SCRATCH: usize = 65536;
  *  and two of statistics, so that no two threads share a line. */
 export const MAX_THREADS: i32 = 256;
 export const THREAD_SIZE: usize = 192;
-export const THREADS: usize = REGIONS + 64;
+export const THREADS: usize = REGIONS + 128;
 export const T_OWNER: usize = 0;
 export const T_ANNOUNCE: usize = T_OWNER + 4;
 export const T_SCRATCH: usize = T_ANNOUNCE + 4;

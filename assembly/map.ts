@@ -4,10 +4,10 @@
 // in evict.ts, iteration in scan.ts, the debug walk in verify.ts. Read
 // index.ts's Overview first; layout.ts has the slot states.
 
-import { alloc, allocSplit, classOf, classSize, defragBlock, defragment } from "./alloc";
+import { alloc, allocSplit, classOf, classSize, defragBlock } from "./alloc";
 import { reclaim, tid } from "./epoch";
 import { faultPoint } from "./fault";
-import { SPIN_ROUNDS, clearNoLargerBlock, evictForTable, evictUntil, policy, spinRanOut, stillPinned } from "./evict";
+import { SPIN_ROUNDS, clearNoLargerBlock, mergeFree, evictForTable, evictUntil, policy, spinRanOut, stillPinned } from "./evict";
 import { expiredAt, now } from "./expiry";
 import { finishAll, helpMigrate, holds, moveSlot, root, startMigration, tableFor, tombFor } from "./table";
 import { bytesEqual, keyEquals } from "./keys";
@@ -75,7 +75,7 @@ function allocFresh(size: usize): usize {
   if (b == 0 && cls < NUM_CLASSES && defragOrWait(classSize(cls))) b = defragBlock != 0 ? defragBlock : alloc(size);
   // Without eviction, last, a larger block that lies free, split: memory
   // freed by larger entries serves smaller ones. (Under 'lru', evictUntil
-  // splits when no entry of this class is left to evict: fromLarger.)
+  // splits first: evict.ts fromFree.)
   if (b == 0 && policy() != EVICT_LRU) b = splitFree(size);
   return b;
 }
@@ -84,11 +84,7 @@ function allocFresh(size: usize): usize {
  *  the thread doing it. Returns whether memory may have been merged; with
  *  `want`, the block it kept is defragBlock (0 if it only waited). */
 function defragOrWait(want: usize): bool {
-  // Not under 'lru' yet: there, merged regions went to larger tables
-  // (tableFor takes a free block of any larger table), and the entries
-  // they displaced were evicted. Its classes keep their memory (evictUntil).
-  if (policy() == EVICT_LRU) return false;
-  if (defragment(<u32>(tid + 1), want)) return true;
+  if (mergeFree(want)) return true;
   let waited = false;
   for (let k = 0; k < SPIN_ROUNDS && atomic.load<u32>(DEFRAG) != 0; k++) waited = true;
   return waited;

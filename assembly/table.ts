@@ -4,15 +4,15 @@
 // copyInto), which every writer helps with. map.ts has the lookup and the
 // write protocol that freeze slots as they go; read its overview first.
 
-import { alloc, allocFree, allocReserved, freeSized, heapTop, lastFresh } from "./alloc";
+import { alloc, allocFree, allocReserved, freeSized, heapTop, lastFresh, releaseKeptTable, searchAllRegions, takeKeptTable } from "./alloc";
 import { retire } from "./epoch";
 import { faultPoint } from "./fault";
-import { evictForTable } from "./evict";
+import { evictForTable, mergeFree, policy } from "./evict";
 import { chunkLower, now } from "./expiry";
 import { keyEquals } from "./keys";
 import {
   ANON_TOMB, H_TABLES_RETIRED, hdrAdd, SAFE_NEVER, TB_SAFE, H_EPOCH, TABLE_OUTGROWN, TABLE_FULL_SIZE, H_LIMIT,
-  H_MIN_CAP, H_RESERVE, H_ROOT, H_THREAD_HIGH, KIND_TABLE, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY,
+  EVICT_LRU, H_MIN_CAP, H_RESERVE, H_ROOT, H_THREAD_HIGH, KIND_TABLE, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED, SLOT_MOVED_EMPTY,
   TABLE_HEADER, TB_CAP, TB_CLAIM, TB_MOVED, TB_NEXT, TB_USED, TB_RESERVE, TB_COPIED, B_INFO, blockInfo, setBlockInfo,
   setBlockLink, entryKey, entryKeyLen, hdrCas, hdrLoad, hdrStore, sizeLoad, slotAddr, slotCas, slotEntry, slotHash,
   slotLo, slotLoad, slotWord, tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS,
@@ -22,14 +22,26 @@ import { CHUNK, copy, find, growAt, tryInsert } from "./map";
 
 
 /** A zeroed, unpublished table of `cap` slots, or 0. `freeOnly`: its slots
- *  block only from freed memory (allocFree), never from the bump pointer. */
-export function newTable(cap: u32, freeOnly: bool = false): usize {
+ *  block only from freed memory (allocFree), never from the bump pointer;
+ *  `slotsBlock`: that block, given (of cap * 8 bytes' class), or 0. */
+export function newTable(cap: u32, freeOnly: bool = false, slotsBlock: usize = 0): usize {
+  const kept = takeKeptTable(cap);
+  if (kept != 0) {
+    // Its blocks hold what its last use left: cleared, as a reused block is.
+    const slots = tableSlots(kept);
+    atomic.store<u64>(slots, 0);
+    memory.fill(slots + 8, 0, (<usize>cap << 3) - 8);
+    return initTable(kept, cap, slots, tableChunks(kept));
+  }
   const t = allocReserved(TABLE_HEADER);
-  if (t == 0) return 0;
-  const slots = freeOnly ? allocFree(<usize>cap << 3) : allocReserved(<usize>cap << 3);
+  if (t == 0) {
+    if (slotsBlock != 0) freeSized(slotsBlock, <usize>cap << 3);
+    return 0;
+  }
+  const slots = slotsBlock != 0 ? slotsBlock : freeOnly ? allocFree(<usize>cap << 3) : allocReserved(<usize>cap << 3);
   // A never-used block is already zero: a growing table costs no pause to
   // clear (only a reused block, of a table that was freed, is cleared).
-  const slotsFresh = lastFresh;
+  const slotsFresh = slotsBlock == 0 && lastFresh;
   const nChunks = chunkCount(cap);
   const chunks: usize = slots == 0 ? <usize>0 : allocReserved(<usize>nChunks << 3);
   if (chunks == 0) {
@@ -37,6 +49,15 @@ export function newTable(cap: u32, freeOnly: bool = false): usize {
     freeSized(t, TABLE_HEADER);
     return 0;
   }
+  if (!slotsFresh) {
+    atomic.store<u64>(slots, 0);
+    memory.fill(slots + 8, 0, (<usize>cap << 3) - 8);
+  }
+  return initTable(t, cap, slots, chunks);
+}
+
+/** Writes the header of table t (cap slots, zeroed) and its chunks' bounds. */
+function initTable(t: usize, cap: u32, slots: usize, chunks: usize): usize {
   // The first word of each block atomically: a thread popping a free list
   // with a stale head may still read it as a link (alloc.ts popAt).
   setBlockLink(t, 0);
@@ -45,10 +66,7 @@ export function newTable(cap: u32, freeOnly: bool = false): usize {
   store<u32>(t + TB_CAP, cap);
   store<u32>(t + TB_SLOTS, <u32>slots);
   store<u32>(t + TB_CHUNKS, <u32>chunks);
-  if (!slotsFresh) {
-    atomic.store<u64>(slots, 0);
-    memory.fill(slots + 8, 0, (<usize>cap << 3) - 8);
-  }
+  const nChunks = chunkCount(cap);
   for (let c: u32 = 0; c < nChunks; c++) atomic.store<u64>(chunkAddr(chunks, c), <u64>NO_EXPIRY);
   return t;
 }
@@ -134,7 +152,10 @@ export function tableFor(rootCap: u32, wanted: u32, reserve: i64): usize {
       return t2;
     }
   }
-  const top = wanted > rootCap ? wanted : rootCap;
+  // A table larger than wanted only from a block that lies free, and not
+  // under 'lru', where free memory is merged: a merged run taken for a table
+  // would evict the entries it could hold.
+  const top = policy() == EVICT_LRU ? MAX_CAP : wanted > rootCap ? wanted : rootCap;
   for (let c = top << 1; c <= MAX_CAP && tableSize(c) <= <usize>hdrLoad(H_LIMIT); c <<= 1) {
     t2 = newTable(c, true);
     if (t2 != 0) {
@@ -168,7 +189,16 @@ export function startMigration(t: usize, grow: bool = false): void {
   if (root() != t || tableNext(t) != 0) return;
   const reserve = migrationReserve();
   const wanted = wantedCap(reserve);
-  const t2 = tableFor(tableCap(t), wanted, reserve);
+  let t2 = tableFor(tableCap(t), wanted, reserve);
+  if ((t2 == 0 || pickedCap < wanted) && policy() == EVICT_LRU && mergeFree(0)) {
+    // Under 'lru' free memory is merged only on demand: the table the map
+    // wants (its entries shrank, or it fills again after a size gave up its
+    // memory) may lie in it.
+    if (t2 != 0) freeTable(t2);
+    searchAllRegions(true);
+    t2 = tableFor(tableCap(t), wanted, reserve);
+    searchAllRegions(false);
+  }
   if (t2 == 0) return;
   publishTable(t, t2, pickedCap, wanted, reserve, grow);
 }
@@ -182,7 +212,12 @@ export function publishTable(t: usize, t2: usize, cap: u32, wanted: u32, reserve
   // Order: publishes the zeroed table; from here on writers freeze t's slots.
   if (tableCas(t, TB_NEXT, 0, <u32>t2) != 0) {
     freeTable(t2);
-  } else if (grow && cap > tableCap(t) && heapTop() <= <usize>hdrLoad(H_LIMIT) >> 1) {
+    return;
+  }
+  // A table kept for a replacement of another size (alloc.ts TABLE_SPARE)
+  // is not wanted now: its memory goes back.
+  if (cap != tableCap(t)) releaseKeptTable();
+  if (grow && cap > tableCap(t) && heapTop() <= <usize>hdrLoad(H_LIMIT) >> 1) {
     // A table the map outgrew is not wanted at its size again soon: its
     // memory goes to the regions, for entries. Not so once the map has used
     // half its memory, nor for a table dropped to shed deleted entries: it

@@ -160,10 +160,10 @@ export class Session {
         if (ofThisOperation && this.core?.capacityCause() === 1) {
           return new MapError(
             'ERR_CAPACITY',
-            `the map is full (maxMemoryBytes ${this.core.memoryLimit()}) and holds no block of this entry's size or ` +
-            'larger, free or to evict: a full map keeps the block sizes it filled up with (blocks are never merged), ' +
-            'so evicting or deleting smaller entries makes no room for it; give the map more memory, or bound it by ' +
-            'maxEntries so that its memory never fills',
+            `the map is full (maxMemoryBytes ${this.core.memoryLimit()}) and evicting made no block of this ` +
+            "entry's size: the entries beside the coldest ones were evicted and their memory merged, but blocks " +
+            "that eviction cannot free (tables, threads' buffers) lay in the way, or nothing was left to evict; " +
+            'give the map more memory, or store values this large elsewhere',
           );
         }
         if (ofThisOperation && this.core?.capacityCause() === 2) {
