@@ -382,7 +382,7 @@ function bestRun(want: usize): usize {
         lo = b;
         continue;
       }
-      if (hi != 0 && hi - lo >= want && hi - lo < bestLen) {
+      if (hi != 0 && fits(hi - lo, want) && hi - lo < bestLen) {
         best = lo;
         bestLen = hi - lo;
       }
@@ -390,8 +390,15 @@ function bestRun(want: usize): usize {
       hi = end;
     }
   }
-  if (hi != 0 && hi - lo >= want && hi - lo < bestLen) best = lo;
+  if (hi != 0 && fits(hi - lo, want) && hi - lo < bestLen) best = lo;
   return best;
+}
+
+/** Whether a run of `len` bytes holds a block of `want` and leaves no rest
+ *  of 8 bytes (no block: lost for good, between blocks that then never
+ *  merge). */
+@inline function fits(len: usize, want: usize): bool {
+  return len >= want && len - want != 8;
 }
 
 /** Walks the buckets down, merging the blocks that touch into runs, and
@@ -586,6 +593,7 @@ function allocBelow(size: usize, limit: usize): usize {
   let bytes: usize = 0;
   if (span != 0) {
     n = carved / csize;
+    if (carved - n * csize == 8 && n > 1) n--; // no rest of 8 (no block, see allocSplit)
     bytes = carved;
   } else {
     // A whole number of cache lines, so the next span starts where this one
@@ -693,8 +701,8 @@ export function freeSized(b: usize, size: usize): void {
 /**
  * A block of class `cls` cut from a free block of a larger class below
  * `below`, the rest going to the free lists of the classes that fill it,
- * largest first (sizes are multiples of 8, so a rest of 16 bytes or more is
- * all whole blocks; a rest of 8 is lost). 0 if no such block lies free.
+ * largest first (pushPieces; a block whose rest would be 8 bytes, no
+ * block, is not split). 0 if no such block lies free.
  * Under 'lru', before a merge (evict.ts fromFree); without eviction, after
  * a merge found no run that fits (map.ts splitFree).
  */
@@ -702,19 +710,12 @@ export function allocSplit(cls: i32, below: i32): usize {
   const want = classSize(cls);
   const top = below < NUM_CLASSES ? below : NUM_CLASSES;
   for (let c = cls + 1; c < top; c++) {
-    if (freeCountLoad(c) <= 0) continue;
+    // A rest of 8 bytes could be no block: lost for good, it would keep the
+    // blocks around it from ever merging into one run.
+    if (classSize(c) - want == 8 || freeCountLoad(c) <= 0) continue;
     const b = pop(c);
     if (b == 0) continue;
-    let at = b + want;
-    let rest = classSize(c) - want;
-    while (rest >= 16) {
-      let k = classOf(rest);
-      if (classSize(k) > rest) k--;
-      const s = classSize(k);
-      pushChain(k, at, at, 1);
-      at += s;
-      rest -= s;
-    }
+    pushPieces(b + want, classSize(c) - want);
     return b;
   }
   return 0;

@@ -17,9 +17,10 @@ import { alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragme
 import { me, reclaim, tid } from "./epoch";
 import { expiredAt, removeAt } from "./expiry";
 import { CHUNK, growAt } from "./map";
-import { MAX_CAP, freeTable, migrationReserve, newTable, publishTable, root, wantedCap } from "./table";
+import { MAX_CAP, tombFor, freeTable, migrationReserve, newTable, publishTable, root, wantedCap } from "./table";
 import {
-  EVICT_LRU, NUM_CLASSES, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
+  ANON_TOMB, EVICT_LRU, NUM_CLASSES, TABLE_SPARE, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, MAX_THREADS, T_SCRATCH, T_SCRATCH_SIZE,
+  SPARES, SPARE_SCRATCH, TABLE_HEADER, blockLink, chunkCount, tableChunks, threadSlot, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
   N_EVICTION, N_MAP_MAX_ENTRIES, N_TICK, SLOT_DEL, SLOT_FROZEN, STAMP_MASK, STAMP_SHIFT, STAMP_TICK_SHIFT,
   STAT_EVICTIONS, STAT_EXPIRATIONS, TABLE_FULL_SIZE, blockInfo, entryKey, hdrLoad, nsRecord, nsTagOf,
   setBlockInfo, sizeLoad, slotAddr, slotEntry, slotLo, slotLoad, tableCap, tableNext, tableSize, tableSlots,
@@ -120,8 +121,9 @@ let pressure: u32 = 0;
  * batch, emptied the map; it evicts again only once three epochs have
  * passed and what came back made no block of its size (went to other
  * threads, or lies apart from other free memory): then a window around a
- * cold entry (evictWindow). It gives up after WINDOWS windows, when nothing
- * is left to evict, or after SPIN_ROUNDS (a thread that stays inside
+ * cold entry (evictWindow), and after WINDOWS of those, batches again. It
+ * gives up once it evicted a quarter of the entries, when nothing is left
+ * to evict, or after SPIN_ROUNDS (a thread that stays inside
  * an operation, a dead one, pins the epoch). Then the next PRESSURE_INSERTS
  * inserts of new keys each evict one entry as they go (makeRoom), so that
  * memory keeps coming back one grace period behind the inserts instead of
@@ -136,6 +138,7 @@ export function evictUntil(b: usize, size: usize): usize {
   b = fromFree(cls, false);
   if (b != 0) return b;
   const csize = classSize(cls);
+  const floor = sizeLoad() - (sizeLoad() >> 2);
   evictForMemory();
   let since = hdrLoad(H_EPOCH);
   let windows = 0;
@@ -155,7 +158,11 @@ export function evictUntil(b: usize, size: usize): usize {
       // entries beside a cold one go, so that their blocks make one
       // (evictWindow); a few windows, then it gives up. Nothing left to
       // evict: nothing more will come back.
-      if (windows == WINDOWS || !(evictWindow(csize, ++windows) || evictForMemory())) {
+      // Past WINDOWS windows (other threads took what came back, or every
+      // window held a block eviction does not free), batches again, up to a
+      // quarter of the entries the map held.
+      const more = windows < WINDOWS ? evictWindow(csize, ++windows) || evictForMemory() : sizeLoad() > floor && evictForMemory();
+      if (!more) {
         noLargerBlock = true;
         return 0;
       }
@@ -251,6 +258,8 @@ export function stampNew(n: usize, old: usize): void {
  *  that holds a block no eviction frees (a table, a thread's buffer) gives
  *  no run. */
 const WINDOWS: i32 = 8;
+/** Cold entries a window is placed at before one is taken (evictWindow). */
+const WINDOW_PICKS: i32 = 8;
 
 /** How much an entry deserves eviction: the least used first, the least
  *  recently used among equals. */
@@ -275,30 +284,44 @@ const WINDOWS: i32 = 8;
 function evictWindow(want: usize, attempt: i32 = 0): bool {
   const t = root();
   if (tableNext(t) != 0) return false;
+  // A table migrated to lately keeps what is deleted from it as keyed
+  // tombstones for three epochs (table.ts tombFor): their memory would not
+  // come back.
+  if (tombFor(t, 1) != ANON_TOMB) return true;
   const cap = tableCap(t);
   const slots = tableSlots(t);
   const nowStamp = stampNow();
   let lo: usize = 0;
-  let worst: u32 = 0;
-  // Later attempts look at fewer slots and reach below e too: the window
-  // that failed held a block that no eviction frees, and the coldest of
-  // many lie together.
-  const samples = attempt == 0 ? SAMPLES * 4 : SAMPLES >> 1;
-  for (let k = 0; k < samples; k++) {
-    const w = slotLoad(slotAddr(slots, nextRandom() & (cap - 1)));
-    const l = slotLo(w);
-    if (l < 8 || (l & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
-    const e = slotEntry(w);
-    if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue;
-    const c = coldness(blockInfo(e), nowStamp);
-    if (lo == 0 || c > worst) {
-      lo = e;
-      worst = c;
+  let hi: usize = 0;
+  // A window that holds a block eviction does not free (known ones:
+  // evictable) is passed over for another. Later attempts look at fewer
+  // slots and reach below e too: the window that failed held a block not
+  // known here, and the coldest of many lie together.
+  for (let pick = 0; pick < WINDOW_PICKS && hi == 0; pick++) {
+    const samples = attempt == 0 && pick == 0 ? SAMPLES * 4 : SAMPLES >> 1;
+    let e0: usize = 0;
+    let worst: u32 = 0;
+    for (let k = 0; k < samples; k++) {
+      const w = slotLoad(slotAddr(slots, nextRandom() & (cap - 1)));
+      const l = slotLo(w);
+      if (l < 8 || (l & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
+      const e = slotEntry(w);
+      if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue;
+      const c = coldness(blockInfo(e), nowStamp);
+      if (e0 == 0 || c > worst) {
+        e0 = e;
+        worst = c;
+      }
+    }
+    if (e0 == 0) continue;
+    let a = e0;
+    if (((attempt + pick) & 1) != 0) a = e0 + blockSize(e0) > want ? e0 + blockSize(e0) - want : 0;
+    if (evictable(a, a + want)) {
+      lo = a;
+      hi = a + want;
     }
   }
-  if (lo == 0) return false;
-  if ((attempt & 1) != 0) lo = lo + blockSize(lo) > want ? lo + blockSize(lo) - want : 0;
-  const hi = lo + want;
+  if (hi == 0) return false;
   let n = 0;
   for (let i: u32 = 0; i < cap; i++) {
     const s = slotAddr(slots, i);
@@ -311,6 +334,41 @@ function evictWindow(want: usize, attempt: i32 = 0): bool {
     if (removeAt(t, s, w, STAT_EVICTIONS)) n++;
   }
   return n > 0;
+}
+
+/** Whether no block that eviction does not free lies in [lo, hi), of those
+ *  known: the tables in use and kept, the threads' scratch buffers, the
+ *  spares, the merge's bucket words (reads only; a hint while they change). */
+function evictable(lo: usize, hi: usize): bool {
+  const r = root();
+  if (!tableApart(r, lo, hi)) return false;
+  const next = <usize>tableNext(r);
+  if (next != 0 && !tableApart(next, lo, hi)) return false;
+  const kept = <usize>atomic.load<u32>(TABLE_SPARE);
+  if (kept != 0 && !tableApart(kept, lo, hi)) return false;
+  const buckets = <usize>atomic.load<u32>(DEFRAG_BUCKETS);
+  if (overlaps(buckets, <usize>atomic.load<u32>(DEFRAG_BUCKET_COUNT) << 2, lo, hi)) return false;
+  const high = <i32>hdrLoad(H_THREAD_HIGH);
+  for (let i = 0; i < high && i < MAX_THREADS; i++) {
+    const slot = threadSlot(i);
+    if (overlaps(<usize>atomic.load<u32>(slot + T_SCRATCH), <usize>atomic.load<u32>(slot + T_SCRATCH_SIZE), lo, hi)) return false;
+  }
+  let b = <usize>(<u32>atomic.load<u64>(SPARES));
+  for (let k = 0; b != 0 && k < 8; k++) {
+    if (overlaps(b, SPARE_SCRATCH, lo, hi)) return false;
+    b = <usize>blockLink(b);
+  }
+  return true;
+}
+
+@inline function overlaps(b: usize, size: usize, lo: usize, hi: usize): bool {
+  return b != 0 && b < hi && b + size > lo;
+}
+
+function tableApart(t: usize, lo: usize, hi: usize): bool {
+  const cap = tableCap(t);
+  return !overlaps(t, TABLE_HEADER, lo, hi) && !overlaps(tableSlots(t), <usize>cap << 3, lo, hi) &&
+    !overlaps(tableChunks(t), <usize>chunkCount(cap) << 3, lo, hi);
 }
 
 /** Candidates an eviction compares before it picks one (Redis's eviction

@@ -521,10 +521,11 @@ for (const r of hitRows) {
 
 // Memory across value sizes: after clear() or deleting every key, what a
 // second fill of another value size takes, against a fresh map.
-const { sizeReuse, drift, lruAcrossSizes } = await import('./sizes.mjs');
+const { sizeReuse, drift, lruAcrossSizes, lruDrift } = await import('./sizes.mjs');
 const sizeRows = await sizeReuse();
 const driftRow = await drift();
 const lruRows = await lruAcrossSizes();
+const lruDriftRow = await lruDrift();
 console.log('');
 console.log(`${pad('32 MiB map: filled, emptied, refilled', 44)}${lpad('fit of a fresh map', 20)}  goal >= 90%`);
 console.log('-'.repeat(78));
@@ -535,6 +536,7 @@ for (const r of sizeRows) {
 {
   const pct = (x) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
   console.log(`${pad('drifting 16 B-64 KiB, no eviction: full at', 44)}${lpad(`${pct(driftRow.firstFullAt)} live first, ${pct(driftRow.lowestFullAt)} lowest`, 20)}  goal >= 75%`);
+  console.log(`${pad("drifting, 'lru', 20k keys: held / fresh map", 44)}${lpad(`${pct(lruDriftRow.mean)} mean, ${pct(lruDriftRow.lowest)} lowest`, 20)}  goal >= 85%`);
 }
 console.log('');
 console.log(`${pad("8 MiB 'lru' map: size A, then size B", 44)}${lpad('B held / fresh', 20)}  goal >= 85%`);
@@ -607,6 +609,7 @@ const report = {
   sizeReuse: sizeRows,
   drift: driftRow,
   lruAcrossSizes: lruRows,
+  lruDrift: { ...lruDriftRow, shares: undefined },
   getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
   memory: memRows,
 };

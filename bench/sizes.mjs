@@ -122,12 +122,10 @@ export async function lruDrift({ ops = 200_000, limit = LIMIT, keys = 20_000, se
           fresh.set(k, 'v'.repeat(s));
         } catch (e) {
           if (e.code !== 'ERR_CAPACITY') throw e;
-          if (process.env.DEBUG && freshFailed < 5) console.log(i, fresh.size, s, e.message.slice(0, 120));
           freshFailed++;
         }
       }
       shares.push(map.size / fresh.size);
-      if (process.env.DEBUG) { const st = map.stats(); console.log(i, map.size, fresh.size, st.memoryFreeBytes, map.memoryUsage({ valueBytes: 60000 }).usableBytes, st.evictions); }
       fresh.close();
     }
   }
