@@ -642,12 +642,12 @@ export function free(b: usize): void {
   if (blockKind(b) == KIND_TABLE) {
     hdrSub(H_TABLES_RETIRED, 1); // first: a kill below leaks the table, not a count
     const outgrown = (blockInfo(b) & TABLE_OUTGROWN) != 0;
-    if (keepTables() && tableCap(b) == tableCap(<usize>hdrLoad(H_ROOT))) {
-      // Replaced by a table of its size: kept whole for the next such
-      // migration (TABLE_SPARE); the one kept so far goes back. A kill
-      // between the two leaks that one.
-      const old = <usize>atomic.xchg<u32>(TABLE_SPARE, <u32>b);
-      if (old != 0) freeTableBlocks(old, false);
+    if (!outgrown && keepTables()) {
+      // Kept whole for the next migration to a table of its size (the
+      // same as the root's, or half of it: evict.ts evictForTable) in
+      // TABLE_SPARE; the one kept so far goes back. A kill between the two
+      // leaks that one.
+      keepTable(b);
       return;
     }
     freeTableBlocks(b, outgrown);
@@ -668,21 +668,41 @@ function freeTableBlocks(t: usize, outgrown: bool): void {
   return atomic.load<u32>(nsRecord(0) + N_EVICTION) == EVICT_LRU;
 }
 
-/** The table kept whole (TABLE_SPARE), taken, if it has `cap` slots; else
- *  0. Its blocks hold what its last use left. */
-export function takeKeptTable(cap: u32): usize {
-  const t = <usize>atomic.load<u32>(TABLE_SPARE);
-  // Reading a table another thread just took is a benign race: the CAS
-  // then fails (a table taken and kept again is free again).
-  if (t == 0 || tableCap(t) != cap) return 0;
-  return atomic.cmpxchg<u32>(TABLE_SPARE, <u32>t, 0) == <u32>t ? t : 0;
+/** Tables kept whole (TABLE_SPARE words). */
+const KEPT_TABLES: usize = 2;
+
+/** Keeps retired table b in an empty TABLE_SPARE word, or in place of one
+ *  whose table is not the root's size (else the first), which goes back. */
+function keepTable(b: usize): void {
+  const rootCap = tableCap(<usize>hdrLoad(H_ROOT));
+  let at: usize = TABLE_SPARE;
+  for (let k: usize = 0; k < KEPT_TABLES; k++) {
+    const w = TABLE_SPARE + (k << 2);
+    const t = <usize>atomic.load<u32>(w);
+    if (t == 0 && atomic.cmpxchg<u32>(w, 0, <u32>b) == 0) return;
+    if (t != 0 && tableCap(t) != rootCap) at = w;
+  }
+  const old = <usize>atomic.xchg<u32>(at, <u32>b);
+  if (old != 0) freeTableBlocks(old, false);
 }
 
-/** Gives the table kept whole back to the free lists (when the map needs
- *  memory, or a table of another size). */
-export function releaseKeptTable(): void {
-  const t = <usize>atomic.xchg<u32>(TABLE_SPARE, 0);
-  if (t != 0) freeTableBlocks(t, false);
+/** A table kept whole (TABLE_SPARE), taken, if one has `cap` slots; else
+ *  0. Its blocks hold what its last use left. */
+export function takeKeptTable(cap: u32): usize {
+  for (let k: usize = 0; k < KEPT_TABLES; k++) {
+    const w = TABLE_SPARE + (k << 2);
+    const t = <usize>atomic.load<u32>(w);
+    // Reading a table another thread just took is a benign race: the CAS
+    // then fails (a table taken and kept again is free again).
+    if (t == 0 || tableCap(t) != cap) continue;
+    if (atomic.cmpxchg<u32>(w, <u32>t, 0) == <u32>t) return t;
+  }
+  return 0;
+}
+
+/** The i-th table kept whole, or 0 (evict.ts evictable). */
+export function keptTable(i: usize): usize {
+  return <usize>atomic.load<u32>(TABLE_SPARE + (i << 2));
 }
 
 /** Frees a table's block: to the regions if the table was outgrown and the
@@ -766,6 +786,7 @@ export function allocInit(limit: usize, spares: u32): void {
   atomic.store<u64>(SPARES, 0);
   atomic.store<i32>(SPARES_COUNT, 0);
   atomic.store<u32>(TABLE_SPARE, 0);
+  atomic.store<u32>(TABLE_SPARE + 4, 0);
   hdrStore(H_TOP, <u32>HEAP_START);
   hdrStore(H_LIMIT, <u32>limit);
   hdrStore(H_RESERVE, 0);

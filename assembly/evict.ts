@@ -13,13 +13,13 @@
 // (evictOne). The per-thread state of these (pressure, the pinned epoch,
 // the cause of a failure) lives here, beside the code that writes it.
 
-import { alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeBytes, searchAllRegions } from "./alloc";
+import { keptTable, alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeBytes, searchAllRegions } from "./alloc";
 import { me, reclaim, tid } from "./epoch";
 import { expiredAt, removeAt } from "./expiry";
-import { CHUNK, growAt } from "./map";
-import { MAX_CAP, tombFor, freeTable, migrationReserve, newTable, publishTable, root, wantedCap } from "./table";
+import { CHUNK, compact, growAt, splitBelow } from "./map";
+import { MAX_CAP, finishAll, tombFor, freeTable, migrationReserve, newTable, publishTable, root, wantedCap } from "./table";
 import {
-  ANON_TOMB, EVICT_LRU, NUM_CLASSES, TABLE_SPARE, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, MAX_THREADS, T_SCRATCH, T_SCRATCH_SIZE,
+  ANON_TOMB, TB_KEYED, tableField, EVICT_LRU, NUM_CLASSES, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, MAX_THREADS, T_SCRATCH, T_SCRATCH_SIZE,
   SPARES, SPARE_SCRATCH, TABLE_HEADER, blockLink, chunkCount, tableChunks, threadSlot, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
   N_EVICTION, N_MAP_MAX_ENTRIES, N_TICK, SLOT_DEL, SLOT_FROZEN, STAMP_MASK, STAMP_SHIFT, STAMP_TICK_SHIFT,
   STAT_EVICTIONS, STAT_EXPIRATIONS, TABLE_FULL_SIZE, blockInfo, entryKey, hdrLoad, nsRecord, nsTagOf,
@@ -139,29 +139,50 @@ export function evictUntil(b: usize, size: usize): usize {
   if (b != 0) return b;
   const csize = classSize(cls);
   const floor = sizeLoad() - (sizeLoad() >> 2);
-  evictForMemory();
+  // Whether a batch was evicted yet (none while the root keeps what is
+  // deleted from it: evictForMemory waits then).
+  let batched = evictForMemory() > 0;
   let since = hdrLoad(H_EPOCH);
+  let forcedAt = since;
   let windows = 0;
   for (let round = 0; round < SPIN_ROUNDS; round++) {
     reclaim();
     b = alloc(size);
     const e = hdrLoad(H_EPOCH);
-    // Once the evicted memory came back, merged whatever the throttle.
-    if (b == 0) b = fromFree(cls, e - since >= 3);
+    // Once the evicted memory came back, merged whatever the throttle (once
+    // per epoch: the epoch may stand still while another thread holds it).
+    const force = e - since >= 3 && e != forcedAt;
+    if (force) forcedAt = e;
+    if (b == 0) b = fromFree(cls, force);
     if (b != 0) {
       // Not at once: another thread held the epoch back. Evict ahead for a while.
       if (round > 0) pressure = PRESSURE_INSERTS;
       return b;
     }
     if (e - since > 3) {
+      // Deleted entries kept as keyed tombstones (evicted in the first
+      // epochs of the root, table.ts tombFor) hold their memory until a
+      // migration drops them, and break the runs windows make.
+      if (windows > 0 && tableField(root(), TB_KEYED) != 0 && compact()) {
+        since = hdrLoad(H_EPOCH);
+        continue;
+      }
       // What the batch freed came back and made no block of this size: the
       // entries beside a cold one go, so that their blocks make one
-      // (evictWindow); a few windows, then it gives up. Nothing left to
+      // (evictWindow). Past WINDOWS windows (other threads took what came
+      // back, or every window held a block eviction does not free), batches
+      // again, up to a quarter of the entries the map held. Nothing left to
       // evict: nothing more will come back.
-      // Past WINDOWS windows (other threads took what came back, or every
-      // window held a block eviction does not free), batches again, up to a
-      // quarter of the entries the map held.
-      const more = windows < WINDOWS ? evictWindow(csize, ++windows) || evictForMemory() : sizeLoad() > floor && evictForMemory();
+      let more = true;
+      if (!batched) {
+        const n = evictForMemory();
+        batched = n > 0;
+        more = n != 0;
+      } else if (windows < WINDOWS) {
+        more = evictWindow(csize, ++windows) || evictForMemory() != 0;
+      } else {
+        more = sizeLoad() > floor && evictForMemory() != 0;
+      }
       if (!more) {
         noLargerBlock = true;
         return 0;
@@ -179,11 +200,11 @@ export function evictUntil(b: usize, size: usize): usize {
  * merged (alloc.ts defragment, which keeps one for this thread; throttled
  * while merging gives nothing new). So memory follows the sizes the map
  * holds now: the blocks of entries evicted one size at a time serve the
- * next. Classes from the root table's slots block up are not split: a table
- * waiting for its replacement's block (waitForTable) must find it.
+ * next. Blocks of a table's size (map.ts splitBelow) are not split, as
+ * without eviction: a migration's next table takes such a block.
  */
 function fromFree(cls: i32, force: bool): usize {
-  const b = allocSplit(cls, NUM_CLASSES);
+  const b = allocSplit(cls, splitBelow());
   if (b != 0) return b;
   return mergeFree(classSize(cls), force) ? defragBlock : 0;
 }
@@ -258,6 +279,7 @@ export function stampNew(n: usize, old: usize): void {
  *  that holds a block no eviction frees (a table, a thread's buffer) gives
  *  no run. */
 const WINDOWS: i32 = 8;
+
 /** Cold entries a window is placed at before one is taken (evictWindow). */
 const WINDOW_PICKS: i32 = 8;
 
@@ -344,8 +366,10 @@ function evictable(lo: usize, hi: usize): bool {
   if (!tableApart(r, lo, hi)) return false;
   const next = <usize>tableNext(r);
   if (next != 0 && !tableApart(next, lo, hi)) return false;
-  const kept = <usize>atomic.load<u32>(TABLE_SPARE);
-  if (kept != 0 && !tableApart(kept, lo, hi)) return false;
+  for (let k: usize = 0; k < 2; k++) {
+    const kept = keptTable(k);
+    if (kept != 0 && !tableApart(kept, lo, hi)) return false;
+  }
   const buckets = <usize>atomic.load<u32>(DEFRAG_BUCKETS);
   if (overlaps(buckets, <usize>atomic.load<u32>(DEFRAG_BUCKET_COUNT) << 2, lo, hi)) return false;
   const high = <i32>hdrLoad(H_THREAD_HIGH);
@@ -525,15 +549,19 @@ export function evictForTable(t: usize, cap: u32, last: bool): bool {
   if (t2 == 0 && last) {
     // The table the live entries want, from memory that evicting frees:
     // a map whose entries shrank holds more of them than its table took.
+    // (Only to grow: a table of the root's size is the one it replaced,
+    // on its way back, or kept: alloc.ts TABLE_SPARE.)
     const reserve = migrationReserve();
     const wanted = wantedCap(reserve);
-    const want = wanted > cap << 1 ? cap << 1 : wanted < cap ? cap : wanted;
-    t2 = tableByEvicting(want, t);
-    if (t2 != 0) {
-      publishTable(t, t2, want, wanted, reserve, true);
-      return true;
+    if (wanted > cap) {
+      const want = cap << 1;
+      t2 = tableByEvicting(want, t);
+      if (t2 != 0) {
+        publishTable(t, t2, want, wanted, reserve, true);
+        return true;
+      }
+      if (root() != t || tableNext(t) != 0) return true;
     }
-    if (root() != t || tableNext(t) != 0) return true;
   }
   if (t2 == 0 && last) {
     // A larger table whose block lies free needs no eviction at all.
@@ -585,7 +613,7 @@ function tableByEvicting(cap: u32, t: usize): usize {
     }
     if (root() != t || tableNext(t) != 0) return 0;
     const before = sizeLoad();
-    if (!evictWindow(slotsBytes) && !evictForMemory()) return 0;
+    if (!evictWindow(slotsBytes) && evictForMemory() == 0) return 0;
     budget -= before - sizeLoad();
     const since = hdrLoad(H_EPOCH);
     let round = 0;
@@ -623,15 +651,23 @@ function fullSize(): bool {
  * beside them if smaller (fromFree). Entries written at about the same time
  * lie side by side (spans are carved whole, alloc.ts), and they age
  * together, so the entries of a size the map no longer writes go first and
- * give back whole runs. Returns whether it evicted any.
+ * give back whole runs. Returns how many it evicted, or -1 if it waits
+ * (see below).
  */
-function evictForMemory(): bool {
+function evictForMemory(): i32 {
+  // A table migrated to lately keeps what is deleted from it as keyed
+  // tombstones for three epochs (table.ts tombFor), until the next
+  // migration: evicting then frees nothing. So a migration under way is
+  // finished first, and the caller spins until the new root is safe.
+  const r = root();
+  if (tableNext(r) != 0) finishAll(r);
+  if (tombFor(root(), 1) != ANON_TOMB) return -1;
   // An evicted entry's memory goes back to the allocator by itself (its
   // slot turns DELETED, see layout.ts), so a small batch is enough, and no
   // insert pays for much more than its own room.
-  let n: i64 = 0;
+  let n = 0;
   for (let k: i32 = 0; k < EVICT_BATCH; k++) if (evictOne()) n++;
-  return n > 0;
+  return n;
 }
 
 export function setBounds(maxEntries: u32, eviction: u32): void {

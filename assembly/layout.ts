@@ -260,11 +260,12 @@ export const DEFRAG_DONE: usize = REGIONS + 56;
  *  block no larger may be found by merging again. */
 export const DEFRAG_LARGEST: usize = REGIONS + 60;
 export const SPARE_SCRATCH: usize = 65536;
-/** u32, on a line of its own: under eviction 'lru', a table that a
- *  migration replaced by one of its size, kept whole for the next such
- *  migration (alloc.ts free, table.ts newTable), or 0. A full 'lru' map
- *  merges free memory, whose runs entries of any size carve, so the block
- *  of the table it replaced would not wait for the next replacement. */
+/** u32 x 2, on a line of their own: under eviction 'lru', tables that
+ *  migrations replaced (once the map used half its memory), kept whole for
+ *  the next migration to a table of their size (alloc.ts keepTable,
+ *  table.ts newTable), or 0. A full 'lru' map merges free memory, whose
+ *  runs entries of any size carve, so the block of a table it replaced
+ *  would not wait for the next replacement. */
 export const TABLE_SPARE: usize = REGIONS + 64;
 
 // ---------------------------------------------------------------------------

@@ -112,7 +112,7 @@ export function splitBelow(): i32 {
  * Returns whether it did either. Rare: deleted entries are otherwise freed
  * at once (tombFor).
  */
-function compact(): bool {
+export function compact(): bool {
   const t = root();
   if (tableNext(t) == 0) {
     // Worth it if deleted slots keep entries, or if the table is four times

@@ -4,7 +4,7 @@
 // copyInto), which every writer helps with. map.ts has the lookup and the
 // write protocol that freeze slots as they go; read its overview first.
 
-import { alloc, allocFree, allocReserved, freeSized, heapTop, lastFresh, releaseKeptTable, searchAllRegions, takeKeptTable } from "./alloc";
+import { alloc, allocFree, allocReserved, freeSized, heapTop, lastFresh, searchAllRegions, takeKeptTable } from "./alloc";
 import { retire } from "./epoch";
 import { faultPoint } from "./fault";
 import { evictForTable, mergeFree, policy } from "./evict";
@@ -214,9 +214,6 @@ export function publishTable(t: usize, t2: usize, cap: u32, wanted: u32, reserve
     freeTable(t2);
     return;
   }
-  // A table kept for a replacement of another size (alloc.ts TABLE_SPARE)
-  // is not wanted now: its memory goes back.
-  if (cap != tableCap(t)) releaseKeptTable();
   if (grow && cap > tableCap(t) && heapTop() <= <usize>hdrLoad(H_LIMIT) >> 1) {
     // A table the map outgrew is not wanted at its size again soon: its
     // memory goes to the regions, for entries. Not so once the map has used

@@ -147,9 +147,11 @@ test("with eviction 'lru', a map held at its size fills up again after deletes, 
   const evicted = map.stats().evictions;
   for (let i = 0; i < deleted; i++) map.set(`new:${i}`, value);
   // Back to the size the table is held at (a few below the most it held
-  // before it was first held there): the new entries took the deleted
-  // ones' room.
-  expect(map.size).toBeGreaterThanOrEqual(full - 8);
+  // before it was first held there, and a batch evicted while the deleted
+  // entries' memory was on its way back, if the deletes met a table
+  // migrated to lately, which keeps them until the next migration): the
+  // new entries took the deleted ones' room. (The regression lost all 500.)
+  expect(map.size).toBeGreaterThanOrEqual(full - 8 - 64);
   expect(map.stats().evictions - evicted).toBeLessThanOrEqual(2 * 64); // at most two batches for memory in flight
   for (let i = 0; i < deleted; i++) expect(map.get(`new:${i}`)).toBe(value);
   expect(map.__verify()).toBe(0);
