@@ -673,7 +673,7 @@ const KEPT_TABLES: usize = 2;
 
 /** Keeps retired table b in an empty TABLE_SPARE word, or in place of one
  *  whose table is not the root's size (else the first), which goes back. */
-function keepTable(b: usize): void {
+export function keepTable(b: usize): void {
   const rootCap = tableCap(<usize>hdrLoad(H_ROOT));
   let at: usize = TABLE_SPARE;
   for (let k: usize = 0; k < KEPT_TABLES; k++) {

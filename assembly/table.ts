@@ -4,7 +4,7 @@
 // copyInto), which every writer helps with. map.ts has the lookup and the
 // write protocol that freeze slots as they go; read its overview first.
 
-import { alloc, allocFree, allocReserved, freeSized, heapTop, lastFresh, searchAllRegions, takeKeptTable } from "./alloc";
+import { alloc, allocFree, allocReserved, freeSized, heapTop, keepTable, lastFresh, searchAllRegions, takeKeptTable } from "./alloc";
 import { retire } from "./epoch";
 import { faultPoint } from "./fault";
 import { evictForTable, mergeFree, policy } from "./evict";
@@ -71,8 +71,14 @@ function initTable(t: usize, cap: u32, slots: usize, chunks: usize): usize {
   return t;
 }
 
-/** Frees a table that was never published. */
+/** Frees a table that was never published: under 'lru' it is kept whole
+ *  (alloc.ts keepTable) for the migration it was made for, which another
+ *  thread's table won or which must wait. */
 export function freeTable(t: usize): void {
+  if (policy() == EVICT_LRU) {
+    keepTable(t);
+    return;
+  }
   freeSized(tableSlots(t), <usize>tableCap(t) << 3);
   freeSized(tableChunks(t), <usize>chunkCount(tableCap(t)) << 3);
   freeSized(t, TABLE_HEADER);
