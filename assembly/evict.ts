@@ -493,7 +493,10 @@ export function makeRoom(n: usize): i32 {
   }
   // A table held at its size (fullSize): one entry goes per insert, of the
   // new entry's class if it has any, so that its memory serves the next.
-  if (max == 0 || boundedSize() < <i64>max) return fullSize() && evictOne() ? 1 : 0;
+  if (max == 0 || boundedSize() < <i64>max) {
+    if (!fullSize()) return 0;
+    return growHeld() ? 0 : evictOne() ? 1 : 0;
+  }
   entryLimitHit = true;
   if (policy() != EVICT_LRU) return ST_CAPACITY;
   // One eviction pays for one insert, even if other threads' inserts took
@@ -624,6 +627,41 @@ function tableByEvicting(cap: u32, t: usize): usize {
     }
   }
   return 0;
+}
+
+/** Inserts into a held table between two tries to grow it (growHeld). */
+const GROW_EVERY: u32 = 256;
+let growTries: u32 = 0;
+
+/**
+ * The root held at its size (fullSize), every GROW_EVERY inserts into it:
+ * if free memory holds twice a table of twice its size, takes one (merging
+ * free memory for its slots, or evicting windows for them, if need be) and
+ * starts the migration to it.
+ * Entries that shrank free memory as they replace larger ones (each insert
+ * into a held table evicts one): without this, the map would hold no more
+ * entries than its table took when memory first filled up. Returns whether
+ * a migration started.
+ */
+function growHeld(): bool {
+  if (++growTries % GROW_EVERY != 0) return false;
+  const t = root();
+  const cap = tableCap(t);
+  if (tableNext(t) != 0 || cap >= MAX_CAP) return false;
+  const big = cap << 1;
+  if (freeBytes() < <i64>(tableSize(big) << 1)) return false;
+  let t2 = newTable(big);
+  // Else from free memory merged, and if it lies apart, from windows of
+  // entries evicted for it (tableByEvicting: an eighth of them at most).
+  if (t2 == 0) t2 = tableByEvicting(big, t);
+  if (t2 == 0) return false;
+  if (root() != t || tableNext(t) != 0) {
+    freeTable(t2);
+    return false;
+  }
+  const reserve = migrationReserve();
+  publishTable(t, t2, big, wantedCap(reserve), reserve, true);
+  return true;
 }
 
 /** Whether the map is held at its size: under eviction 'lru', a table in
