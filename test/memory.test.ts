@@ -421,6 +421,23 @@ test('under value sizes that drift from 16 B to 64 KiB and back, the map is full
   }
 }, scale(120_000, 900_000));
 
+test("with eviction 'lru', under value sizes that drift from 16 B to 64 KiB and back, the map holds about what a fresh map of the same entries holds, and refuses nothing", async () => {
+  // bench/sizes.mjs lruDrift(), smaller. The old core (memory kept per size
+  // class) refused 3,116 of these inserts, held 24% at the lowest point, and
+  // fresh maps given the same entries refused 1,526 of them.
+  const { lruDrift } = await import('../bench/sizes.mjs');
+  for (const seed of scale([12345, 777], [12345, 777, 4242, 99, 31337, 2024])) {
+    const r = await lruDrift({ ops: scale(30_000, 200_000), limit: 8 << 20, keys: 5_000, points: 20, seed, create: createMap });
+    expect(r.failed, `seed ${seed}: inserts refused`).toBe(0);
+    expect(r.freshFailed, `seed ${seed}: inserts fresh maps refused`).toBe(0);
+    expect(r.median, `seed ${seed}: held / fresh, median`).toBeGreaterThanOrEqual(0.9);
+    // The goal is 85% at every point; right where sizes turn, it was seen
+    // at 81% (issue 15's note).
+    expect(r.lowest, `seed ${seed}: held / fresh, lowest`).toBeGreaterThanOrEqual(0.75);
+    expect(r.verified).toBe(0);
+  }
+}, scale(120_000, 900_000));
+
 test('after values of drifting sizes come and go, deleting every key gives back all the memory (nothing leaks)', async () => {
   const limit = 16 << 20;
   const map = await createMap({ maxMemoryBytes: limit });
