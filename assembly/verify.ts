@@ -1,6 +1,6 @@
 // Debug walk (tests): checks the invariants the overview states.
 
-import { classSize } from "./alloc";
+import { classSize, keptTable } from "./alloc";
 import { hashKey, keyEquals } from "./keys";
 import { root } from "./table";
 import {
@@ -115,6 +115,12 @@ export function verifyMap(): i32 {
     if (g < HEAP_START || size < 16 || g + size > top || (g & 7) != 0) return 12; // regions too
     if (++regions > (top - HEAP_START) / 16) return 13;
     g = <usize>blockLink(g);
+  }
+  // Tables kept whole for a migration (alloc.ts keepTable) are tables in
+  // the heap, none of them in use.
+  for (let k: usize = 0; k < 2; k++) {
+    const kept = keptTable(k);
+    if (kept != 0 && (!tableOk(kept, top) || kept == r || kept == next)) return 16;
   }
   return 0;
 }
