@@ -80,15 +80,20 @@
 // a dead helper are redone. Deleted keys are not copied: migration is also
 // how DELETED slots are dropped (a table full of them migrates to a table
 // of the same size). A table's usual target is the block of the table it
-// replaced; a migration takes any block at hand (table.ts tableFor), larger
-// than wanted if that is all there is.
+// replaced (under 'lru', where free memory is merged, such tables are kept
+// whole for it: alloc.ts keepTable); a migration takes any block at hand
+// (table.ts tableFor), larger than wanted if that is all there is (not
+// under 'lru').
 //
 // Eviction (evict.ts, 'lru'): an insert that finds no memory evicts the least
 // used entries, whatever their size, then spins, reclaiming, until their
 // blocks are past their grace period and takes its block from them, split
 // or merged with the free memory beside them (or, if they lie apart,
-// evicts the entries beside a cold one, so that they merge into a run); a full table that finds no table to migrate
-// to spins likewise while a retired one is on its way back. Both give up
+// evicts the entries beside a cold one, so that they merge into a run:
+// evictWindow); a full table that finds no table to migrate to spins
+// likewise while a retired one is on its way back, and a table held at its
+// size grows once the memory its entries free holds a larger one
+// (growHeld). Both give up
 // after a bounded number of rounds (a thread dead inside an operation pins
 // the epoch): ERR_CAPACITY.
 // The spin waits for the threads inside an operation to leave it (the
