@@ -366,46 +366,80 @@ shared('a thread killed while it merges free memory: whoever releases it finishe
   }
 });
 
+/**
+ * Three threads set, delete and expire their own keys while value sizes
+ * drift from 16 B to 64 KiB and back, and a fourth is killed at some instant
+ * of its run (whoever releases it finishes what it left half done, a merge
+ * or an eviction included). Then every entry is whole and is the last value
+ * its writer set, every key its writer deleted last is absent, `size` is
+ * exact and the debug walk passes; once every key is deleted, the memory is
+ * free again. Returns the inserts refused and the evictions.
+ */
+async function driftThreads(eviction: 'none' | 'lru', keys: number) {
+  const map = await createMap({ maxMemoryBytes: 8 << 20, eviction });
+  try {
+    const params = { keys, ops: scale(3_000, 40_000), ttl: 20 };
+    const started = await startWorkers<{ present: [number, [number, boolean]][]; full: number }>(map, 'stress.mjs', 2, { role: 'drift', params });
+    const doomed = await startWorkers(map, 'stress.mjs', 1, { role: 'drift', params: { ...params, ops: 1_000_000 }, index: 3 });
+    doomed.results.catch(() => {});
+    const exited = new Promise((resolve) => doomed.workers[0].once('exit', resolve));
+    doomed.go();
+    started.go();
+    setTimeout(() => doomed.workers[0].terminate(), 50 + Math.random() * 200);
+    const results = [roles(map).drift({ ...params, writer: 0 }), ...(await started.results)];
+    await exited;
+    await new Promise((r) => setTimeout(r, 50)); // releaseOnExit runs on the exit event
+    for (let k = 0; k < params.keys; k++) map.delete(`drift:4:${k}`);
+    let present = 0;
+    let evicted = 0;
+    results.forEach((r, w) => {
+      const last = new Map(r.present);
+      for (let k = 0; k < params.keys; k++) {
+        const v = map.get(`drift:${w}:${k}`) as string | undefined;
+        const set = last.get(k);
+        if (set === undefined) {
+          expect(v, `drift:${w}:${k} was deleted last`).toBeUndefined();
+          continue;
+        }
+        const [seq, timed] = set;
+        if (v === undefined) {
+          if (!timed) evicted++; // expired, or evicted
+          continue;
+        }
+        expect(check(v), `drift:${w}:${k}`).toBe(true);
+        expect(v.startsWith(`${w}:${seq}:`), `drift:${w}:${k}`).toBe(true);
+        if (timed) map.delete(`drift:${w}:${k}`);
+        else present++;
+      }
+    });
+    expect(map.size).toBe(present);
+    expect(map.__verify()).toBe(0);
+    // Nothing leaked while threads merged (and evicted) beside each other,
+    // but the few blocks a killed thread may hold.
+    for (let w = 0; w < 3; w++) for (let k = 0; k < params.keys; k++) map.delete(`drift:${w}:${k}`);
+    for (let i = 0; i < 200; i++) map.set('p', `${i}`); // the epoch moves on: the last deletes' blocks come back
+    map.delete('p');
+    expect(map.size).toBe(0);
+    const usage = map.memoryUsage();
+    expect(usage.freeBytes).toBeGreaterThan(usage.usedBytes * 0.85);
+    expect(map.__verify()).toBe(0);
+    return { refused: results.reduce((s, r) => s + r.full, 0), evictions: map.stats().evictions, evicted };
+  } finally {
+    map.close();
+  }
+}
+
 shared('threads setting, deleting and expiring values whose sizes drift from 16 B to 64 KiB, one of them killed, leave every entry whole and counted', async () => {
-  const map = await createMap({ maxMemoryBytes: 8 << 20 });
-  const params = { keys: 150, ops: scale(3_000, 40_000), ttl: 20 };
-  const started = await startWorkers<{ present: [number, [number, boolean]][]; full: number }>(map, 'stress.mjs', 2, { role: 'drift', params });
-  // A fourth writer (drift:4:*), killed at some instant of its run: whoever
-  // releases it finishes what it left half done (a merge included).
-  const doomed = await startWorkers(map, 'stress.mjs', 1, { role: 'drift', params: { ...params, ops: 1_000_000 }, index: 3 });
-  doomed.results.catch(() => {});
-  const exited = new Promise((resolve) => doomed.workers[0].once('exit', resolve));
-  doomed.go();
-  started.go();
-  setTimeout(() => doomed.workers[0].terminate(), 50 + Math.random() * 200);
-  const results = [roles(map).drift({ ...params, writer: 0 }), ...(await started.results)];
-  await exited;
-  await new Promise((r) => setTimeout(r, 50)); // releaseOnExit runs on the exit event
-  for (let k = 0; k < params.keys; k++) map.delete(`drift:4:${k}`);
-  let present = 0;
-  results.forEach((r, w) => {
-    for (const [k, [seq, timed]] of r.present) {
-      const v = map.get(`drift:${w}:${k}`) as string | undefined;
-      if (timed && v === undefined) continue; // expired
-      expect(check(v), `drift:${w}:${k}`).toBe(true);
-      expect(v!.startsWith(`${w}:${seq}:`), `drift:${w}:${k}`).toBe(true);
-      if (timed) map.delete(`drift:${w}:${k}`);
-      else present++;
-    }
-  });
-  expect(map.size).toBe(present);
-  expect(map.__verify()).toBe(0);
-  // Memory ran full along the way: sizes did have to share it.
-  expect(results.reduce((s, r) => s + r.full, 0)).toBeGreaterThan(0);
-  // Nothing leaked while threads merged free memory beside each other (but
-  // the few blocks a killed thread may hold).
-  for (let w = 0; w < 3; w++) for (let k = 0; k < params.keys; k++) map.delete(`drift:${w}:${k}`);
-  for (let i = 0; i < 200; i++) map.set('p', `${i}`); // the epoch moves on: the last deletes' blocks come back
-  map.delete('p');
-  expect(map.size).toBe(0);
-  const usage = map.memoryUsage();
-  expect(usage.freeBytes).toBeGreaterThan(usage.usedBytes * 0.85);
-  map.close();
+  const { refused } = await driftThreads('none', 150);
+  expect(refused).toBeGreaterThan(0); // memory ran full along the way: sizes did have to share it
+}, scale(120_000, 1_200_000));
+
+shared("with eviction 'lru', threads setting, deleting and expiring values whose sizes drift from 16 B to 64 KiB, one of them killed, evict what they must and leave every entry whole and counted", async () => {
+  // Twice the keys: each writer alone would fill the memory with its values.
+  const { refused, evictions, evicted } = await driftThreads('lru', 300);
+  expect(evictions).toBeGreaterThan(0);
+  expect(evicted).toBeGreaterThan(0);
+  expect(refused).toBe(0);
 }, scale(120_000, 1_200_000));
 
 test('under value sizes that drift from 16 B to 64 KiB and back, the map is full only once live entries use 75% of maxMemoryBytes', async () => {
