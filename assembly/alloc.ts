@@ -36,6 +36,7 @@
 // A thread that dies between two steps leaks at most the block or the span it
 // was carving: memory, never the structure (every step is one CAS).
 
+import { evictable } from "./evict";
 import {
   B_INFO, DEFRAG, DEFRAG_FRUITLESS, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_DONE, DEFRAG_LARGEST, DEFRAG_RUN_HI, DEFRAG_RUN_LO, REGION_BYTES, SPARES, SPARES_COUNT, SPARES_WANTED, SPARE_SCRATCH, H_LIMIT, H_RESERVE, H_ROOT, H_TABLES_RETIRED, H_TOP, HEAP_START, KIND_TABLE, KIND_TOMB, NUM_CLASSES, REGIONS, R_SIZE, TABLE_OUTGROWN,
   blockInfo, blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
@@ -366,18 +367,60 @@ function emitRun(lo: usize, hi: usize, top: usize, want: usize, keepAt: usize): 
 
 /** The start of the smallest run the filed blocks make that has room for
  *  `want` bytes (best fit: the larger runs stay whole for larger entries),
- *  or 0. Reads only. */
+ *  or 0. Reads only. On the way, when no run has room, the two windows of
+ *  `want` bytes that start at a free block and hold the most free bytes
+ *  (windowAt, windowFree: evacuate.ts moves the entries in them out),
+ *  below the heap's top. */
 function bestRun(want: usize): usize {
   const count = <usize>atomic.load<u32>(DEFRAG_BUCKET_COUNT);
   let best: usize = 0;
   let bestLen: usize = <usize>-1;
   let lo: usize = 0;
   let hi: usize = 0;
+  // The window [b, b + want) of each block b, as the walk goes down: `sum`
+  // is the bytes of the blocks from b up to the trailing block `tb` (in
+  // bucket `tk`), which drops those that start past the window.
+  let sum: usize = 0;
+  // Past the heap's top lies no block: a window reaching it never frees.
+  const top = <usize>hdrLoad(H_TOP);
+  let tk = count;
+  let tb: usize = 0;
+  windowAt = 0;
+  windowFree = 0;
+  windowAt2 = 0;
+  windowFree2 = 0;
   let k = count;
   while (k > 0) {
     k--;
     for (let b = <usize>atomic.load<u32>(bucketWord(k)); b != 0; b = <usize>blockLink(b)) {
-      const end = b + <usize>load<u32>(b + R_SIZE);
+      const size = <usize>load<u32>(b + R_SIZE);
+      sum += size;
+      if (tb == 0) {
+        tk = k;
+        tb = b;
+      }
+      while (tb >= b + want) {
+        sum -= <usize>load<u32>(tb + R_SIZE);
+        tb = <usize>blockLink(tb);
+        while (tb == 0 && tk > k) tb = <usize>atomic.load<u32>(bucketWord(--tk));
+      }
+      if (b + want > top || sum <= windowFree2 || !evictable(b, b + want)) {
+        // Past the top, no better than the two found, or holding a block
+        // that no move frees (a table, a thread's buffer).
+      } else if (sum > windowFree) {
+        // Windows found later lie lower: one that reaches the best one
+        // replaces it, one apart from it pushes it second.
+        if (b + want <= windowAt) {
+          windowAt2 = windowAt;
+          windowFree2 = windowFree;
+        }
+        windowAt = b;
+        windowFree = sum;
+      } else if (b + want <= windowAt) {
+        windowAt2 = b;
+        windowFree2 = sum;
+      }
+      const end = b + size;
       if (hi != 0 && end == lo) {
         lo = b;
         continue;
@@ -393,6 +436,14 @@ function bestRun(want: usize): usize {
   if (hi != 0 && fits(hi - lo, want) && hi - lo < bestLen) best = lo;
   return best;
 }
+
+/** The windows the last bestRun of this thread found (see there): the
+ *  start of the one that holds the most free bytes and those bytes, and a
+ *  second one apart from it (0: none). */
+export let windowAt: usize = 0;
+export let windowFree: usize = 0;
+export let windowAt2: usize = 0;
+export let windowFree2: usize = 0;
 
 /** Whether a run of `len` bytes holds a block of `want` and leaves no rest
  *  of 8 bytes (no block: lost for good, between blocks that then never
@@ -473,6 +524,8 @@ export function finishDefrag(): void {
  */
 export function defragment(who: u32, want: usize, force: bool = false): bool {
   defragBlock = 0;
+  windowAt = 0;
+  windowAt2 = 0;
   lastFresh = false;
   if (atomic.load<u32>(DEFRAG_BUCKETS) == 0) return false;
   const free = freeBytes();

@@ -361,7 +361,7 @@ function evictWindow(want: usize, attempt: i32 = 0): bool {
 /** Whether no block that eviction does not free lies in [lo, hi), of those
  *  known: the tables in use and kept, the threads' scratch buffers, the
  *  spares, the merge's bucket words (reads only; a hint while they change). */
-function evictable(lo: usize, hi: usize): bool {
+export function evictable(lo: usize, hi: usize): bool {
   const r = root();
   if (!tableApart(r, lo, hi)) return false;
   const next = <usize>tableNext(r);

@@ -85,6 +85,15 @@
 // (table.ts tableFor), larger than wanted if that is all there is (not
 // under 'lru').
 //
+// Evacuation (evacuate.ts, without eviction): an allocation that finds no
+// block even after a merge, while free memory would hold it several times
+// over, moves the live entries of the window that holds the most free bytes
+// (found during the merge: alloc.ts bestRun) out of it, each by a copy and
+// one CAS of its slot (a counter sealed first), then waits three epochs for
+// their blocks and merges again. Readers of the old entry are unaffected (it
+// is retired as any replaced entry); a write that lands first makes the
+// move's CAS fail and the copy is freed unpublished.
+//
 // Eviction (evict.ts, 'lru'): an insert that finds no memory evicts the least
 // used entries, whatever their size, then spins, reclaiming, until their
 // blocks are past their grace period and takes its block from them, split
@@ -126,12 +135,14 @@
 // straight-line code right after the CAS they account for: engines deliver
 // worker termination only at function entries and loop headers, so a count
 // is never lost to a kill. What a dead thread can leak: the block it was
-// filling, its scratch buffer and its retired blocks, until released.
+// filling, its scratch buffer and its retired blocks, until released; a
+// thread killed while it evacuates, the copy it made and the few blocks it
+// held aside (evacuate.ts).
 //
 // Read the files in this order: layout.ts, status.ts, alloc.ts, epoch.ts,
 // keys.ts, map.ts (entries, lookup, the write protocol), ops.ts (the
 // operations), table.ts (tables and their migration), expiry.ts (TTL and
-// sweeps), evict.ts ('lru' and maxEntries), ns.ts (namespaces), then
+// sweeps), evacuate.ts (moving entries), evict.ts ('lru' and maxEntries), ns.ts (namespaces), then
 // scan.ts (iteration) and verify.ts (the debug walk). fault.ts holds the
 // fault points the tests use.
 
@@ -608,3 +619,4 @@ export function layout(i: i32): u32 {
   }
   return 0;
 }
+

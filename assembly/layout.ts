@@ -306,6 +306,8 @@ export const STAT_VALUE_BYTES: i32 = 7;
 /** Entries removed by expiry, and by eviction. */
 export const STAT_EXPIRATIONS: i32 = 8;
 export const STAT_EVICTIONS: i32 = 9;
+/** Live entries moved out of a window of free memory (evacuate.ts). */
+export const STAT_MOVES: i32 = 10;
 
 /** The namespace counter (index into N_COUNTERS) a statistic maps to, or -1. */
 @inline export function nsCounterOf(stat: i32): i32 {

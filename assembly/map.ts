@@ -8,6 +8,7 @@ import { alloc, allocSplit, classOf, classSize, defragBlock } from "./alloc";
 import { reclaim, tid } from "./epoch";
 import { faultPoint } from "./fault";
 import { SPIN_ROUNDS, clearNoLargerBlock, mergeFree, evictForTable, evictUntil, policy, spinRanOut, stillPinned } from "./evict";
+import { evacuate } from "./evacuate";
 import { expiredAt, now } from "./expiry";
 import { finishAll, helpMigrate, holds, moveSlot, root, startMigration, tableFor, tombFor } from "./table";
 import { bytesEqual, keyEquals } from "./keys";
@@ -77,6 +78,9 @@ function allocFresh(size: usize): usize {
   // freed by larger entries serves smaller ones. (Under 'lru', evictUntil
   // splits first: evict.ts fromFree.)
   if (b == 0 && policy() != EVICT_LRU) b = splitFree(size);
+  // Then the live entries of a window of free memory moved out of it
+  // (evacuate.ts): free memory in pieces that no merge joins.
+  if (b == 0 && policy() != EVICT_LRU) b = evacuate(size);
   return b;
 }
 

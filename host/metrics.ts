@@ -14,6 +14,10 @@ export interface MapStats {
   expirations: number;
   /** Entries evicted to stay within maxEntries or maxMemoryBytes (eviction: 'lru'). */
   evictions: number;
+  /** Live entries moved (copied, then swapped in by one CAS) so that free
+   *  memory around them joins into a block a larger entry needed (without
+   *  eviction; with 'lru' such entries are evicted). */
+  moves: number;
   /** compareAndSwap / compareAndDelete calls that found another value (or none). */
   casFailures: number;
   /** Retries after losing a race with another thread (the core never waits). */
@@ -39,7 +43,7 @@ export interface MapStats {
 /** Order of the core's statistics (assembly/layout.ts STAT_*). */
 export const CORE_STATS = [
   'hits', 'misses', 'sets', 'deletes', 'casFailures', 'contention', 'keyBytes', 'valueBytes',
-  'expirations', 'evictions',
+  'expirations', 'evictions', 'moves',
 ] as const;
 
 const METRICS: [keyof MapStats, string, 'counter' | 'gauge', string][] = [
@@ -49,6 +53,7 @@ const METRICS: [keyof MapStats, string, 'counter' | 'gauge', string][] = [
   ['deletes', 'deletes_total', 'counter', 'Deletes that removed an entry.'],
   ['expirations', 'expirations_total', 'counter', 'Entries removed because their TTL ran out.'],
   ['evictions', 'evictions_total', 'counter', 'Entries removed to stay within the memory bound.'],
+  ['moves', 'moves_total', 'counter', 'Live entries moved so that the free memory around them joins into a larger block.'],
   ['casFailures', 'cas_failures_total', 'counter', 'Compare-and-swap or compare-and-delete calls that found another value.'],
   ['contention', 'contention_total', 'counter', 'Retries after losing a race with another thread.'],
   ['entries', 'entries', 'gauge', 'Live entries.'],

@@ -66,6 +66,7 @@ test('metrics() is Prometheus text a real parser reads back as stats()', async (
     ['wasmap_deletes_total', 'COUNTER', stats.deletes],
     ['wasmap_expirations_total', 'COUNTER', 0],
     ['wasmap_evictions_total', 'COUNTER', 0],
+    ['wasmap_moves_total', 'COUNTER', 0],
     ['wasmap_cas_failures_total', 'COUNTER', stats.casFailures],
     ['wasmap_contention_total', 'COUNTER', stats.contention],
     ['wasmap_entries', 'GAUGE', 2],

@@ -88,6 +88,46 @@ export const roles = (map) => ({
     return { present: [...present], full };
   },
 
+  /**
+   * Until `stop[0]` is set: increments counters `c:${i}` and adds 1 to the
+   * number that starts the string values `s:${i}` by compareAndSwap, for i
+   * in `kept`, at random. Reports its own tally per key (what it added).
+   */
+  movers({ kept, stop, writer }) {
+    const next = rng(writer * 17 + 3);
+    const added = new Map();
+    let rounds = 0;
+    // A full map refuses a write (ERR_CAPACITY) and changes nothing: it
+    // is not counted.
+    const tryWrite = (fn) => {
+      try {
+        return fn();
+      } catch (e) {
+        if (e.code !== 'ERR_CAPACITY') throw e;
+        return false;
+      }
+    };
+    while (Atomics.load(stop, 0) === 0 || rounds < 1_000) {
+      rounds++;
+      const i = kept[Math.floor(next() * kept.length)];
+      const key = i % 2 === 0 ? `c:${i}` : `s:${i}`;
+      let done = false;
+      if (i % 2 === 0) done = tryWrite(() => map.increment(key) !== undefined);
+      else {
+        for (;;) {
+          const cur = map.get(key);
+          const n = Number(cur.slice(0, cur.indexOf(':')));
+          const r = tryWrite(() => map.compareAndSwap(key, cur, `${n + 1}:${cur.slice(cur.indexOf(':') + 1)}`));
+          if (r === false && map.get(key) !== cur) continue; // lost to the other writer
+          done = r;
+          break;
+        }
+      }
+      if (done) added.set(key, (added.get(key) ?? 0) + 1);
+    }
+    return [...added];
+  },
+
   /** Increments one number with compareAndSwap retries; counts successes. */
   cas({ rounds }) {
     let wins = 0;
