@@ -42,7 +42,7 @@ import {
   blockInfo, blockKind, blockLink, entrySize, entryBytes, entryTimed, entryKeyLen, entryValueLen, freeCountAdd, freeCountLoad, freeCountStore, freeHead, hdrCas, hdrLoad, hdrSub,
   hdrStore, setBlockLink, TABLE_SPARE, EVICT_LRU, N_EVICTION, nsRecord, TABLE_HEADER, tableCap, tableSlots, tableChunks, chunkCount,
 } from "./layout";
-import { faultPoint, faultSite } from "./fault";
+import { SITE_DEFRAG, faultPoint, faultSite } from "./fault";
 
 /** Classes up to this size are carved SPAN_BYTES at a time (fewer top CASes). */
 const SMALL_MAX: usize = 1024;
@@ -531,7 +531,7 @@ export function defragment(who: u32, want: usize, force: bool = false): bool {
   const free = freeBytes();
   if (!force && free < <i64>atomic.load<u32>(DEFRAG_FRUITLESS) << 10 && (want == 0 || want > <usize>atomic.load<u32>(DEFRAG_LARGEST))) return false;
   if (atomic.cmpxchg<u32>(DEFRAG, 0, who) != 0) return false;
-  faultSite();
+  faultSite(SITE_DEFRAG);
   // Every free block into its bucket, its size at R_SIZE.
   for (let c = 0; c < NUM_CLASSES; c++) {
     const size = classSize(c);

@@ -26,7 +26,7 @@ import {
 import { me, reclaim, retire } from "./epoch";
 import { evictable, mergeFree } from "./evict";
 import { expiredAt, removeAt } from "./expiry";
-import { faultPoint } from "./fault";
+import { SITE_MOVE, faultPoint, faultSite } from "./fault";
 import { root } from "./table";
 import {
   COUNTER_SEAL, H_EPOCH, KIND_COUNTER, SLOT_DEL, SLOT_FROZEN, STAT_EXPIRATIONS, STAT_MOVES, statAdd, blockKind, counterCas, counterLoad,
@@ -135,6 +135,7 @@ function moveEntry(s: usize, w: u64, e: usize, lo: usize, hi: usize, below: i32)
   memory.copy(n, e, bytes);
   setBlockLink(n, 0);
   if (counter) store<u64>(entryValue(n), cw);
+  faultSite(SITE_MOVE);
   faultPoint();
   if (slotCas(s, w, slotWord(slotHash(w), <u32>n)) != w) {
     // Changed meanwhile (a write, a sweep, a migration): the copy was never

@@ -26,7 +26,7 @@ let holdMigration: bool = false;
 /** Arms a trap at the n-th fault point from now (0: disarms). */
 export function arm(n: i32): void {
   countdown = n;
-  deferred = false;
+  deferred = 0;
   holdWord = 0;
   holdEvery = false;
   holdMigration = false;
@@ -38,7 +38,7 @@ export function arm(n: i32): void {
  *  each fault point after it, until disarmed. */
 export function armHold(n: i32, word: usize, spins: i32, every: bool, migration: bool = false): void {
   countdown = n;
-  deferred = false;
+  deferred = 0;
   holdWord = word;
   holdSpins = spins;
   holdEvery = every;
@@ -51,23 +51,26 @@ function tables(): u64 {
   return (<u64>root << 32) | <u64>tableNext(<usize>root);
 }
 
-/** Whether the countdown waits for the next faultSite() (tests: a fault
- *  at the n-th step of a defragmentation, whatever came before it). */
-let deferred: bool = false;
+/** The fault site the countdown waits for, or 0 (tests: a fault at the
+ *  n-th step from some point, whatever came before it). */
+let deferred: i32 = 0;
+/** Fault sites: the start of a defragmentation (alloc.ts defragment), and
+ *  a move's copy made, its CAS next (evacuate.ts moveEntry). */
+export const SITE_DEFRAG: i32 = 1;
+export const SITE_MOVE: i32 = 2;
 
-/** Arms or defers the countdown: with `atDefrag`, it starts at the next
- *  defragmentation (alloc.ts defragment calls faultSite). */
-export function deferTo(atDefrag: bool): void {
-  deferred = atDefrag;
+/** Arms or defers the countdown: with a site, it starts there. */
+export function deferTo(site: i32): void {
+  deferred = site;
 }
 
-/** Where a deferred countdown starts. */
-export function faultSite(): void {
-  deferred = false;
+/** Where a countdown deferred to `site` starts. */
+export function faultSite(site: i32): void {
+  if (deferred == site) deferred = 0;
 }
 
 @inline export function faultPoint(): void {
-  if (countdown > 0 && !deferred) {
+  if (countdown > 0 && deferred == 0) {
     countdown--;
     if (countdown == 0) fault();
   }

@@ -434,22 +434,22 @@ export function verify(): i32 {
 }
 
 /** Tests: trap at the n-th fault point this thread passes (fault.ts), or
- *  (atDefrag) at the n-th of its next defragmentation (alloc.ts). */
-export function injectFault(n: i32, atDefrag: i32): void {
+ *  counted from a fault site (`site`: fault.ts SITE_*, 0: none). */
+export function injectFault(n: i32, site: i32): void {
   arm(n);
-  deferTo(atDefrag != 0);
+  deferTo(site);
 }
 
 /** Tests: hold at the n-th fault point this thread passes (fault.ts), for
  *  at most `spins` rounds, or (0) until holdWord() is set to 0; mode bit 1:
  *  at every fault point from there on, until called again; bit 2: also
- *  until a migration of the root table starts or ends; bit 4: counted from
- *  the start of this thread's next defragmentation. */
+ *  until a migration of the root table starts or ends; bits 4 and up: the
+ *  fault site it is counted from (fault.ts SITE_*: mode >> 2). */
 export function injectHold(n: i32, spins: i32, mode: i32): void {
   if (tid < 0) return;
   atomic.store<u32>(me + T_HOLD, 0);
   armHold(n, me + T_HOLD, spins, (mode & 1) != 0, (mode & 2) != 0);
-  deferTo((mode & 4) != 0);
+  deferTo(mode >> 2);
 }
 
 /** Tests: the address of this thread's hold word (1 while held). */

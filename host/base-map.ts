@@ -600,10 +600,13 @@ export abstract class BaseMap {
    * __hold call), so that another thread lets this one go a step at a time.
    * `untilMigration`: also let go as soon as a migration of the map's table
    * starts or ends (so that the held step meets a table that changed).
-   * `atDefrag`: the n-th step of this thread's next merge of free memory.
+   * `atDefrag`: the n-th step of this thread's next merge of free memory;
+   * 'move': the n-th step from the next entry it moves, copied and not yet
+   * swapped in (without eviction, to join free memory: evacuate.ts).
    */
-  __hold(n: number, spins = 0, every = false, untilMigration = false, atDefrag = false): void {
-    this.live().injectHold(n, spins, (every ? 1 : 0) | (untilMigration ? 2 : 0) | (atDefrag ? 4 : 0));
+  __hold(n: number, spins = 0, every = false, untilMigration = false, atDefrag: boolean | 'move' = false): void {
+    const site = atDefrag === 'move' ? 2 : atDefrag ? 1 : 0;
+    this.live().injectHold(n, spins, (every ? 1 : 0) | (untilMigration ? 2 : 0) | (site << 2));
   }
 
   /** @internal Tests only: see __hold. */

@@ -12,7 +12,7 @@ const time = workerData.timeMs === undefined ? undefined : new Int32Array(worker
 const clock = time === undefined ? undefined : () => 1_000_000 + Atomics.load(time, 0);
 const map = await SharedMap.attach(workerData.handle, clock ? { clock } : undefined);
 parentPort.on('message', ({ op, args, hold, atDefrag }) => {
-  if (hold !== undefined) map.__hold(hold, 0, false, false, atDefrag === true);
+  if (hold !== undefined) map.__hold(hold, 0, false, false, atDefrag ?? false);
   parentPort.postMessage({ holdWord: map.__holdWord, started: true });
   let result;
   try {
