@@ -248,6 +248,15 @@ export function recoverAfterTrap(): void {
   tStore(me, T_ANNOUNCE, 0);
 }
 
+/** Reclaim passes a closing thread spins at most while its retired blocks
+ *  are too young to free (releaseSelf). */
+const CLOSE_ROUNDS: i32 = 1 << 20;
+
+function bagsLeft(t: usize): bool {
+  for (let b: usize = 0; b < 3; b++) if (tLoad(t, T_BAG_HEAD + (b << 2)) != 0) return true;
+  return false;
+}
+
 /** Releases this thread's own slot (close()). */
 export function releaseSelf(): void {
   if (tid < 0) return;
@@ -258,9 +267,13 @@ export function releaseSelf(): void {
   if (scratch != 0) freeScratch(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));
   // Retired blocks may be freed only once no other thread can read them:
   // advance the epoch as far as the others allow and free what is old
-  // enough. What is still too young when others pin the epoch stays
-  // unreclaimed (at most three epochs' worth of this thread's retirements).
-  reclaim();
+  // enough, spinning (bounded) while another thread holds it back (one
+  // descheduled inside an operation, under load), since what is left here
+  // when the slot goes is lost: three epochs of this thread's retirements,
+  // and with entries moved or large values replaced that can be megabytes.
+  // Only a thread that stays inside an operation (dead, not yet released)
+  // outlasts the spin.
+  for (let round = 0; round < CLOSE_ROUNDS && bagsLeft(t); round++) reclaim();
   leave();
   foldStats(t);
   tStore(t, T_ANNOUNCE, 0);
