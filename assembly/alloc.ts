@@ -153,17 +153,42 @@ export function freeBytes(): i64 {
   return sum;
 }
 
-/** Of those, bytes an allocation of `size` could take: free blocks of its
- *  class, of larger classes below `splitBelow` (split, map.ts splitFree),
- *  and regions (carved into blocks of any class). */
+/** Of those, bytes allocations of `size` could take: as many blocks of its
+ *  class as fit in the free blocks of its class and of larger classes below
+ *  `splitBelow` (split, map.ts splitFree), and in the regions (carved; a
+ *  region smaller than a big block's class holds none). Reads the regions'
+ *  stack without popping (a hint while other threads allocate and free:
+ *  exact at rest). */
 export function freeBytesFor(size: usize, splitBelow: i32): i64 {
   const cls = classOf(size);
   if (cls >= NUM_CLASSES) return 0;
-  let sum = atomic.load<i64>(REGION_BYTES);
+  const csize = classSize(cls);
+  let sum: i64 = 0;
   const top = splitBelow > cls + 1 ? splitBelow : cls + 1;
-  for (let c = cls; c < top && c < NUM_CLASSES; c++) sum += <i64>freeCount(classSize(c)) * <i64>classSize(c);
+  for (let c = cls; c < top && c < NUM_CLASSES; c++) {
+    const each = classSize(c);
+    sum += <i64>freeCount(each) * <i64>(each - each % csize);
+  }
+  const regions = atomic.load<i64>(REGION_BYTES);
+  if (csize <= SMALL_MAX) return sum + regions; // carved into spans of any region
+  // Big blocks: only regions of their size or more. A walk cut short (a
+  // link changed under it) counts the rest as it was counted before.
+  let seen: i64 = 0;
+  const heapEnd = <usize>hdrLoad(H_TOP);
+  let r = headOffset(atomic.load<u64>(REGIONS));
+  for (let k = 0; k < REGION_WALK && r != 0; k++) {
+    if (r < HEAP_START || r >= heapEnd || (r & 7) != 0) break;
+    const len = <usize>load<u32>(r + R_SIZE);
+    seen += <i64>len;
+    sum += <i64>(len - len % csize);
+    r = <usize>blockLink(r);
+  }
+  if (r != 0 && regions > seen) sum += regions - seen;
   return sum;
 }
+
+/** Regions freeBytesFor reads at most. */
+const REGION_WALK: i32 = 4096;
 
 /** Bytes the last takeRegion handed out. */
 let carved: usize = 0;

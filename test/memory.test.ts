@@ -247,6 +247,32 @@ function emptied(map: SharedMap): number {
   return n;
 }
 
+test('memoryUsage(entry) counts only the free memory an entry of that size could take: an insert refused for room finds almost none', async () => {
+  // Drifting sizes: at every ERR_CAPACITY, the usable bytes reported for
+  // the entry refused are less than two of it. Before, every free region
+  // counted, whatever its size: 2.2 MB usable for a 92 KB value refused.
+  const map = await createMap({ maxMemoryBytes: 8 << 20 });
+  let x = 4242;
+  const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296;
+  const ops = 20_000;
+  let refused = 0;
+  for (let i = 0; i < ops; i++) {
+    const phase = (Math.sin((i / ops) * Math.PI * 6) + 1) / 2;
+    const size = Math.floor(16 * 2 ** (phase * 12) * (0.5 + random()));
+    const key = `d${Math.floor(random() * 1_000)}`;
+    if (random() < 1 / 3) {
+      map.delete(key);
+      continue;
+    }
+    if (codeOf(() => map.set(key, 'v'.repeat(size))) !== 'ERR_CAPACITY') continue;
+    refused++;
+    const { usableBytes } = map.memoryUsage({ keyBytes: key.length, valueBytes: size });
+    expect(usableBytes, `${size} B refused at ${i}`).toBeLessThan(2 * (size + 64));
+  }
+  expect(refused).toBeGreaterThan(0);
+  map.close();
+});
+
 test('memory freed by entries of one size serves entries of any other (free blocks that touch are merged)', async () => {
   const limit = 8 << 20;
   const sizes = scale([16, 100, 1_000, 16_384, 65_536], [16, 50, 100, 200, 1_000, 3_000, 16_384, 65_536]);
