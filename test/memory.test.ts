@@ -595,6 +595,41 @@ shared('a write that lands while an entry is being moved (copied, not yet swappe
   expect(held).toBeGreaterThan(6);
 }, scale(60_000, 120_000));
 
+shared('a thread that closes while another holds the epoch back frees what it retired once that one lets go', async () => {
+  // Worker B is held inside an operation (the epoch cannot move); worker A
+  // replaces and deletes 2 MiB of values, then closes, and B is let go as
+  // soon as A says it is closing. Before, close() freed only what one
+  // reclaim could: A's retired blocks were lost with its slot.
+  const map = await SharedMap.create({ maxMemoryBytes: 8 << 20 });
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const holder = new Worker(new URL('./workers/held.mjs', import.meta.url), { workerData: { handle: map.handle, done: done.buffer } });
+  map.releaseOnExit(holder);
+  try {
+    const ready = await new Promise<{ holdWord: number }>((resolve) => holder.once('message', resolve));
+    holder.postMessage({ op: 'get', args: ['x'], hold: 1 });
+    const word = new Int32Array(map.__memory.buffer);
+    while (Atomics.load(word, ready.holdWord >> 2) !== 1) await new Promise((r) => setTimeout(r, 1));
+    const closer = new Worker(new URL('./workers/closer.mjs', import.meta.url), { workerData: { handle: map.handle } });
+    map.releaseOnExit(closer);
+    await new Promise<void>((resolve, reject) => {
+      closer.on('message', (m) => {
+        if (m.closing) Atomics.store(word, ready.holdWord >> 2, 0); // B lets go
+        if (m.closed) resolve();
+      });
+      closer.once('error', reject);
+    });
+    while (Atomics.load(done, 0) === 0) await new Promise((r) => setTimeout(r, 1));
+    for (let i = 0; i < 200; i++) map.set('p', `${i}`); // the epoch moves on
+    map.delete('p');
+    const usage = map.memoryUsage();
+    expect(usage.freeBytes, JSON.stringify(usage)).toBeGreaterThan(2 << 20);
+    expect(map.__verify()).toBe(0);
+  } finally {
+    await holder.terminate();
+    map.close();
+  }
+});
+
 test('under value sizes that drift from 16 B to 64 KiB and back, the map is full only once live entries use 75% of maxMemoryBytes', async () => {
   // bench/sizes.mjs drift(), smaller: the figure the benchmark prints.
   const { drift } = await import('../bench/sizes.mjs');
