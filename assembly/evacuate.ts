@@ -20,18 +20,17 @@
 // them: at most MOVE_TRIES blocks of one entry's size, plus the copy).
 
 import {
-  alloc, allocSplit, blockSize, classOf, classSize, defragBlock, freeBytes, freeSized, windowAt, windowAt2, windowFree,
+  alloc, allocSplit, classOf, classSize, defragBlock, freeBytes, freeSized, windowAt, windowAt2, windowFree,
   windowFree2,
 } from "./alloc";
 import { me, reclaim, retire } from "./epoch";
-import { evictable, mergeFree } from "./evict";
+import { entryInWindow, evictable, mergeFree } from "./evict";
 import { expiredAt, removeAt } from "./expiry";
 import { SITE_MOVE, faultPoint, faultSite } from "./fault";
 import { root } from "./table";
 import {
-  COUNTER_SEAL, H_EPOCH, KIND_COUNTER, SLOT_DEL, SLOT_FROZEN, STAT_EXPIRATIONS, STAT_MOVES, statAdd, blockKind, counterCas, counterLoad,
-  counterSealed, blockLink, entryBytes, entryValue, hdrLoad, setBlockLink, slotAddr, slotCas, slotEntry, slotHash, slotLo,
-  slotLoad, slotWord, tableCap, tableNext, tableSlots,
+  COUNTER_SEAL, H_EPOCH, KIND_COUNTER, STAT_EXPIRATIONS, STAT_MOVES, statAdd, blockKind, counterCas, counterLoad,
+  counterSealed, blockLink, entryBytes, entryValue, hdrLoad, setBlockLink, slotAddr, slotCas, slotHash, slotLoad, slotWord, tableCap, tableNext, tableSlots,
 } from "./layout";
 
 /** Allocations tried for one copy before the window is given up. */
@@ -103,10 +102,8 @@ function moveOut(t: usize, lo: usize, hi: usize, below: i32): bool {
   for (let i: u32 = 0; i < cap; i++) {
     const s = slotAddr(slots, i);
     const w = slotLoad(s);
-    const l = slotLo(w);
-    if (l < 8 || (l & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
-    const e = slotEntry(w);
-    if (e >= hi || e + classSize(classOf(blockSize(e))) <= lo) continue;
+    const e = entryInWindow(w, lo, hi);
+    if (e == 0) continue;
     if (expiredAt(e)) {
       removeAt(t, s, w, STAT_EXPIRATIONS);
       continue;

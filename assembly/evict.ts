@@ -348,14 +348,23 @@ function evictWindow(want: usize, attempt: i32 = 0): bool {
   for (let i: u32 = 0; i < cap; i++) {
     const s = slotAddr(slots, i);
     const w = slotLoad(s);
-    const l = slotLo(w);
-    if (l < 8 || (l & (SLOT_DEL | SLOT_FROZEN)) != 0) continue;
-    const e = slotEntry(w);
-    if (e >= hi || e + blockSize(e) <= lo) continue; // no byte in the window
-    if ((nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue;
+    const e = entryInWindow(w, lo, hi);
+    if (e == 0 || (nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue;
     if (removeAt(t, s, w, STAT_EVICTIONS)) n++;
   }
   return n > 0;
+}
+
+/** The live entry of slot word `w` if its block has a byte in [lo, hi),
+ *  else 0: the entries a window holds (evictWindow, evacuate.ts moveOut).
+ *  A block spans its whole class: measured by the entry's own bytes, an
+ *  entry whose block's padding reached into the window was left in it,
+ *  and the window never came free. */
+export function entryInWindow(w: u64, lo: usize, hi: usize): usize {
+  const l = slotLo(w);
+  if (l < 8 || (l & (SLOT_DEL | SLOT_FROZEN)) != 0) return 0;
+  const e = slotEntry(w);
+  return e < hi && e + classSize(classOf(blockSize(e))) > lo ? e : 0;
 }
 
 /** Whether no block that eviction does not free lies in [lo, hi), of those

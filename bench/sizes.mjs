@@ -144,10 +144,11 @@ export const LRU_PAIRS = [
 /**
  * Eviction across sizes: an 'lru' map filled with values of size A until
  * it evicts, plus as many keys again, then given three times a fresh map's
- * count of new keys with values of size B. Reports how many of the last
- * of them (as many as a fresh map of B holds, twice over) it still holds,
- * as a share of what a fresh map of B holds (goal: 85%), and the inserts
- * that failed. A map that keeps memory per size class holds few: the old
+ * count of new keys with values of size B. Reports how many of them it
+ * holds, as a share of what a fresh map of B holds (goal: 85%); of the
+ * newest third, how many it holds, as a share of the same (eviction samples
+ * recency, so some older keys outlive newer ones in a fresh map too); and
+ * the inserts that failed. A map that keeps memory per size class holds few: the old
  * size's entries stay, unread, while the new size evicts its own.
  */
 export async function lruAcrossSizes(pairs = LRU_PAIRS, limit = 8 << 20) {
@@ -183,9 +184,14 @@ export async function lruAcrossSizes(pairs = LRU_PAIRS, limit = 8 << 20) {
       }
     }
     let held = 0;
-    for (let j = fb; j < fb * 3; j++) if (m.has(`b${j}`)) held++;
+    let newest = 0;
+    for (let j = 0; j < fb * 3; j++) {
+      if (!m.has(`b${j}`)) continue;
+      held++;
+      if (j >= fb * 2) newest++;
+    }
     m.close();
-    rows.push({ from: a, to: b, held: held / fb, failed });
+    rows.push({ from: a, to: b, held: held / fb, newest: newest / fb, failed });
   }
   return rows;
 }
@@ -197,5 +203,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log('drift', await drift());
   const ld = await lruDrift();
   console.log('lru drift', { ...ld, shares: ld.shares.map((v) => v.toFixed(2)).join(' ') });
-  for (const r of await lruAcrossSizes()) console.log(`lru ${r.from} B -> ${r.to} B: ${(r.held * 100).toFixed(0)}% of a fresh map, ${r.failed} failed`);
+  for (const r of await lruAcrossSizes()) console.log(`lru ${r.from} B -> ${r.to} B: ${(r.held * 100).toFixed(0)}% of a fresh map (newest third ${(r.newest * 100).toFixed(0)}%), ${r.failed} failed`);
 }
