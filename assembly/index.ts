@@ -156,7 +156,7 @@ import {
   ANON_TOMB, ENTRY_KEY, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entryBytes,
-  entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
+  entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TOKEN, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
   N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES, NS_TAG_BYTES, entrySize, H_RESERVE,
 } from "./layout";
 import {
@@ -521,6 +521,17 @@ export function nsDrop(tag: u32): bool {
   nsFree(tag);
   leave();
   return true;
+}
+
+/** Whether the namespace of `tag` lives (the map's own always does). */
+export function nsLive(tag: u32): bool {
+  return nsIsLive(tag);
+}
+
+/** Address of the token of the namespace record of `tag` (its index; see
+ *  layout.ts N_TOKEN): 16 bytes the host writes and compares. */
+export function nsTokenAddress(tag: u32): u32 {
+  return <u32>(nsRecord(tag) + N_TOKEN);
 }
 
 /** Writes a namespace's entries, bytes, maxEntries, maxBytes, maxKey,

@@ -138,7 +138,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 13;
+export const LAYOUT_VERSION: u32 = 14;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -368,6 +368,10 @@ export const HEAP_START: usize = (THREADS + <usize>MAX_THREADS * THREAD_SIZE + 6
 //                          evictions of this namespace (not kept for the
 //                          map's own namespace, whose traffic is the map's:
 //                          see the striped statistics)
+//   +112 u32 token[4]      the secret a handle of this namespace carries
+//                          (record 0: the map's own handle), written by the
+//                          host, checked by SharedMap.attach; zero until
+//                          written, and no zero token is accepted
 
 export const MAX_NAMESPACES: u32 = 1024;
 export const NS_ID_BITS: u32 = 10;
@@ -389,6 +393,7 @@ export const N_MAP_MAX_ENTRIES: usize = N_TTL_USED + 4;
 export const N_EVICTION: usize = N_MAP_MAX_ENTRIES + 4;
 export const N_TICK: usize = N_EVICTION + 4;
 export const N_COUNTERS: usize = 64;
+export const N_TOKEN: usize = 112;
 export const NS_COUNTERS: i32 = 6;
 export const EVICT_NONE: u32 = 0;
 export const EVICT_LRU: u32 = 1;

@@ -12,7 +12,7 @@ import { me } from "./epoch";
 import {
   H_NS, HEADER, MAX_NAMESPACES, NS_FREE, NS_ID_BITS, NS_LIVE, NS_SIZE, N_BYTES, N_ENTRIES, N_GEN,
   N_DEFAULT_TTL, N_MAX_BYTES, N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, N_STATE, T_NS_PENDING, T_NS_PENDING_BYTES,
-  T_NS_PENDING_ENTRIES, hdrStore, nsRecord, N_COUNTERS, NS_COUNTERS, nsCounterOf, statAdd,
+  T_NS_PENDING_ENTRIES, hdrStore, nsRecord, N_COUNTERS, N_TOKEN, NS_COUNTERS, nsCounterOf, statAdd,
 } from "./layout";
 
 import { ST_NS_DROPPED, ST_QUOTA } from "./status";
@@ -124,6 +124,9 @@ export function nsCreate(maxEntries: u32, maxBytes: u32, maxKey: u32, maxValue: 
     atomic.store<u32>(rec + N_MAX_KEY, maxKey);
     atomic.store<u32>(rec + N_MAX_VALUE, maxValue);
     setDefaultTtl(rec, defaultTtl);
+    // No token until the host writes the new one: a handle of the namespace
+    // that had this record before must not open this one.
+    for (let k: usize = 0; k < 16; k += 4) atomic.store<u32>(rec + N_TOKEN + k, 0);
     atomic.store<u32>(rec + N_STATE, NS_LIVE);
     return <i32>(id | (atomic.load<u32>(rec + N_GEN) << NS_ID_BITS));
   }

@@ -51,12 +51,47 @@ export interface NamespaceUsage extends NamespaceGauges {
   name: string;
 }
 
+/** Methods of the map itself that a namespace view does not have. */
+export type RootOnly = 'namespace' | 'dropNamespace' | 'memoryUsage' | 'stats' | 'releaseThread' | 'releaseOnExit';
+
+/**
+ * A namespace view of a map of class `M` (`map.namespace(name)`, or
+ * `SharedMap.attach` of a view's handle): the map API scoped to one
+ * namespace, and nothing that reaches past it.
+ */
+export type MapView<M> = Omit<M, RootOnly> & {
+  /** What the namespace holds against its quotas, and its own traffic. */
+  stats(): { namespace: NamespaceUsage };
+};
+
 const PAGE = 65536;
 
 function nextPow2(n: number): number {
   let p = 16;
   while (p < n) p *= 2;
   return p;
+}
+
+/** A namespace's token: the secret its handles carry (assembly/layout.ts
+ *  N_TOKEN), 128 random bits, never all zero (no namespace has that one). */
+export type Token = readonly [number, number, number, number];
+
+/** Writes a new token for the namespace of `tag` and returns it. */
+export function newToken(memory: WebAssembly.Memory, core: CoreExports, tag: number): Token {
+  const words = new Uint32Array(4);
+  do crypto.getRandomValues(words); while (words.every((w) => w === 0));
+  const at = core.nsTokenAddress(tag) >> 2;
+  const i32 = new Int32Array(memory.buffer);
+  for (let k = 0; k < 4; k++) Atomics.store(i32, at + k, words[k] | 0);
+  return [words[0], words[1], words[2], words[3]];
+}
+
+/** The token of the namespace of `tag` (all zero: none written yet). */
+export function tokenOf(memory: WebAssembly.Memory, core: CoreExports, tag: number): Token {
+  const at = core.nsTokenAddress(tag) >> 2;
+  const i32 = new Int32Array(memory.buffer);
+  const w = (k: number) => Atomics.load(i32, at + k) >>> 0;
+  return [w(0), w(1), w(2), w(3)];
 }
 
 /** Whether an instance's exports are this version's core (its layout's magic). */
@@ -143,6 +178,7 @@ export async function newCore(options: SharedMapOptions | undefined, kind: CoreK
   if (status !== 0) {
     throw new MapError('ERR_INVALID_OPTION', `option "initialCapacity" (${opts.initialCapacity}) does not fit in maxMemoryBytes`);
   }
+  newToken(memory, core, NS_DEFAULT); // the map's own handle's
   return { memory, module, core, clock };
 }
 
@@ -178,7 +214,7 @@ export function openSession(
 export abstract class BaseMap {
   protected readonly s: Session;
   /** The namespace tag every key of this view starts with. */
-  private readonly tag: number;
+  protected readonly tag: number;
   /** This view's limits (a namespace's may be lower than the map's). */
   private readonly maxKey: number;
   private readonly maxValue: number;
@@ -186,7 +222,7 @@ export abstract class BaseMap {
   /** Milliseconds new entries live without a ttl of their own; 0 = forever. */
   private readonly defaultTtl: number;
   /** The namespace's name, or undefined for the map itself. */
-  private readonly ns: string | undefined;
+  protected readonly ns: string | undefined;
   private viewClosed = false;
   /** Where the last write put its output. */
   private outAt = 0;
@@ -418,10 +454,15 @@ export abstract class BaseMap {
    * Removes every expired entry now (their memory goes back to the map).
    * Expired entries are never returned or counted anyway, and are also
    * removed as `size` is read and, a little at a time, by every write.
-   * Returns how many this call removed.
+   * Returns how many this call removed (on a view, of its namespace).
    */
   purgeExpired(): number {
-    return this.live().purge(this.s.clock());
+    const core = this.live();
+    if (this.ns === undefined) return core.purge(this.s.clock());
+    // A view counts its own namespace's only (see stats()).
+    const before = core.nsSize(this.tag, 0);
+    core.purge(this.s.clock());
+    return Math.max(0, before - core.nsSize(this.tag, 0));
   }
 
   /**
@@ -432,7 +473,7 @@ export abstract class BaseMap {
    * with `options` as its quotas, and is found by name from every thread that
    * holds the map. Only the map itself (not a namespace view) has namespaces.
    */
-  namespace(name: string, options?: NamespaceOptions): this {
+  namespace(name: string, options?: NamespaceOptions): MapView<this> {
     this.rootOnly('namespace');
     const s = this.s;
     const core = this.live();
@@ -457,19 +498,20 @@ export abstract class BaseMap {
               );
             }
           }
-          return this.view(tag, info.maxKey, info.maxValue, info.defaultTtl, opts.validateKey, name);
+          return this.view(tag, info.maxKey, info.maxValue, info.defaultTtl, opts.validateKey, name) as unknown as MapView<this>;
         }
         registry.compareAndDelete(nameKey, found); // dropped meanwhile: forget it
         continue;
       }
       const tag = core.nsNew(opts.maxEntries, opts.maxMemoryBytes, opts.maxKeyBytes, opts.maxValueBytes, opts.defaultTtl);
       if (tag < 0) throw new MapError('ERR_CAPACITY', 'too many namespaces (1022 at most per map)');
+      newToken(s.memory, core, tag); // before the name makes it known
       const r = registry.getOrSet(nameKey, tagBytes(tag));
       if (r.loaded) {
         core.nsDrop(tag); // another thread created it first: use theirs
         continue;
       }
-      return this.view(tag, opts.maxKeyBytes, opts.maxValueBytes, opts.defaultTtl, opts.validateKey, name);
+      return this.view(tag, opts.maxKeyBytes, opts.maxValueBytes, opts.defaultTtl, opts.validateKey, name) as unknown as MapView<this>;
     }
     throw new MapError('ERR_CONTENTION', `namespace "${name}" kept being created and dropped by other threads`);
   }
@@ -490,11 +532,17 @@ export abstract class BaseMap {
    * Counters and gauges of the whole map, summed over every thread (the
    * counters are striped per thread in shared memory, so counting never
    * contends). Exact when no other thread is writing. On a namespace view,
-   * `namespace` tells what that namespace holds against its quotas.
+   * only `namespace`: what that namespace holds against its quotas, and its
+   * own traffic (nothing of the map's or of other namespaces).
    */
   stats(): MapStats & { namespace?: NamespaceUsage } {
     const core = this.live();
     const s = this.s;
+    if (this.ns !== undefined) {
+      // A view sees its own namespace only: nothing of the map's or of
+      // other namespaces (a view is a capability).
+      return { namespace: this.usage() } as MapStats & { namespace: NamespaceUsage };
+    }
     const out = s.sp + s.keyArea;
     core.statsInto(out);
     const stats = {} as MapStats & { namespace?: NamespaceUsage };
@@ -505,16 +553,18 @@ export abstract class BaseMap {
     stats.memoryReservedBytes = memory.reservedBytes;
     stats.memoryLimitBytes = memory.limitBytes;
     stats.memoryFreeBytes = memory.freeBytes;
-    if (this.ns !== undefined) {
-      const info = this.nsInfo(this.tag);
-      stats.namespace = {
-        name: this.ns, entries: info.entries, bytes: info.bytes,
-        maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
-        hits: info.hits, misses: info.misses, sets: info.sets, deletes: info.deletes,
-        expirations: info.expirations, evictions: info.evictions,
-      };
-    }
     return stats;
+  }
+
+  /** What this view's namespace holds against its quotas, and its traffic. */
+  private usage(): NamespaceUsage {
+    const info = this.nsInfo(this.tag);
+    return {
+      name: this.ns ?? 'default', entries: info.entries, bytes: info.bytes,
+      maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
+      hits: info.hits, misses: info.misses, sets: info.sets, deletes: info.deletes,
+      expirations: info.expirations, evictions: info.evictions,
+    };
   }
 
   /**
@@ -537,6 +587,7 @@ export abstract class BaseMap {
   }
 
   memoryUsage(entry?: EntrySize): MemoryUsage {
+    this.rootOnly('memoryUsage');
     const core = this.live();
     const usage: MemoryUsage = {
       usedBytes: core.memoryUsed(),
@@ -624,6 +675,28 @@ export abstract class BaseMap {
     this.live().recover();
   }
 
+  /** A line for logs: the class, the namespace, the size (no internals). */
+  toString(): string {
+    const what = this.ns === undefined ? this.constructor.name : `${this.constructor.name} namespace ${JSON.stringify(this.ns)}`;
+    if (this.closed) return `${what} (closed)`;
+    try {
+      const n = this.size;
+      return `${what} (${n} ${n === 1 ? 'entry' : 'entries'})`;
+    } catch (err) {
+      return `${what} (${(err as MapError).code === 'ERR_NAMESPACE_DROPPED' ? 'dropped' : 'unreadable'})`;
+    }
+  }
+
+  /** What JSON.stringify writes: toString() (the internals hold the whole memory). */
+  toJSON(): string {
+    return this.toString();
+  }
+
+  /** What `console.log` and the REPL show: toString(), not the internals. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
   get closed(): boolean {
     return this.viewClosed || this.s.core === null;
   }
@@ -633,6 +706,11 @@ export abstract class BaseMap {
   protected live(): CoreExports {
     const core = this.s.core;
     if (core === null || this.viewClosed) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
+    // A view of a dropped namespace fails at every operation, reads too (a
+    // read that raced the drop is ordered before it).
+    if (this.tag > NS_REGISTRY && core.nsLive(this.tag) === 0) {
+      throw new MapError('ERR_NAMESPACE_DROPPED', `namespace "${this.ns}" was dropped`);
+    }
     // A LocalMap's memory grows, which detaches the views of its old buffer.
     if (this.s.growable && this.s.u8.byteLength === 0) this.s.refreshViews();
     return core;
@@ -644,6 +722,18 @@ export abstract class BaseMap {
   ): M {
     const bare = new View(s, NS_DEFAULT, s.maxKey, s.maxValue, 0);
     return new View(s, NS_DEFAULT, s.maxKey, s.maxValue, bare.nsInfo(NS_DEFAULT).defaultTtl);
+  }
+
+  /** The view of namespace `tag` (named `name`), as its handle opens it in
+   *  another thread: with its limits and defaultTtl, no validateKey. */
+  protected static namespaceView<M extends BaseMap>(View: ViewClass<M>, s: Session, tag: number, name: string): M | undefined {
+    const root = BaseMap.rootView(View, s);
+    // The name is the namespace's own (a handle with another name put in
+    // would label its view, metrics included, as that namespace).
+    const found = typeof name === 'string' && name.length > 0 ? root.registry().get(name) : undefined;
+    if (!(found instanceof Uint8Array) || tagOf(found) !== tag) return undefined;
+    const info = root.nsInfo(tag);
+    return new View(s, tag, info.maxKey, info.maxValue, info.defaultTtl, undefined, name);
   }
 
   /** Another view (a namespace, the registry) over the same session, of this class. */
@@ -672,7 +762,7 @@ export abstract class BaseMap {
     return this.clockAt + ttl;
   }
 
-  private rootOnly(what: string): void {
+  protected rootOnly(what: string): void {
     if (this.ns !== undefined) {
       throw new MapError('ERR_INVALID_OPTION', `${what}() is an operation of the map itself, not of a namespace view`);
     }
@@ -690,7 +780,7 @@ export abstract class BaseMap {
     return name;
   }
 
-  private nsInfo(tag: number) {
+  protected nsInfo(tag: number) {
     const s = this.s;
     const out = s.sp + s.keyArea;
     this.live().nsInfo(tag, out);

@@ -38,6 +38,8 @@ export interface CoreExports {
   nsNew(maxEntries: number, maxBytes: number, maxKey: number, maxValue: number, defaultTtl: number): number;
   nsDrop(tag: number): number;
   nsInfo(tag: number, out: number): void;
+  nsLive(tag: number): number;
+  nsTokenAddress(tag: number): number;
   nsSize(tag: number, now: number): number;
   statsInto(out: number): void;
   memoryUsed(): number;

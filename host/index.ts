@@ -4,7 +4,7 @@
 export { SharedMap } from './shared-map.js';
 export type { SharedMapHandle } from './shared-map.js';
 export { LocalMap } from './local-map.js';
-export type { BaseMap, EntrySize, Key, Value, MemoryUsage, NamespaceUsage, ScanPage } from './base-map.js';
+export type { BaseMap, EntrySize, Key, Value, MapView, MemoryUsage, NamespaceUsage, ScanPage } from './base-map.js';
 
 // Statistics
 export type { MapStats } from './metrics.js';

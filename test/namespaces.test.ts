@@ -1,5 +1,6 @@
 // Per-instance namespaces: isolated views with quotas, found by name from
 // every thread, and the key rules applied to them.
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import { MapError, SharedMap } from '../dist/index.js';
 import { codeOf, createMap, scale, shared, startWorkers } from './helpers.js';
@@ -48,9 +49,32 @@ describe('isolation', () => {
     map = await createMap();
     const a = map.namespace('a');
     map.namespace('secret').set('token', 'hunter2');
+    map.set('root', 'x');
     expect(a.get('token')).toBeUndefined();
-    expect(codeOf(() => a.namespace('secret'))).toBe('ERR_INVALID_OPTION');
-    expect(codeOf(() => a.dropNamespace('secret'))).toBe('ERR_INVALID_OPTION');
+    // Methods of the map itself are not a view's (its type has none of them).
+    const view = a as unknown as SharedMap;
+    expect(codeOf(() => view.namespace('secret'))).toBe('ERR_INVALID_OPTION');
+    expect(codeOf(() => view.dropNamespace('secret'))).toBe('ERR_INVALID_OPTION');
+    expect(codeOf(() => view.memoryUsage())).toBe('ERR_INVALID_OPTION');
+    // Its statistics are its namespace's alone.
+    a.set('k', 'v');
+    expect(Object.keys(a.stats())).toEqual(['namespace']);
+    expect(a.stats().namespace).toMatchObject({ name: 'a', entries: 1, sets: 1 });
+    expect(a.metrics()).not.toMatch(/secret|namespace="default"|wasmap_memory/);
+  });
+
+  test('console.log and String() show the class, namespace and size, not the internals', async () => {
+    map = await createMap();
+    const { inspect } = await import('node:util');
+    map.set('k', 'v');
+    const cls = map.constructor.name;
+    expect(inspect(map)).toBe(`${cls} (1 entry)`);
+    expect(inspect(map.namespace('a'))).toBe(`${cls} namespace "a" (0 entries)`);
+    expect(inspect({ map })).toBe(`{ map: ${cls} (1 entry) }`);
+    expect(`${map}`).toBe(`${cls} (1 entry)`);
+    const view = map.namespace('a');
+    view.close();
+    expect(String(view)).toBe(`${cls} namespace "a" (closed)`);
   });
 
   shared('three threads each in their own namespace, with the same keys, never see each other', async () => {
@@ -69,6 +93,81 @@ describe('isolation', () => {
       expect(ns.get('k99')).toBe(`w${w}:${count - 1}`);
     }
     expect(map.size).toBe(0);
+  });
+
+  shared("hostile tenant: a worker given only a view's handle reaches nothing outside its namespace, and the owner sees no change", async () => {
+    // Before, a view's handle was the map's: attaching it gave the whole map.
+    map = await createMap();
+    map.set('rootkey', 'root-secret');
+    const secret = map.namespace('secret-ns');
+    secret.set('token', 'hunter2');
+    secret.increment('n', 41);
+    secret.set('short-lived', 'hunter2-expiring', { ttl: 1 });
+    const other = map.namespace('other-ns');
+    other.set('token', 'other-secret');
+    const tenant = map.namespace('tenant');
+    await new Promise((r) => setTimeout(r, 5)); // 'short-lived' expires
+    const snapshot = () => JSON.stringify({
+      root: [...map.entries()].map(([k, v]) => [String(k), String(v)]).sort(),
+      secret: [...secret.entries()].map(([k, v]) => [String(k), String(v)]).sort(),
+      other: [...other.entries()].map(([k, v]) => [String(k), String(v)]).sort(),
+      sizes: [map.size, secret.size, other.size],
+    });
+    const before = snapshot();
+    const tags = [map, secret, other].map((m) => (m as SharedMap).handle.namespace?.tag ?? 0);
+    const worker = new Worker(new URL('./workers/tenant.mjs', import.meta.url), {
+      workerData: {
+        handle: tenant.handle,
+        secrets: ['root-secret', 'hunter2', 'other-secret', 'rootkey', 'secret-ns', 'other-ns'],
+        foreignTags: [...tags, 1, 5, 1023],
+      },
+    });
+    map.releaseOnExit(worker);
+    const { escapes } = await new Promise<{ escapes: string[] }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(escapes).toEqual([]);
+    expect(snapshot()).toBe(before);
+    expect(tenant.get('mine')).toBe('tenant value');
+    expect(tenant.size).toBe(1);
+    expect(map.__verify()).toBe(0);
+  });
+
+  shared('a view attached from its handle in another thread is that namespace, with its limits and TTL', async () => {
+    map = await createMap();
+    const a = map.namespace('a', { maxEntries: 2, maxValueBytes: 10, defaultTtl: 60_000 });
+    a.set('x', '1');
+    const there = await SharedMap.attach(a.handle);
+    expect(String(there)).toBe('SharedMap namespace "a" (1 entry)');
+    expect(there.get('x')).toBe('1');
+    there.set('y', '2');
+    expect(codeOf(() => there.set('z', '3'))).toBe('ERR_QUOTA');
+    expect(codeOf(() => there.set('y', 'x'.repeat(11)))).toBe('ERR_VALUE_TOO_LARGE');
+    expect(there.ttl('y')).toBeGreaterThan(59_000);
+    expect(there.handle.namespace).toEqual(a.handle.namespace);
+    expect(map.size).toBe(0);
+    expect(map.dropNamespace('a')).toBe(true);
+    expect(codeOf(() => there.get('x'))).toBe('ERR_NAMESPACE_DROPPED');
+    expect(codeOf(() => a.handle)).toBe('ERR_NAMESPACE_DROPPED');
+    there.close();
+  });
+
+  shared('a dropped namespace\'s handle opens nothing, not even the namespace later made in its place', async () => {
+    map = await createMap();
+    const a = map.namespace('a');
+    const handle = a.handle;
+    map.dropNamespace('a');
+    await expect(SharedMap.attach(handle)).rejects.toMatchObject({ code: 'ERR_NAMESPACE_DROPPED' });
+    const again = map.namespace('a'); // the same record, the next generation
+    again.set('k', 'new');
+    for (let gen = 0; gen < 4; gen++) {
+      const tag = (handle.namespace!.tag & 1023) | (gen << 10);
+      await expect(SharedMap.attach({ ...handle, namespace: { tag, name: 'a' } })).rejects.toMatchObject({
+        code: expect.stringMatching(/^ERR_(INVALID_HANDLE|NAMESPACE_DROPPED)$/),
+      });
+    }
+    expect((await SharedMap.attach(again.handle)).get('k')).toBe('new');
   });
 
   shared('a namespace is found by name from another thread', async () => {
@@ -218,12 +317,22 @@ describe('dropNamespace', () => {
     expect(map.dropNamespace('tmp')).toBe(true);
     expect(map.dropNamespace('tmp')).toBe(false);
     expect(codeOf(() => old.set('b', '2'))).toBe('ERR_NAMESPACE_DROPPED');
-    expect(old.get('a')).toBeUndefined();
+    // Reads too (before, they answered as if the namespace were empty).
+    const every: [string, () => unknown][] = [
+      ['get', () => old.get('a')], ['has', () => old.has('a')], ['size', () => old.size],
+      ['keys', () => [...old.keys()]], ['entries', () => [...old.entries()]], ['scan', () => old.scan()],
+      ['ttl', () => old.ttl('a')], ['getAndDelete', () => old.getAndDelete('a')], ['delete', () => old.delete('a')],
+      ['compareAndDelete', () => old.compareAndDelete('a', '1')], ['expire', () => old.expire('a', 1)],
+      ['persist', () => old.persist('a')], ['clear', () => old.clear()], ['stats', () => old.stats()],
+      ['metrics', () => old.metrics()], ['increment', () => old.increment('n')], ['purgeExpired', () => old.purgeExpired()],
+    ];
+    for (const [name, op] of every) expect(codeOf(op), name).toBe('ERR_NAMESPACE_DROPPED');
+    expect(String(old)).toMatch(/namespace "tmp" \(dropped\)$/);
     const fresh = map.namespace('tmp');
     expect(fresh.size).toBe(0);
     expect(fresh.get('a')).toBeUndefined();
     fresh.set('a', 'new');
-    expect(old.get('a')).toBeUndefined(); // the old view never sees the new namespace
+    expect(codeOf(() => old.get('a'))).toBe('ERR_NAMESPACE_DROPPED'); // the old view never sees the new namespace
     expect(map.namespace('keep').get('a')).toBe('kept');
   });
 
