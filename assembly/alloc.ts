@@ -778,6 +778,17 @@ export function takeKeptTable(cap: u32): usize {
   return 0;
 }
 
+/** Frees, as regions, the tables kept whole that have more than `cap`
+ *  slots (a map whose entries became fewer wants none of them soon). */
+export function dropKeptTables(cap: u32): void {
+  for (let k: usize = 0; k < KEPT_TABLES; k++) {
+    const w = TABLE_SPARE + (k << 2);
+    const t = <usize>atomic.load<u32>(w);
+    if (t == 0 || tableCap(t) <= cap) continue;
+    if (atomic.cmpxchg<u32>(w, <u32>t, 0) == <u32>t) freeTableBlocks(t, true);
+  }
+}
+
 /** The i-th table kept whole, or 0 (evict.ts evictable). */
 export function keptTable(i: usize): usize {
   return <usize>atomic.load<u32>(TABLE_SPARE + (i << 2));

@@ -13,13 +13,13 @@
 // (evictOne). The per-thread state of these (pressure, the pinned epoch,
 // the cause of a failure) lives here, beside the code that writes it.
 
-import { keptTable, alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeBytes, searchAllRegions } from "./alloc";
+import { dropKeptTables, keptTable, alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeBytes, searchAllRegions } from "./alloc";
 import { me, reclaim, tid } from "./epoch";
 import { expiredAt, removeAt } from "./expiry";
 import { CHUNK, compact, growAt, splitBelow } from "./map";
-import { MAX_CAP, finishAll, tombFor, freeTable, migrationReserve, newTable, publishTable, root, wantedCap } from "./table";
+import { MAX_CAP, finishAll, tombFor, freeTable, migrationReserve, newTable, publishTable, root, startMigration, wantedCap } from "./table";
 import {
-  ANON_TOMB, TB_KEYED, tableField, EVICT_LRU, NUM_CLASSES, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, MAX_THREADS, T_SCRATCH, T_SCRATCH_SIZE,
+  ANON_TOMB, B_INFO, TABLE_OUTGROWN, TB_KEYED, tableField, EVICT_LRU, NUM_CLASSES, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, MAX_THREADS, T_SCRATCH, T_SCRATCH_SIZE,
   SPARES, SPARE_SCRATCH, TABLE_HEADER, blockLink, chunkCount, tableChunks, threadSlot, FREQ_MASK, FREQ_SHIFT, H_EPOCH, H_LIMIT, H_MIN_CAP, H_THREAD_HIGH, MAX_NAMESPACES, N_ENTRIES,
   N_EVICTION, N_MAP_MAX_ENTRIES, N_TICK, SLOT_DEL, SLOT_FROZEN, STAMP_MASK, STAMP_SHIFT, STAMP_TICK_SHIFT,
   STAT_EVICTIONS, STAT_EXPIRATIONS, TABLE_FULL_SIZE, blockInfo, entryKey, hdrLoad, nsRecord, nsTagOf,
@@ -137,11 +137,16 @@ export function evictUntil(b: usize, size: usize): usize {
   const cls = classOf(size);
   b = fromFree(cls, false);
   if (b != 0) return b;
+  if (shrinkTable()) {
+    reclaim();
+    b = alloc(size);
+    if (b != 0) return b;
+  }
   const csize = classSize(cls);
   const floor = sizeLoad() - (sizeLoad() >> 2);
   // Whether a batch was evicted yet (none while the root keeps what is
   // deleted from it: evictForMemory waits then).
-  let batched = evictForMemory() > 0;
+  let batched = evictForMemory(csize) > 0;
   let since = hdrLoad(H_EPOCH);
   let forcedAt = since;
   let windows = 0;
@@ -175,13 +180,13 @@ export function evictUntil(b: usize, size: usize): usize {
       // evict: nothing more will come back.
       let more = true;
       if (!batched) {
-        const n = evictForMemory();
+        const n = evictForMemory(csize);
         batched = n > 0;
         more = n != 0;
       } else if (windows < WINDOWS) {
-        more = evictWindow(csize, ++windows) || evictForMemory() != 0;
+        more = evictWindow(csize, ++windows) || evictForMemory(csize) != 0;
       } else {
-        more = sizeLoad() > floor && evictForMemory() != 0;
+        more = sizeLoad() > floor && evictForMemory(csize) != 0;
       }
       if (!more) {
         noLargerBlock = true;
@@ -410,6 +415,9 @@ function tableApart(t: usize, lo: usize, hi: usize): bool {
  *  evicted it (issue 15). */
 const MIN_CANDIDATES: i32 = 5;
 
+/** Bytes of the entry the last evictOne of this thread removed. */
+let evictedBytes: usize = 0;
+
 /** Evicts one entry chosen by sampling; `cls` >= 0: only among entries whose
  *  block is of that size class (see evictForMemory), or with `hi` >= 0, of
  *  a class from `cls` up to `hi` (excluded). An expired entry met on the way
@@ -445,7 +453,11 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
         if (hi < 0 ? c != cls : c < cls || c >= hi) continue;
       }
       if (expiredAt(e)) {
-        if (removeAt(t, s, w, STAT_EXPIRATIONS)) return true;
+        const bytes = blockSize(e);
+        if (removeAt(t, s, w, STAT_EXPIRATIONS)) {
+          evictedBytes = bytes;
+          return true;
+        }
         continue;
       }
       candidates++;
@@ -468,7 +480,11 @@ function evictOne(cls: i32 = -1, hi: i32 = -1): bool {
       if (freq > 0 && (nextRandom() & 7) == 0) setBlockInfo(e, info - (1 << FREQ_SHIFT));
     }
     if (best != 0 && (candidates >= MIN_CANDIDATES || round == 7)) {
-      if (removeAt(bestTable, bestSlot, bestWord, STAT_EVICTIONS)) return true;
+      const bytes = blockSize(best);
+      if (removeAt(bestTable, bestSlot, bestWord, STAT_EVICTIONS)) {
+        evictedBytes = bytes;
+        return true;
+      }
       // Changed meanwhile (written, deleted, moved): compare afresh.
       best = 0;
       candidates = 0;
@@ -517,8 +533,10 @@ export function makeRoom(n: usize): i32 {
   return ST_CAPACITY;
 }
 
-/** Entries one full-memory eviction removes (about 100 µs of work). */
+/** Entries one full-memory eviction removes at most (about 100 µs of work). */
 const EVICT_BATCH: i32 = 64;
+/** Bytes after which it stops, or four times the block wanted if more. */
+const BATCH_BYTES: usize = 64 << 10;
 
 /** Live entries below which a table of `cap` slots takes a migration's
  *  reserve below its growth mark, with a 64th of its slots to spare. */
@@ -585,6 +603,13 @@ export function evictForTable(t: usize, cap: u32, last: bool): bool {
         return true;
       }
     }
+    // No table kept, none in free memory: one of the root's size from
+    // memory that evicting frees (an eighth of the entries at most; a table
+    // that shrank, shrinkTable, has none kept of its new size), before a
+    // smaller one, which evicts half of them: the map went from 98,000
+    // entries to 39,000 and back, over and over.
+    t2 = tableByEvicting(cap, t);
+    if (t2 == 0 && (root() != t || tableNext(t) != 0)) return true;
     while (t2 == 0 && c > hdrLoad(H_MIN_CAP)) {
       c >>= 1;
       t2 = newTable(c);
@@ -599,6 +624,33 @@ export function evictForTable(t: usize, cap: u32, last: bool): bool {
   }
   const reserve = migrationReserve();
   publishTable(t, t2, c, wantedCap(reserve), reserve, true);
+  return true;
+}
+
+/**
+ * Under 'lru', when memory is full: if the root table has eight times the
+ * slots its live entries need (they became fewer, and larger), migrates
+ * them to a table of the size they want, whose old table goes to the
+ * regions (TABLE_OUTGROWN), and so do kept tables larger than that. A map
+ * that went from 16-byte to 64 KiB values kept the 3 MB of tables its
+ * 96,000 small entries had needed, out of 8 MiB, and held 40–65% of the
+ * large entries a fresh map holds. Returns whether it migrated (the old
+ * table comes back three epochs later).
+ */
+function shrinkTable(): bool {
+  const t = root();
+  const cap = tableCap(t);
+  if (tableNext(t) != 0 || cap <= hdrLoad(H_MIN_CAP)) return false;
+  const wanted = wantedCap(migrationReserve());
+  if (wanted > cap >> 3) return false;
+  dropKeptTables(wanted);
+  startMigration(t);
+  const next = tableNext(t);
+  if (next == 0 || tableCap(<usize>next) >= cap) return false;
+  // Its blocks go to the regions when it is freed (alloc.ts free): no
+  // migration wants a table this large while the entries are this few.
+  atomic.or<u32>(t + B_INFO, TABLE_OUTGROWN); // info word: see layout.ts blockInfo
+  finishAll(t);
   return true;
 }
 
@@ -625,7 +677,7 @@ function tableByEvicting(cap: u32, t: usize): usize {
     }
     if (root() != t || tableNext(t) != 0) return 0;
     const before = sizeLoad();
-    if (!evictWindow(slotsBytes) && evictForMemory() == 0) return 0;
+    if (!evictWindow(slotsBytes) && evictForMemory(slotsBytes) == 0) return 0;
     budget -= before - sizeLoad();
     const since = hdrLoad(H_EPOCH);
     let round = 0;
@@ -701,7 +753,7 @@ function fullSize(): bool {
  * give back whole runs. Returns how many it evicted, or -1 if it waits
  * (see below).
  */
-function evictForMemory(): i32 {
+function evictForMemory(want: usize): i32 {
   // A table migrated to lately keeps what is deleted from it as keyed
   // tombstones for three epochs (table.ts tombFor), until the next
   // migration: evicting then frees nothing. So a migration under way is
@@ -712,8 +764,16 @@ function evictForMemory(): i32 {
   // An evicted entry's memory goes back to the allocator by itself (its
   // slot turns DELETED, see layout.ts), so a small batch is enough, and no
   // insert pays for much more than its own room.
+  // Counted in bytes too: EVICT_BATCH entries of 64 KiB were half of an
+  // 8 MiB map, which then held a third fewer entries than a fresh one.
   let n = 0;
-  for (let k: i32 = 0; k < EVICT_BATCH; k++) if (evictOne()) n++;
+  let bytes: usize = 0;
+  const enough = want << 2 > BATCH_BYTES ? want << 2 : BATCH_BYTES;
+  for (let k: i32 = 0; k < EVICT_BATCH && bytes < enough; k++) {
+    if (!evictOne()) continue;
+    n++;
+    bytes += evictedBytes;
+  }
   return n;
 }
 

@@ -89,7 +89,9 @@
 //   +0  u32 link           as for entries
 //   +4  u32 info           KIND_TABLE, | TABLE_FULL_SIZE if made smaller than
 //                          wanted (no memory), | TABLE_OUTGROWN once a larger table
-//                          replaced it (its blocks are then freed as regions)
+//                          replaced it, or under 'lru' a far smaller one
+//                          (evict.ts shrinkTable): its blocks are then freed
+//                          as regions
 //   +8  u32 cap            slots, a power of two
 //   +12 u32 next           table being migrated to; 0 = none
 //   +16 u32 used           non-empty slots (drives growth; a heuristic)
