@@ -663,14 +663,52 @@ test("with eviction 'lru', under value sizes that drift from 16 B to 64 KiB and 
     expect(r.failed, `seed ${seed}: inserts refused`).toBe(0);
     expect(r.freshFailed, `seed ${seed}: inserts fresh maps refused`).toBe(0);
     expect(r.median, `seed ${seed}: held / fresh, median`).toBeGreaterThanOrEqual(0.9);
-    // The goal is 85% at every point. Right where sizes turn it was seen at
-    // 81–91% alone and at 64% with the whole suite on two cores (it depends
-    // on how fast evicted memory comes back: issue 15's note), so this only
-    // guards against a collapse (the old core: 24%).
-    expect(r.lowest, `seed ${seed}: held / fresh, lowest`).toBeGreaterThanOrEqual(0.5);
+    // The goal is 85% at every point. At the largest sizes it was 60–70%
+    // for some hash seeds while a batch evicted 64 entries of 64 KiB, half
+    // of the map (now a batch stops at 64 KiB or four blocks' worth); since
+    // then 0.80 at the lowest in 100 runs of each seed, so 0.7 holds with
+    // room (the old core: 24%).
+    expect(r.lowest, `seed ${seed}: held / fresh, lowest`).toBeGreaterThanOrEqual(0.7);
     expect(r.verified).toBe(0);
   }
 }, scale(120_000, 900_000));
+
+/** Entries an 'lru' map of `limit` bytes holds once it has evicted its way
+ *  through three times its count of values of `size` bytes. */
+async function freshHolds(size: number, limit: number): Promise<number> {
+  const m = await createMap({ maxMemoryBytes: limit, eviction: 'lru' });
+  const v = 'v'.repeat(size);
+  let i = 0;
+  for (; m.stats().evictions === 0; i++) m.set(`f${i}`, v);
+  for (let j = 0; j < i * 2; j++) m.set(`g${j}`, v);
+  const n = m.size;
+  m.close();
+  return n;
+}
+
+test("with eviction 'lru', a map whose values changed size holds what a fresh map of the new size holds", async () => {
+  const limit = 8 << 20;
+  for (const [from, to] of [[50, 1_000], [65_536, 16]]) {
+    const fresh = await freshHolds(to, limit);
+    const map = await createMap({ maxMemoryBytes: limit, eviction: 'lru' });
+    const a = 'v'.repeat(from);
+    let i = 0;
+    for (; map.stats().evictions === 0; i++) map.set(`a${i}`, a);
+    for (let j = 0; j < i; j++) map.set(`a${i + j}`, a);
+    const b = 'v'.repeat(to);
+    for (let j = 0; j < fresh * 3; j++) map.set(`b${j}`, b); // no ERR_CAPACITY: it evicts
+    let held = 0;
+    for (let j = 0; j < fresh * 3; j++) if (map.has(`b${j}`)) held++;
+    // The core before held 55% after 50 B -> 1 KB (its table, made for
+    // 54,000 small entries, and the one kept beside it took 1.5 MB), and
+    // after 64 KiB -> 16 B went from 96,000 entries to 39,000 and back,
+    // again and again (a table it could not replace made it halve the map):
+    // 50–113% at the end, by the hash seed.
+    expect(held / fresh, `${from} B -> ${to} B: held / fresh`).toBeGreaterThanOrEqual(0.85);
+    expect(map.__verify()).toBe(0);
+    map.close();
+  }
+}, 120_000);
 
 test('after values of drifting sizes come and go, deleting every key gives back all the memory (nothing leaks)', async () => {
   const limit = 16 << 20;
