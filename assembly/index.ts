@@ -99,10 +99,13 @@
 // blocks are past their grace period and takes its block from them, split
 // or merged with the free memory beside them (or, if they lie apart,
 // evicts the entries beside a cold one, so that they merge into a run:
-// evictWindow); a full table that finds no table to migrate to spins
-// likewise while a retired one is on its way back, and a table held at its
-// size grows once the memory its entries free holds a larger one
-// (growHeld). Both give up
+// evictWindow); a batch stops at 64 entries or 64 KiB (four blocks if
+// those are larger). A full table that finds no table to migrate to spins
+// likewise while a retired one is on its way back, or makes one from
+// memory that evicting frees (tableByEvicting); a table held at its size
+// grows once the memory its entries free holds a larger one (growHeld),
+// and one eight times what its entries need migrates to a table of their
+// size, its own memory going to the regions (shrinkTable). Both give up
 // after a bounded number of rounds (a thread dead inside an operation pins
 // the epoch): ERR_CAPACITY.
 // The spin waits for the threads inside an operation to leave it (the
