@@ -569,21 +569,25 @@ export abstract class BaseMap {
 
   /**
    * The Prometheus text exposition format (`wasmap_` prefix): on the map
-   * itself, the whole map's `stats()` and its default namespace's gauges; on
-   * a namespace view, only that namespace's gauges (label `namespace`).
+   * itself, the whole map's `stats()`, then the gauges and counters of every
+   * namespace (label `namespace`; the map's own is "default"); on a
+   * namespace view, only that namespace's.
    */
   metrics(): string {
-    const info = this.nsInfo(this.tag);
-    const gauges = {
-      entries: info.entries, bytes: info.bytes, maxEntries: info.maxEntries, maxMemoryBytes: info.maxMemoryBytes,
-      hits: info.hits, misses: info.misses, sets: info.sets, deletes: info.deletes,
-      expirations: info.expirations, evictions: info.evictions,
-    };
-    if (this.ns === undefined) {
-      // Counted map-wide only (see NamespaceUsage): no per-namespace counters here.
-      for (const k of ['hits', 'misses', 'sets', 'deletes', 'expirations', 'evictions'] as const) gauges[k] = NaN;
+    if (this.ns !== undefined) return formatMetrics(undefined, [[this.ns, this.usage()]]);
+    const own: NamespaceGauges = this.usage();
+    // Counted map-wide only (see NamespaceUsage): no per-namespace counters here.
+    for (const k of ['hits', 'misses', 'sets', 'deletes', 'expirations', 'evictions'] as const) own[k] = NaN;
+    const rows: [string, NamespaceGauges][] = [];
+    for (const [name, found] of this.registry().entries()) {
+      if (!(found instanceof Uint8Array)) continue;
+      const tag = tagOf(found);
+      if (!this.nsInfo(tag).live) continue; // dropped meanwhile
+      const { name: _, ...gauges } = this.viewOf(tag, String(name)).usage();
+      rows.push([String(name), gauges]);
     }
-    return formatMetrics(this.ns === undefined ? this.stats() : undefined, [[this.ns ?? 'default', gauges]]);
+    rows.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return formatMetrics(this.stats(), [['default', own], ...rows]);
   }
 
   memoryUsage(entry?: EntrySize): MemoryUsage {
@@ -736,6 +740,11 @@ export abstract class BaseMap {
     return new View(s, tag, info.maxKey, info.maxValue, info.defaultTtl, undefined, name);
   }
 
+  /** A bare view of namespace `tag` (for its figures). */
+  private viewOf(tag: number, name: string): this {
+    return this.view(tag, this.s.maxKey, this.s.maxValue, 0, undefined, name);
+  }
+
   /** Another view (a namespace, the registry) over the same session, of this class. */
   private view(
     tag: number, maxKey: number, maxValue: number, defaultTtl: number,
@@ -776,6 +785,9 @@ export abstract class BaseMap {
   private namespaceKey(name: unknown): string {
     if (typeof name !== 'string' || name.length === 0 || !name.isWellFormed() || name.length > 256) {
       throw new MapError('ERR_INVALID_OPTION', `a namespace name must be a non-empty well-formed string of at most 256 characters, got ${describe(name)}`);
+    }
+    if (name === 'default') {
+      throw new MapError('ERR_INVALID_OPTION', 'the namespace name "default" is the map\'s own (its label in metrics()); choose another');
     }
     return name;
   }

@@ -108,3 +108,31 @@ test('metrics() is Prometheus text a real parser reads back as stats()', async (
   }
   expect([stats.hits, stats.misses, stats.sets, stats.deletes, stats.casFailures]).toEqual([1, 1, 3, 1, 1]);
 });
+
+test("the map's metrics() hold every live namespace's series, one scrape for all; a view's only its own", async () => {
+  map = await createMap();
+  map.set('k', 'v');
+  const a = map.namespace('tenant-a', { maxEntries: 9 });
+  const b = map.namespace('tenant-b');
+  a.set('x', '1').set('y', '2');
+  a.get('x');
+  b.set('z', '3');
+  map.namespace('gone').set('w', '4');
+  map.dropNamespace('gone');
+  const byName = new Map(parsePrometheus(map.metrics()).map((f) => [f.name, f]));
+  expect(byName.get('wasmap_namespace_entries')!.metrics).toEqual([
+    { value: '1', labels: { namespace: 'default' } },
+    { value: '2', labels: { namespace: 'tenant-a' } },
+    { value: '1', labels: { namespace: 'tenant-b' } },
+  ]);
+  expect(byName.get('wasmap_namespace_max_entries')!.metrics[1]).toEqual({ value: '9', labels: { namespace: 'tenant-a' } });
+  // Per-namespace counters exist for namespaces only (the map's own traffic is the map's).
+  expect(byName.get('wasmap_namespace_hits_total')!.metrics).toEqual([
+    { value: '1', labels: { namespace: 'tenant-a' } },
+    { value: '0', labels: { namespace: 'tenant-b' } },
+  ]);
+  expect(byName.get('wasmap_entries')!.metrics).toEqual([{ value: '4' }]);
+  const own = parsePrometheus(a.metrics());
+  expect(new Set(own.flatMap((f) => f.metrics.map((m) => m.labels?.namespace)))).toEqual(new Set(['tenant-a']));
+  expect(() => map.namespace('default')).toThrow(/"default" is the map's own/);
+});
