@@ -150,13 +150,13 @@
 // fault points the tests use.
 
 import { alloc, allocInit, freeBytes, freeBytesFor, freeSized, heapTop, sparesFor } from "./alloc";
-import { countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
+import { NS_REGISTRY, countOp, nsCounter, nsCreate, nsDefaultTtl, nsField, nsFree, nsInit, nsIsLive, nsRetireTag } from "./ns";
 import {
   claimSlot, enter, ensureScratch, leave, me, recoverAfterTrap, releaseOwner, releaseSelf, statTotal, tid,
 } from "./epoch";
 import { arm, armHold, deferTo } from "./fault";
 import {
-  ANON_TOMB, ENTRY_KEY, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
+  ANON_TOMB, ENTRY_KEY, N_FLIGHTS, T_OWNER, threadSlot, H_EPOCH, KIND_TOMB, entryInit, H_LIMIT, H_MAGIC, H_MAX_KEY, H_MAX_VALUE, H_MIN_CAP, H_SEED, H_THREAD_HIGH,
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entryBytes,
   entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TOKEN, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
@@ -524,6 +524,22 @@ export function nsDrop(tag: u32): bool {
   nsFree(tag);
   leave();
   return true;
+}
+
+/** Address of the word getOrCompute's waiters wait on (layout.ts N_FLIGHTS). */
+export function flightWordAddress(): u32 {
+  return <u32>(nsRecord(NS_REGISTRY) + N_FLIGHTS);
+}
+
+/** Whether a thread of the host's id `owner` is attached (not closed, not
+ *  released): a getOrCompute computation of a thread that is not is
+ *  abandoned. */
+export function ownerAttached(owner: u32): bool {
+  const high = <i32>hdrLoad(H_THREAD_HIGH);
+  for (let i = 0; i < high && i < MAX_THREADS; i++) {
+    if (atomic.load<u32>(threadSlot(i) + T_OWNER) == owner) return true;
+  }
+  return false;
 }
 
 /** Whether the namespace of `tag` lives (the map's own always does). */

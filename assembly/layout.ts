@@ -369,7 +369,8 @@ export const HEAP_START: usize = (THREADS + <usize>MAX_THREADS * THREAD_SIZE + 6
 //   +64 i64 counters[6]    hits, misses, sets, deletes, expirations,
 //                          evictions of this namespace (not kept for the
 //                          map's own namespace, whose traffic is the map's:
-//                          see the striped statistics)
+//                          see the striped statistics, nor for the
+//                          registry, whose first word is N_FLIGHTS instead)
 //   +112 u32 token[4]      the secret a handle of this namespace carries
 //                          (record 0: the map's own handle), written by the
 //                          host, checked by SharedMap.attach; zero until
@@ -396,6 +397,10 @@ export const N_EVICTION: usize = N_MAP_MAX_ENTRIES + 4;
 export const N_TICK: usize = N_EVICTION + 4;
 export const N_COUNTERS: usize = 64;
 export const N_TOKEN: usize = 112;
+/** In the registry's record (tag 1), in place of its counters: a word the
+ *  host bumps and notifies each time a getOrCompute computation ends, which
+ *  its waiters wait on (Atomics.waitAsync). */
+export const N_FLIGHTS: usize = N_COUNTERS;
 export const NS_COUNTERS: i32 = 6;
 export const EVICT_NONE: u32 = 0;
 export const EVICT_LRU: u32 = 1;

@@ -9,7 +9,7 @@ import { encodeString, isBytes, keyFromBytes, keyError, nativeUtf8Length, utf8Le
 import { MapError } from './errors.js';
 import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
 import {
-  type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
+  type ComputeOptions, type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
   describe, resolveNamespaceOptions, resolveOptions,
 } from './options.js';
 import { MIN_OUT, SCRATCH_BYTES, Session, TAG_BYTES, align8 } from './session.js';
@@ -293,6 +293,97 @@ export abstract class BaseMap {
     const r = this.write(MODE_GET_OR_SET, key, value, undefined, options);
     if (r === R_DONE) return { value: typeof value === 'string' ? value : value.slice(), loaded: false };
     return { value: this.s.readValue(r, this.outAt), loaded: true };
+  }
+
+  /**
+   * The value at `key`, or, if there is none, `compute(key)`'s, stored
+   * (with `options.ttl`) and returned: computed once for every caller at
+   * once in every thread of the process (a single flight). The others wait
+   * without blocking their thread (`Atomics.waitAsync` where it exists, a
+   * poll elsewhere) and get the stored value. If the computing caller
+   * throws, its own call rejects and a waiting caller computes instead; so
+   * it does if the computing thread closes, is released or dies, or after
+   * `options.lease` ms (default 10 s). A value whose TTL runs out before a
+   * waiter reads it is computed again.
+   */
+  async getOrCompute(
+    key: Key, compute: (key: Key) => Value | Promise<Value>, options?: ComputeOptions,
+  ): Promise<Value | number> {
+    if (typeof compute !== 'function') {
+      throw new MapError('ERR_INVALID_OPTION', `getOrCompute needs a function to compute the value, got ${describe(compute)}`);
+    }
+    const { lease = 10_000, ...write } = options ?? {};
+    checkTtl(lease, 'option "lease"');
+    if (write.ttl !== undefined) checkTtl(write.ttl);
+    const flight = this.flightKey(key);
+    const mine = `${this.s.owner}:${Math.random().toString(36).slice(2)}`;
+    const word = this.live().flightWordAddress() >> 2;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 100)) {
+      const seen = Atomics.load(this.s.i32, word);
+      const present = this.get(key);
+      if (present !== undefined) return present;
+      const { value: holder, loaded } = this.registry().getOrSet(flight, mine, { ttl: lease });
+      if (!loaded) return this.computeFlight(key, compute, write, flight, mine, word);
+      // Another caller computes: unless its thread is gone, wait for it.
+      const owner = Number(String(holder).split(':')[0]);
+      if (this.live().ownerAttached(owner) === 0) {
+        this.registry().compareAndDelete(flight, holder);
+        continue;
+      }
+      await this.flightWait(word, seen, wait);
+    }
+  }
+
+  /** Computes and stores the value of a flight this caller holds, then
+   *  ends the flight and wakes its waiters, whatever happened. */
+  private async computeFlight(
+    key: Key, compute: (key: Key) => Value | Promise<Value>, write: WriteOptions, flight: Uint8Array, mine: string, word: number,
+  ): Promise<Value | number> {
+    try {
+      // Stored between this caller's read and its claim: nothing to compute.
+      const present = this.get(key);
+      if (present !== undefined) return present;
+      const value = await compute(key);
+      this.set(key, value, write);
+      return value;
+    } finally {
+      if (!this.closed) this.registry().compareAndDelete(flight, mine);
+      Atomics.add(this.s.i32, word, 1);
+      if (!this.s.growable) Atomics.notify(this.s.i32, word);
+    }
+  }
+
+  /** Waits until a flight ends (the word moves past `seen`), at most `ms`. */
+  private async flightWait(word: number, seen: number, ms: number): Promise<void> {
+    const i32 = this.s.i32;
+    const waitAsync = (Atomics as { waitAsync?: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<string> | string } }).waitAsync;
+    if (!this.s.growable && typeof waitAsync === 'function') {
+      const r = waitAsync(i32, word, seen, ms * 5);
+      if (!r.async) return;
+      // With a timer beside it: in a Node worker whose event loop has
+      // nothing else to do, a waitAsync's promise was seen never to settle,
+      // even past its timeout.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([r.value, new Promise((resolve) => (timer = setTimeout(resolve, ms * 5)))]);
+      clearTimeout(timer);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** The registry key of a getOrCompute flight for `key` in this view:
+   *  0xFF (never in a namespace's name, which is UTF-8), the view's tag,
+   *  then the key's bytes, or (0xFE) a 128-bit digest of them if too long
+   *  (two keys sharing a flight only wait for each other once). */
+  private flightKey(key: Key): Uint8Array {
+    const bytes = typeof key === 'string' ? new TextEncoder().encode(key) : key;
+    if (!isBytes(bytes)) throw keyError(key);
+    const head = [0xff, this.tag & 255, (this.tag >>> 8) & 255, (this.tag >>> 16) & 255, this.tag >>> 24];
+    if (bytes.length + head.length <= this.s.maxKey) return new Uint8Array([...head, ...bytes]);
+    head[0] = 0xfe;
+    let h = [0x811c9dc5, 0x01000193, 0x050c5d1f, 0x2f2b7c1d];
+    for (const b of bytes) h = h.map((x, k) => Math.imul(x ^ b ^ k, 0x01000193) >>> 0);
+    return new Uint8Array([...head, ...new Uint8Array(new Uint32Array(h).buffer)]);
   }
 
   /** Go's LoadAndDelete: removes the key, returning its value (or undefined). */
@@ -580,7 +671,7 @@ export abstract class BaseMap {
     for (const k of ['hits', 'misses', 'sets', 'deletes', 'expirations', 'evictions'] as const) own[k] = NaN;
     const rows: [string, NamespaceGauges][] = [];
     for (const [name, found] of this.registry().entries()) {
-      if (!(found instanceof Uint8Array)) continue;
+      if (typeof name !== 'string' || !(found instanceof Uint8Array)) continue; // (getOrCompute's flights)
       const tag = tagOf(found);
       if (!this.nsInfo(tag).live) continue; // dropped meanwhile
       const { name: _, ...gauges } = this.viewOf(tag, String(name)).usage();

@@ -39,6 +39,8 @@ export interface CoreExports {
   nsDrop(tag: number): number;
   nsInfo(tag: number, out: number): void;
   nsLive(tag: number): number;
+  flightWordAddress(): number;
+  ownerAttached(owner: number): number;
   nsTokenAddress(tag: number): number;
   nsSize(tag: number, now: number): number;
   statsInto(out: number): void;

@@ -10,7 +10,7 @@ export type { BaseMap, EntrySize, Key, Value, MapView, MemoryUsage, NamespaceUsa
 export type { MapStats } from './metrics.js';
 
 // Options
-export type { SharedMapOptions, NamespaceOptions, AttachOptions, WriteOptions } from './options.js';
+export type { SharedMapOptions, NamespaceOptions, AttachOptions, WriteOptions, ComputeOptions } from './options.js';
 
 // Errors
 export { MapError } from './errors.js';

@@ -93,6 +93,17 @@ export interface WriteOptions {
   ttl?: number;
 }
 
+/** Options of `getOrCompute`. */
+export interface ComputeOptions extends WriteOptions {
+  /**
+   * Milliseconds other callers wait for one computation before one of them
+   * computes instead (its thread may be stuck). A computation whose thread
+   * closes, is released or dies, or that throws, is given up at once.
+   * @default 10000
+   */
+  lease?: number;
+}
+
 export const defaultClock = (): number => performance.timeOrigin + performance.now();
 
 /** Throws ERR_INVALID_TTL unless `ttl` is a positive finite number. */
