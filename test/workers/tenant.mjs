@@ -96,6 +96,9 @@ for (const tag of [0, 1, ...foreignTags]) {
       refused('compareAndSwap()', () => view.compareAndSwap(key, 'hunter2', 'stolen'));
       refused('ttl()', () => { const t = view.ttl(key); return t === undefined ? undefined : `ttl ${t}`; });
       refused('expire()', () => view.expire(key, 1));
+      const computed = await view.getOrCompute(key, () => 'computed by the tenant');
+      if (computed !== 'computed by the tenant') found('getOrCompute()', computed);
+      view.delete(key);
     }
   }
 }
