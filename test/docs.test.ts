@@ -1,9 +1,11 @@
 // The README and the guides: the example they show is the one that runs,
 // and every link inside the repository leads to a file that exists.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import ts from 'typescript';
 import { expect, test } from 'vitest';
 import { shared } from './helpers.js';
 
@@ -31,4 +33,49 @@ test('every link of the README and the guides to a file of the repository leads 
       expect(existsSync(path), `${page} links ${target}`).toBe(true);
     }
   }
+});
+
+/** What a block may use without importing or declaring it. */
+const PRELUDE: [RegExp, string][] = [
+  [/\bSharedMap\b/, "import { SharedMap } from 'wasmap';"],
+  [/\bLocalMap\b/, "import { LocalMap } from 'wasmap';"],
+  [/\bMapError\b/, "import { MapError } from 'wasmap';"],
+  [/\bmap\b/, 'const map = await SharedMap.create();'],
+];
+
+shared('every code block of the README and the guides runs (but the two example files, run above, and those marked not run, with why)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wasmap-docs-'));
+  const dist = (sub: string) => pathToFileURL(join(root, 'dist', sub)).href;
+  let ran = 0;
+  try {
+    for (const page of pages) {
+      for (const m of read(page).matchAll(/(<!-- not run: [^>]+ -->\n)?^```(ts|js)\n([\s\S]*?)^```/gm)) {
+        const [, notRun, , code] = m;
+        if (notRun !== undefined || /^\/\/ (main|worker)\.mjs:/.test(code)) continue;
+        let prelude = '';
+        for (const [uses, line] of PRELUDE) {
+          const name = uses.source.replace(/\\b/g, '');
+          const declared = new RegExp(`(import\\s*{[^}]*\\b${name}\\b|\\b(const|let|var)\\s+${name}\\b)`).test(code);
+          if (uses.test(code) && !declared) prelude += `${line}\n`;
+        }
+        if (prelude.includes('const map') && !/import\s*{[^}]*\bSharedMap\b/.test(code) && !prelude.includes('{ SharedMap }')) {
+          prelude = `import { SharedMap } from 'wasmap';\n${prelude}`;
+        }
+        const js = ts.transpileModule(prelude + code, {
+          compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+        }).outputText.replace(/from 'wasmap\/wasi'/g, `from '${dist('wasi.js')}'`).replace(/from 'wasmap'/g, `from '${dist('index.js')}'`);
+        const file = join(dir, `block-${ran}.mjs`);
+        writeFileSync(file, `${js}\nprocess.exit(0);\n`);
+        try {
+          execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000, stdio: 'pipe' });
+        } catch (e) {
+          throw new Error(`a code block of ${page} fails:\n${code}\n${(e as { stderr?: string }).stderr ?? e}`);
+        }
+        ran++;
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  expect(ran).toBeGreaterThanOrEqual(8);
 });
