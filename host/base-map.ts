@@ -113,6 +113,12 @@ export interface ScanPage {
 
 /** Home slots a scan page visits at most (each: a few slots per table). */
 const SCAN_STEPS = 1024;
+/** getOrCompute flights one attachment (thread) holds open at once. Each is
+ *  an entry in the map's registry, outside every namespace's quota: past
+ *  this, a caller computes without one, so that a view cannot fill the map
+ *  with computations that never end (a thread's flights stay bounded, and
+ *  threads are: MAX_THREADS). */
+export const MAX_FLIGHTS = 1024;
 
 /** A view's constructor arguments (see BaseMap's constructor). */
 type ViewArgs = [
@@ -304,7 +310,9 @@ export abstract class BaseMap {
    * throws, its own call rejects and a waiting caller computes instead; so
    * it does if the computing thread closes, is released or dies, or after
    * `options.lease` ms (default 10 s). A value whose TTL runs out before a
-   * waiter reads it is computed again.
+   * waiter reads it is computed again. A thread holds at most MAX_FLIGHTS
+   * (1,024) computations open at once; past that, a caller for a key no
+   * one computes computes without a flight.
    */
   async getOrCompute(
     key: Key, compute: (key: Key) => Value | Promise<Value>, options?: ComputeOptions,
@@ -322,6 +330,13 @@ export abstract class BaseMap {
       const seen = Atomics.load(this.s.i32, word);
       const present = this.get(key);
       if (present !== undefined) return present;
+      if (this.s.flights >= MAX_FLIGHTS && this.registry().get(flight) === undefined) {
+        // This thread holds as many flights open as it may: computed
+        // without one (the value is right; other callers may compute it too).
+        const value = await compute(key);
+        this.set(key, value, write);
+        return value;
+      }
       const { value: holder, loaded } = this.registry().getOrSet(flight, mine, { ttl: lease });
       if (!loaded) return this.computeFlight(key, compute, write, flight, mine, word);
       // Another caller computes: unless its thread is gone, wait for it.
@@ -339,6 +354,7 @@ export abstract class BaseMap {
   private async computeFlight(
     key: Key, compute: (key: Key) => Value | Promise<Value>, write: WriteOptions, flight: Uint8Array, mine: string, word: number,
   ): Promise<Value | number> {
+    this.s.flights++;
     try {
       // Stored between this caller's read and its claim: nothing to compute.
       const present = this.get(key);
@@ -347,6 +363,7 @@ export abstract class BaseMap {
       this.set(key, value, write);
       return value;
     } finally {
+      this.s.flights--;
       if (!this.closed) this.registry().compareAndDelete(flight, mine);
       Atomics.add(this.s.i32, word, 1);
       if (!this.s.growable) Atomics.notify(this.s.i32, word);

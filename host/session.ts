@@ -59,6 +59,9 @@ export class Session {
   /** Node's Buffer over the same memory (fast native UTF-8 decoding), or null. */
   buf: NodeBufferView | null;
   readonly clock: () => number;
+  /** getOrCompute flights this attachment holds open now (base-map.ts
+   *  MAX_FLIGHTS bounds them). */
+  flights = 0;
   /** Index (in i32) of the map's "some entry has an expiry" flag. */
   private readonly ttlFlag: number;
 

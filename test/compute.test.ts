@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, expect, test } from 'vitest';
 import type { SharedMap } from '../dist/index.js';
+import { MAX_FLIGHTS } from '../dist/base-map.js';
 import { createMap, shared } from './helpers.js';
 
 let map: SharedMap;
@@ -57,6 +58,21 @@ test('a computation that outlives its lease is taken over by a waiting caller', 
   const t0 = Date.now();
   expect(await map.getOrCompute('k', () => 'second')).toBe('second');
   expect(Date.now() - t0).toBeGreaterThanOrEqual(40);
+});
+
+test('a thread holds at most MAX_FLIGHTS computations open: a view cannot fill the registry with ones that never end', async () => {
+  map = await createMap();
+  const view = map.namespace('tenant', { maxEntries: 10 });
+  const registry = (map as unknown as { registry(): { size: number } }).registry();
+  const before = registry.size;
+  const never = () => new Promise<string>(() => {});
+  for (let i = 0; i < MAX_FLIGHTS + 500; i++) void view.getOrCompute(`k${i}`, never);
+  await sleep(20);
+  expect(registry.size - before).toBe(MAX_FLIGHTS);
+  // Past the bound, a key computes without a flight; it is still stored.
+  expect(await view.getOrCompute('last', () => 'v')).toBe('v');
+  expect(view.get('last')).toBe('v');
+  expect(registry.size - before).toBe(MAX_FLIGHTS);
 });
 
 test('bad arguments are refused with a code, and nothing is stored', async () => {
