@@ -35,6 +35,10 @@ test('every link of the README and the guides to a file of the repository leads 
   }
 });
 
+test('no ts or js block of the README or the guides is indented (the test below runs only blocks at the start of a line)', () => {
+  for (const page of pages) expect(read(page), page).not.toMatch(/^[ \t]+```(ts|js)\b/m);
+});
+
 /** What a block may use without importing or declaring it. */
 const PRELUDE: [RegExp, string][] = [
   [/\bSharedMap\b/, "import { SharedMap } from 'wasmap';"],

@@ -4,7 +4,11 @@
 // Wasm module). Real HTTP requests check that values and counters persist
 // from request to request and that a TTL runs out between requests (workerd's
 // clock stands still during a request and moves on between them).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 // @ts-expect-error: plain JS module, shared with bench/runtimes.mjs
 import { serveWorkerd } from '../scripts/workerd-serve.mjs';
@@ -83,4 +87,24 @@ describe.each(CONFIGS)('workerd %s', (_name, compatibilityDate, compatibilityFla
     expect(await call('/size')).toEqual({ size: before + 1 });
     expect((await call<Record<string, number>>('/stats')).expirations).toBe(1);
   });
+});
+
+test("docs/runtimes.md's Worker runs under workerd as written: one map across requests", async () => {
+  const doc = readFileSync(fileURLToPath(new URL('../docs/runtimes.md', import.meta.url)), 'utf8');
+  const block = /<!-- not run: runs under workerd[^>]*-->\n```ts\n([\s\S]*?)^```/m.exec(doc);
+  expect(block, 'the workerd block of docs/runtimes.md').not.toBeNull();
+  const dir = mkdtempSync(join(tmpdir(), 'wasmap-workerd-doc-'));
+  const main = join(dir, 'worker.mjs');
+  writeFileSync(main, ts.transpileModule(block![1], {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText);
+  const server = await serveWorkerd({ main, compatibilityDate: '2026-04-01', compatibilityFlags: [] });
+  try {
+    const hits = [];
+    for (let i = 0; i < 3; i++) hits.push(await (await fetch(server.url)).text());
+    expect(hits).toEqual(['1', '2', '3']);
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
