@@ -143,6 +143,10 @@ export function evictUntil(b: usize, size: usize): usize {
     if (b != 0) return b;
   }
   const csize = classSize(cls);
+  if (freeBytes() >= <i64>(hdrLoad(H_LIMIT) >> 3)) {
+    b = repack(size, csize);
+    if (b != 0) return b;
+  }
   const floor = sizeLoad() - (sizeLoad() >> 2);
   // Whether a batch was evicted yet (none while the root keeps what is
   // deleted from it: evictForMemory waits then).
@@ -197,6 +201,35 @@ export function evictUntil(b: usize, size: usize): usize {
   }
   spinRanOut();
   return 0;
+}
+
+/** Bytes of the window repack evicts, at least. */
+const REPACK_BYTES: usize = 64 << 10;
+
+/**
+ * Under 'lru', when an eighth of memory lies free and none of it makes a
+ * block of `csize` (the pieces lie between live entries: a map of 200-byte
+ * values that went to 100-byte ones split each 256-byte block into a
+ * 160-byte entry and a 96-byte piece that no entry wants, a third of its
+ * memory): evicts the entries of a window of REPACK_BYTES around a cold one
+ * but the hot ones (evictWindow), waits until their memory came back, and
+ * merges free memory, so that the window's pieces and blocks become runs
+ * that are cut to the sizes the map holds now. Evicting alone would not:
+ * an evicted entry's block serves the next insert as it is, beside the
+ * pieces. Returns a block of `size`, or 0.
+ */
+function repack(size: usize, csize: usize): usize {
+  const want = csize << 2 > REPACK_BYTES ? csize << 2 : REPACK_BYTES;
+  if (!evictWindow(want, 0, true)) return 0;
+  const since = hdrLoad(H_EPOCH);
+  let round = 0;
+  for (; round < SPIN_ROUNDS && hdrLoad(H_EPOCH) - since < 3; round++) reclaim();
+  if (round == SPIN_ROUNDS) {
+    spinRanOut();
+    return 0;
+  }
+  if (mergeFree(csize, true) && defragBlock != 0) return defragBlock;
+  return alloc(size);
 }
 
 /**
@@ -308,7 +341,7 @@ const WINDOW_PICKS: i32 = 8;
  * migration is under way (entries are moving). Returns whether it evicted
  * any.
  */
-function evictWindow(want: usize, attempt: i32 = 0): bool {
+function evictWindow(want: usize, attempt: i32 = 0, spareHot: bool = false): bool {
   const t = root();
   if (tableNext(t) != 0) return false;
   // A table migrated to lately keeps what is deleted from it as keyed
@@ -355,6 +388,9 @@ function evictWindow(want: usize, attempt: i32 = 0): bool {
     const w = slotLoad(s);
     const e = entryInWindow(w, lo, hi);
     if (e == 0 || (nsTagOf(entryKey(e)) & (MAX_NAMESPACES - 1)) == NS_REGISTRY_TAG) continue;
+    // Spared: an entry read since it was written (its block splits the
+    // window's run in two, no more).
+    if (spareHot && ((blockInfo(e) >> FREQ_SHIFT) & FREQ_MASK) != 0) continue;
     if (removeAt(t, s, w, STAT_EVICTIONS)) n++;
   }
   return n > 0;
