@@ -5,7 +5,8 @@
 // did not write.
 //
 // Input, one line each, tab-separated:
-//   mode MODE      attack (everything below), or one of the trap modes
+//   mode MODE      attack (everything below), probe (only the reads of
+//                  every key, in its first bucket), or one of the trap modes
 //                  (swap-consumed, drop-twice, drop-forged-cas, bad-pointer,
 //                  trap-holding): an action the canonical ABI answers with a
 //                  trap, to show that only this instance dies
@@ -238,7 +239,7 @@ function keySize(i: i32): i32 {
   if (i < 9) return 1023 + i - 6;
   if (i == 9) return 4096;
   if (i < 13) return 65535 + i - 10;
-  return 1 << 20;
+  return 70000; // past any map's largest key
 }
 
 /** Every key (and bucket name) it tries: the seams of the bucket prefix and of names. */
@@ -744,7 +745,7 @@ function exhaustion(b: i32, bucket: usize, bucketLen: usize): void {
 
   // Batches past any bound; a set-many with a bad key in the middle.
   for (let i = 0; i < 3; i++) {
-    const size = i == 0 ? 1001 : i == 1 ? 10000 : 200000;
+    const size = i == 0 ? 1001 : i == 1 ? 10000 : 20000;
     const mk = kv.mark();
     const keys = kv.alloc(<usize>size * 16, 4);
     for (let j = 0; j < size; j++) {
@@ -843,7 +844,8 @@ function isPolicyBucket(p: usize, n: usize): bool {
   return false;
 }
 
-function attack(): void {
+/** Everything (all), or only the reads of every key in its first bucket (a check that an instance works). */
+function attack(all: bool): void {
   const nb = listN(buckets);
   // Its own buckets, as it should.
   for (let i = 0; i < nb; i++) {
@@ -854,6 +856,13 @@ function attack(): void {
   }
   const keys = candidates();
   count('candidate keys', listN(keys));
+  if (!all) {
+    const b = load<i32>(handles);
+    listAll(b, 'list-keys', false);
+    for (let i = 0; i < listN(keys); i++) probe(b, keys, i);
+    for (let i = 0; i < nb; i++) kv.dropBucket(load<i32>(handles + <usize>i * 4));
+    return;
+  }
 
   // Bucket names outside the policy.
   const names = bucketNames(keys);
@@ -958,7 +967,8 @@ export function handle(input: usize, len: usize): usize {
       tagCount++;
     }
   }
-  if (same(modePtr, modeLen, lit('attack'), 6)) attack();
+  if (same(modePtr, modeLen, lit('attack'), 6)) attack(true);
+  else if (same(modePtr, modeLen, lit('probe'), 5)) attack(false);
   else {
     const s = kv.open(ptrOf(buckets, 0), lenOf(buckets, 0));
     store<i32>(handles, s == kv.OK ? kv.outHandle : -1);
