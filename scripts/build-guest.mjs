@@ -1,5 +1,5 @@
-// Builds the example plugins (examples/plugins/guest/) into WebAssembly
-// components, from source, with no toolchain but npm's:
+// Builds the example plugins (examples/plugins/guest/), and the test-only
+// ones (test/guests/: the hostile plugin), into WebAssembly components, from source, with no toolchain but npm's:
 //   AssemblyScript core module (asc)
 //   -> exports renamed where AssemblyScript cannot name them (interface exports)
 //   -> `jco embed` the WIT world (examples/plugins/guest/plugin.wit, with
@@ -22,6 +22,8 @@ const GUESTS = [
   { name: 'watching', world: 'watching-plugin', rename: { onSet: `${WATCHER}#on-set`, onDelete: `${WATCHER}#on-delete` } },
   { name: 'visits', world: 'plugin' },
   { name: 'notes', world: 'plugin' },
+  // Test-only: tries every way out of its namespace (test/wasi-hostile.test.ts).
+  { name: 'hostile', world: 'plugin', dir: 'test/guests' },
 ];
 
 // The WIT package of the plugins, with its dependencies where wit-parser looks.
@@ -106,12 +108,13 @@ for (const guest of GUESTS) {
   const core = `${outDir}${guest.name}.core.wasm`;
   // In this process (one asc start-up for all); --config keeps asc away from
   // ./asconfig.json, which is the shared-memory core's.
+  const source = `${guest.dir ?? guestDir}/${guest.name}.ts`;
   const { error, stderr } = await asc.main([
-    `${guestDir}/${guest.name}.ts`, '--config', `${guestDir}/asconfig.json`, '-o', core,
+    source, '--config', `${guestDir}/asconfig.json`, '-o', core,
   ]);
   if (error) {
     console.error(stderr.toString());
-    throw new Error(`asc failed on ${guestDir}/${guest.name}.ts: ${error.message}`);
+    throw new Error(`asc failed on ${source}: ${error.message}`);
   }
   let bytes = new Uint8Array(readFileSync(core));
   if (guest.rename) bytes = renameExports(bytes, guest.rename);

@@ -187,6 +187,9 @@ function asBytes(value: unknown): Uint8Array | undefined {
 
 // --- resources -------------------------------------------------------------------
 
+/** Largest key buffer a bucket keeps between calls (a bucket id, 0xFF and 1,300 characters). */
+const KEPT_SCRATCH_BYTES = 4096;
+
 class BucketResource {
   readonly id: string;
   readonly ctx: KeyValueContext;
@@ -212,6 +215,15 @@ class BucketResource {
   }
 
   /**
+   * Refuses a handle the guest dropped or never had: jco 1.35 does not check
+   * a borrowed handle, and passes a method such a one as a bare object of
+   * this class (no fields), where it would fail as ERR_INTERNAL.
+   */
+  protected held(what: string): void {
+    if (this.ctx === undefined) throw other('ERR_INVALID_VALUE', `${what}: not a bucket of this instance (dropped, or never opened)`);
+  }
+
+  /**
    * The stored key for `key`, checked against the key rules. A view of a
    * buffer reused by the next call: the map copies it at once.
    */
@@ -230,13 +242,16 @@ class BucketResource {
       }
       if (i === n) written = n;
     }
+    let buffer = this.scratch;
     if (written < 0) {
-      if (this.scratch.length < p + 3 * n) {
-        const grown = new Uint8Array(p + 3 * n);
-        grown.set(this.scratch.subarray(0, p));
-        this.scratch = grown;
+      if (buffer.length < p + 3 * n) {
+        buffer = new Uint8Array(p + 3 * n);
+        buffer.set(this.scratch.subarray(0, p));
+        // Kept only while small: a guest's long keys (refused or not) must
+        // not pin three times their length of host memory per bucket.
+        if (buffer.length <= KEPT_SCRATCH_BYTES) this.scratch = buffer;
       }
-      written = encoder.encodeInto(key, this.scratch.subarray(p)).written;
+      written = encoder.encodeInto(key, buffer.subarray(p)).written;
     }
     if (written === 0) throw other('ERR_INVALID_KEY', 'a key must not be empty');
     const policy = this.ctx.policy;
@@ -254,7 +269,7 @@ class BucketResource {
         throw other('ERR_INVALID_KEY', `the key was refused: ${typeof verdict === 'string' ? verdict : 'refused by the policy\'s validateKey'}`);
       }
     }
-    return this.scratch.subarray(0, p + written);
+    return buffer.subarray(0, p + written);
   }
 
   value(value: unknown): Uint8Array {
@@ -278,6 +293,7 @@ class BucketResource {
   }
 
   get(key: string): Uint8Array | undefined {
+    this.held('get');
     try {
       return asBytes(this.ctx.ns.get(this.key(key)));
     } catch (err) {
@@ -286,6 +302,7 @@ class BucketResource {
   }
 
   set(key: string, value: Uint8Array): void {
+    this.held('set');
     try {
       this.ctx.ns.set(this.key(key), this.value(value), this.ctx.policy.writeOptions);
     } catch (err) {
@@ -295,6 +312,7 @@ class BucketResource {
   }
 
   delete(key: string): void {
+    this.held('delete');
     let existed: boolean;
     try {
       existed = this.ctx.ns.delete(this.key(key));
@@ -305,6 +323,7 @@ class BucketResource {
   }
 
   exists(key: string): boolean {
+    this.held('exists');
     try {
       return this.ctx.ns.has(this.key(key));
     } catch (err) {
@@ -319,6 +338,7 @@ class BucketResource {
    * A key present throughout is listed at least once (see `scan`).
    */
   listKeys(cursor: string | undefined): { keys: string[]; cursor: string | undefined } {
+    this.held('list-keys');
     let from = 0;
     if (cursor !== undefined && cursor !== null) {
       if (typeof cursor !== 'string' || !/^[0-9]{1,10}$/.test(cursor) || Number(cursor) > 0xffffffff) {
@@ -447,6 +467,8 @@ class CasResource {
   }
 
   current(): Uint8Array | undefined {
+    // A cas handle dropped or never had comes as a bare object (see `held`).
+    if (this.bucket === undefined) throw other('ERR_INVALID_VALUE', 'cas.current: not a cas of this instance (dropped, or never made)');
     return asBytes(this.seen);
   }
 
