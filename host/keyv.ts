@@ -65,7 +65,7 @@ export class KeyvWasmap extends EventEmitter {
    * What Keyv reads of an adapter. `dialect` names this store; Keyv 5 wires
    * `keyv.iterator()` only for the dialects of its own list (sqlite, redis,
    * ...), and wasmap is not one of them: use `createKeyv` to get an
-   * iterator() (see there). `url` is there because Keyv 5 reads
+   * iterator() (see there). Keyv 6 wires it for any store that has one. `url` is there because Keyv 5 reads
    * `opts.url.includes(...)` of an adapter that has an iterator and a dialect
    * outside its list, and throws a TypeError when there is none.
    */
