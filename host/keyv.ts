@@ -65,9 +65,10 @@ export class KeyvWasmap extends EventEmitter {
    * What Keyv reads of an adapter. `dialect` names this store; Keyv 5 wires
    * `keyv.iterator()` only for the dialects of its own list (sqlite, redis,
    * ...), and wasmap is not one of them: use `createKeyv` to get an
-   * iterator() (see there). Keyv 6 wires it for any store that has one. `url` is there because Keyv 5 reads
-   * `opts.url.includes(...)` of an adapter that has an iterator and a dialect
-   * outside its list, and throws a TypeError when there is none.
+   * iterator() (see there); Keyv 6 wires it for any store that has one.
+   * `url` is there because Keyv 5 reads `opts.url.includes(...)` of an
+   * adapter that has an iterator and a dialect outside its list, and throws
+   * a TypeError when there is none.
    */
   readonly opts: { dialect: 'wasmap'; url: string; [option: string]: unknown };
   private target: WasmapStore | undefined;
@@ -99,8 +100,11 @@ export class KeyvWasmap extends EventEmitter {
         this.target = map;
         return map;
       });
-      // A failure reaches every operation; 'error' tells a listener at once.
-      this.making.catch((error: unknown) => this.emit('error', error));
+      // A failure reaches every operation; 'error' tells a listener at once
+      // (Keyv listens; an 'error' with no listener would throw, unhandled).
+      this.making.catch((error: unknown) => {
+        if (this.listenerCount('error') > 0) this.emit('error', error);
+      });
     }
   }
 

@@ -95,6 +95,17 @@ describe('KeyvWasmap', () => {
     expect(made.closed).toBe(true);
   });
 
+  it('a map it cannot create fails each operation with the MapError, and tells its error listeners', async () => {
+    const adapter = new KeyvWasmap({ kind: LOCAL ? 'local' : 'shared', map: { maxKeyBytes: 0 } });
+    const keyv = new Keyv({ store: adapter });
+    const errors: unknown[] = [];
+    keyv.on('error', (e: unknown) => errors.push(e));
+    await expect(adapter.get('k')).rejects.toSatisfy((e) => e instanceof MapError && e.code === 'ERR_INVALID_OPTION');
+    expect(await keyv.set('k', 'v')).toBe(false);
+    expect(errors.length).toBeGreaterThan(0);
+    expect((errors[0] as MapError).code).toBe('ERR_INVALID_OPTION');
+  });
+
   it('disconnect leaves a map it was given open', async () => {
     const keyv = new Keyv({ store: store() });
     await keyv.disconnect();
