@@ -1,8 +1,7 @@
 // The README and the guides: the example they show is the one that runs,
 // and every link inside the repository leads to a file that exists.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
@@ -48,7 +47,11 @@ const PRELUDE: [RegExp, string][] = [
 ];
 
 shared('every code block of the README and the guides runs (but the two example files, run above, and those marked not run, with why)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wasmap-docs-'));
+  // Inside the repository (.scratch is ignored by git), so that a block's
+  // imports of the packages it documents beside wasmap (keyv, cache-manager)
+  // resolve to the repository's node_modules.
+  mkdirSync(join(root, '.scratch'), { recursive: true });
+  const dir = mkdtempSync(join(root, '.scratch', 'docs-'));
   const dist = (sub: string) => pathToFileURL(join(root, 'dist', sub)).href;
   let ran = 0;
   try {
@@ -67,7 +70,7 @@ shared('every code block of the README and the guides runs (but the two example 
         }
         const js = ts.transpileModule(prelude + code, {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-        }).outputText.replace(/from 'wasmap\/wasi'/g, `from '${dist('wasi.js')}'`).replace(/from 'wasmap'/g, `from '${dist('index.js')}'`);
+        }).outputText.replace(/from 'wasmap\/(wasi|keyv)'/g, (_, sub) => `from '${dist(`${sub}.js`)}'`).replace(/from 'wasmap'/g, `from '${dist('index.js')}'`);
         const file = join(dir, `block-${ran}.mjs`);
         writeFileSync(file, `${js}\nprocess.exit(0);\n`);
         try {
