@@ -726,22 +726,28 @@ function tableByEvicting(cap: u32, t: usize): usize {
   return 0;
 }
 
-/** Inserts into a held table between two tries to grow it (growHeld). */
+/** Inserts into a held table between two looks at free memory for a
+ *  larger table (growHeld), and between two tries to evict for one. Each
+ *  insert between evicts an entry: with a look every 256, a map whose
+ *  values went from 2 KB to 1 KB evicted 87 entries in 300 inserts that a
+ *  larger table, for which memory lay free, would have kept. */
+const GROW_LOOK: u32 = 16;
 const GROW_EVERY: u32 = 256;
 let growTries: u32 = 0;
 
 /**
- * The root held at its size (fullSize), every GROW_EVERY inserts into it:
- * if free memory holds twice a table of twice its size, takes one (merging
- * free memory for its slots, or evicting windows for them, if need be) and
- * starts the migration to it.
+ * The root held at its size (fullSize), every GROW_LOOK inserts into it:
+ * if free memory holds twice a table of twice its size, takes one (every
+ * GROW_EVERY, merging free memory for its slots, or evicting windows for
+ * them, if need be) and starts the migration to it.
  * Entries that shrank free memory as they replace larger ones (each insert
  * into a held table evicts one): without this, the map would hold no more
  * entries than its table took when memory first filled up. Returns whether
  * a migration started.
  */
 function growHeld(): bool {
-  if (++growTries % GROW_EVERY != 0) return false;
+  const tries = ++growTries;
+  if (tries % GROW_LOOK != 0) return false;
   const t = root();
   const cap = tableCap(t);
   if (tableNext(t) != 0 || cap >= MAX_CAP) return false;
@@ -750,7 +756,7 @@ function growHeld(): bool {
   let t2 = newTable(big);
   // Else from free memory merged, and if it lies apart, from windows of
   // entries evicted for it (tableByEvicting: an eighth of them at most).
-  if (t2 == 0) t2 = tableByEvicting(big, t);
+  if (t2 == 0 && tries % GROW_EVERY == 0) t2 = tableByEvicting(big, t);
   if (t2 == 0) return false;
   if (root() != t || tableNext(t) != 0) {
     freeTable(t2);
