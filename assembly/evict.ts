@@ -13,7 +13,7 @@
 // (evictOne). The per-thread state of these (pressure, the pinned epoch,
 // the cause of a failure) lives here, beside the code that writes it.
 
-import { dropKeptTables, keptTable, alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeBytes, searchAllRegions } from "./alloc";
+import { dropKeptTables, keptTable, alloc, allocSplit, blockSize, classOf, classSize, defragBlock, defragment, freeBytes, heapTop, searchAllRegions } from "./alloc";
 import { me, reclaim, tid } from "./epoch";
 import { expiredAt, removeAt } from "./expiry";
 import { CHUNK, compact, growAt, splitBelow } from "./map";
@@ -701,9 +701,9 @@ const TABLE_ROUNDS: i32 = 64;
  * eighth of the live entries. 0 if it found none (nothing left to evict,
  * the epoch pinned, or t no longer the root without a migration).
  */
-function tableByEvicting(cap: u32, t: usize): usize {
+function tableByEvicting(cap: u32, t: usize, budget: i64 = -1): usize {
+  if (budget < 0) budget = tableBudget(cap);
   const slotsBytes = <usize>cap << 3;
-  let budget = sizeLoad() >> 3;
   for (let k = 0; k < TABLE_ROUNDS && budget > 0; k++) {
     if (mergeFree(slotsBytes, k > 0) && defragBlock != 0) {
       searchAllRegions(true);
@@ -734,6 +734,57 @@ function tableByEvicting(cap: u32, t: usize): usize {
 const GROW_LOOK: u32 = 16;
 const GROW_EVERY: u32 = 256;
 let growTries: u32 = 0;
+/** The insert count (growTries) from which growHeld may evict for a table
+ *  again, and the multiple of GROW_EVERY it waits after a failure. */
+let growNext: u32 = 0;
+let growBackoff: u32 = 0;
+
+/**
+ * Entries growHeld may evict for a table of `big` slots in place of the
+ * root's `cap`: 0 if the larger table would not let the map hold a tenth
+ * more entries than it holds now (the bytes per entry being those of the
+ * entries it holds), else as many as the table's bytes, and a quarter more,
+ * or an eighth of them if that is more. A map of 50-byte values, held at
+ * a table of 65,536 slots when it filled up, needed 1 MB for the next one:
+ * an eighth of its entries was 600 KB, so it never grew, and held 85% of
+ * what a fresh map holds (111% when its table had grown before memory
+ * filled).
+ */
+function growBudget(cap: u32, big: u32): i64 {
+  const each = bytesPerEntry();
+  if (each == 0) return tableBudget(big);
+  let could = (<i64>hdrLoad(H_LIMIT) - <i64>tableSize(big)) / each;
+  if (could > fitOf(big)) could = fitOf(big);
+  if (could * 10 < fitOf(cap) * 11) return 0;
+  return tableBudget(big);
+}
+
+/** The bytes the map's memory in use takes per entry, but the root
+ *  table's (0: no entries). */
+function bytesPerEntry(): i64 {
+  const n = sizeLoad();
+  if (n <= 0) return 0;
+  const inUse = <i64>heapTop() - freeBytes() - <i64>tableSize(tableCap(root()));
+  return inUse <= 0 ? 0 : inUse / n + 1;
+}
+
+/**
+ * Entries tableByEvicting may evict for a table of `cap` slots: the table's
+ * bytes' worth of entries and half as many more (windows do not fall
+ * exactly), or an eighth of the entries if that is more. An eighth alone
+ * was too few for a table that entries of 50 bytes needed: its bytes were
+ * an eighth of the map's. The table was then not had, and the map took
+ * one of half the size instead, evicting half its entries (38,000 ->
+ * 25,000, again and again).
+ */
+function tableBudget(cap: u32): i64 {
+  const eighth = sizeLoad() >> 3;
+  const each = bytesPerEntry();
+  if (each == 0) return eighth;
+  const cost = <i64>tableSize(cap) / each;
+  const budget = cost + (cost >> 1);
+  return budget > eighth ? budget : eighth;
+}
 
 /**
  * The root held at its size (fullSize), every GROW_LOOK inserts into it:
@@ -756,7 +807,15 @@ function growHeld(): bool {
   let t2 = newTable(big);
   // Else from free memory merged, and if it lies apart, from windows of
   // entries evicted for it (tableByEvicting: an eighth of them at most).
-  if (t2 == 0 && tries % GROW_EVERY == 0) t2 = tableByEvicting(big, t);
+  if (t2 == 0 && tries >= growNext && tries % GROW_EVERY == 0) {
+    const budget = growBudget(cap, big);
+    if (budget > 0) t2 = tableByEvicting(big, t, budget);
+    // Tried and failed: not again for twice as long (up to 64 times), so a
+    // table that memory cannot give does not cost a window every time.
+    if (t2 == 0) growBackoff = growBackoff == 0 ? 2 : growBackoff < 64 ? growBackoff << 1 : 64;
+    else growBackoff = 0;
+    growNext = tries + GROW_EVERY * (growBackoff == 0 ? 1 : growBackoff);
+  }
   if (t2 == 0) return false;
   if (root() != t || tableNext(t) != 0) {
     freeTable(t2);
