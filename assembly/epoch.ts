@@ -23,7 +23,7 @@ import { nsUndoOf } from "./ns";
 import { faultPoint } from "./fault";
 import {
   ANNOUNCE_ACTIVE, DEFRAG, H_EPOCH, H_STATS, H_THREAD_HIGH, HEADER, MAX_THREADS, NUM_STATS, statAddr,
-  T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_NS_PENDING, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
+  ORPHAN_OWNER, T_ANNOUNCE, T_BAG_EPOCH, T_BAG_HEAD, T_NS_PENDING, T_OWNER, T_RETIRED, T_SCRATCH, T_SCRATCH_SIZE,
   KIND_TABLE, SPARE_SCRATCH, blockKind, blockLink, hdrCas, hdrLoad, setBlockLink, threadSlot,
 } from "./layout";
 
@@ -55,18 +55,32 @@ let tableEpoch: u32 = 0;
 
 /** Claims a free thread slot for `owner` (non-zero). Returns the index or -1. */
 export function claimSlot(owner: u32): i32 {
+  for (let pass = 0; pass < 2; pass++) {
+    // First a free slot; else one a closed thread left its bags in, which
+    // this thread takes with them (it frees them once they are old enough,
+    // as its own).
+    const from: u32 = pass == 0 ? 0 : ORPHAN_OWNER;
+    const i = claimFrom(owner, from);
+    if (i >= 0) return i;
+  }
+  return -1;
+}
+
+function claimFrom(owner: u32, from: u32): i32 {
   for (let i = 0; i < MAX_THREADS; i++) {
     const t = threadSlot(i);
-    if (tLoad(t, T_OWNER) != 0) continue;
+    if (tLoad(t, T_OWNER) != from) continue;
     // Order: the CAS makes this thread the only writer of the slot's other
     // words until it lets the slot go (owner back to 0, written last).
-    if (atomic.cmpxchg<u32>(t + T_OWNER, 0, owner) != 0) continue;
+    if (atomic.cmpxchg<u32>(t + T_OWNER, from, owner) != from) continue;
     tStore(t, T_ANNOUNCE, 0);
     tStore(t, T_SCRATCH, 0);
     tStore(t, T_SCRATCH_SIZE, 0);
-    for (let b: usize = 0; b < 3; b++) {
-      tStore(t, T_BAG_HEAD + (b << 2), 0);
-      tStore(t, T_BAG_EPOCH + (b << 2), 0);
+    if (from == 0) {
+      for (let b: usize = 0; b < 3; b++) {
+        tStore(t, T_BAG_HEAD + (b << 2), 0);
+        tStore(t, T_BAG_EPOCH + (b << 2), 0);
+      }
     }
     tStore(t, T_RETIRED, 0);
     tStore(t, T_NS_PENDING, 0);
@@ -268,19 +282,34 @@ export function releaseSelf(): void {
   // Retired blocks may be freed only once no other thread can read them:
   // advance the epoch as far as the others allow and free what is old
   // enough, spinning (bounded) while another thread holds it back (one
-  // descheduled inside an operation, under load), since what is left here
-  // when the slot goes is lost: three epochs of this thread's retirements,
-  // and with entries moved or large values replaced that can be megabytes.
+  // descheduled inside an operation, under load): what is left here is
+  // three epochs of this thread's retirements, and with entries moved or
+  // large values replaced that can be megabytes.
   // Only a thread that stays inside an operation (dead, not yet released)
-  // outlasts the spin.
+  // outlasts the spin: then the bags stay in the slot, which is left to
+  // the next thread that claims it or releases a dead one (ORPHAN_OWNER).
   for (let round = 0; round < CLOSE_ROUNDS && bagsLeft(t); round++) reclaim();
   leave();
   foldStats(t);
   tStore(t, T_ANNOUNCE, 0);
   // Order: last write; after it the slot may be claimed by another thread.
-  atomic.store<u32>(t + T_OWNER, 0);
+  atomic.store<u32>(t + T_OWNER, bagsLeft(t) ? ORPHAN_OWNER : 0);
   tid = -1;
   me = 0;
+}
+
+/** Moves the blocks of slot t's bags into this thread's (retired now). */
+function adoptBags(t: usize): void {
+  for (let b: usize = 0; b < 3; b++) {
+    const head = <usize>tLoad(t, T_BAG_HEAD + (b << 2));
+    tStore(t, T_BAG_HEAD + (b << 2), 0);
+    let x = head;
+    while (x != 0) {
+      const next = <usize>blockLink(x);
+      retire(x); // in this thread's current epoch: conservative
+      x = next;
+    }
+  }
 }
 
 /**
@@ -294,17 +323,19 @@ export function releaseOwner(owner: u32): i32 {
   for (let i = 0; i < high; i++) {
     if (i == tid) continue;
     const t = threadSlot(i);
-    if (tLoad(t, T_OWNER) != owner) continue;
-    for (let b: usize = 0; b < 3; b++) {
-      const head = <usize>tLoad(t, T_BAG_HEAD + (b << 2));
-      tStore(t, T_BAG_HEAD + (b << 2), 0);
-      let x = head;
-      while (x != 0) {
-        const next = <usize>blockLink(x);
-        retire(x); // in this thread's current epoch: conservative
-        x = next;
-      }
+    const o = tLoad(t, T_OWNER);
+    if (o == ORPHAN_OWNER && o != owner) {
+      // Bags a closed thread left (the epoch held back, likely by the
+      // thread released here): taken over too, the slot freed.
+      // (Claimed for the move by an id no thread has: Node's are small,
+      // the others have the top bit set.)
+      if (atomic.cmpxchg<u32>(t + T_OWNER, ORPHAN_OWNER, <u32>(i + 1) | 0x40000000) != ORPHAN_OWNER) continue;
+      adoptBags(t);
+      atomic.store<u32>(t + T_OWNER, 0);
+      continue;
     }
+    if (o != owner) continue;
+    adoptBags(t);
     const scratch = <usize>tLoad(t, T_SCRATCH);
     tStore(t, T_SCRATCH, 0);
     if (scratch != 0) freeScratch(scratch, <usize>tLoad(t, T_SCRATCH_SIZE));

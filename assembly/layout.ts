@@ -279,6 +279,12 @@ export const MAX_THREADS: i32 = 256;
 export const THREAD_SIZE: usize = 192;
 export const THREADS: usize = REGIONS + 128;
 export const T_OWNER: usize = 0;
+/** The owner word of a slot whose thread closed while its retired blocks
+ *  were still too young to free (the epoch held back by a thread that
+ *  died inside an operation): its bags stay in the slot, for the next
+ *  thread that claims it, or that releases a dead one (epoch.ts). The
+ *  host never gives a thread this id. */
+export const ORPHAN_OWNER: u32 = 0xffffffff;
 export const T_ANNOUNCE: usize = T_OWNER + 4;
 export const T_SCRATCH: usize = T_ANNOUNCE + 4;
 export const T_SCRATCH_SIZE: usize = T_SCRATCH + 4;

@@ -28,5 +28,6 @@ export async function hostThreadId(): Promise<number> {
     const threadId = await import('node:worker_threads').then((m) => m.threadId, () => undefined);
     if (typeof threadId === 'number') return (cached = threadId + 1);
   }
-  return (cached = (crypto.getRandomValues(new Uint32Array(1))[0] | 0x80000000) >>> 0);
+  // (Never 0xffffffff: the core's mark of a slot left with its bags.)
+  return (cached = ((crypto.getRandomValues(new Uint32Array(1))[0] | 0x80000000) & 0xfffffffe) >>> 0);
 }
