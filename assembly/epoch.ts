@@ -16,7 +16,10 @@
 // A thread that dies inside an operation pins the global epoch: nothing more
 // is freed (memory, never correctness or liveness) until the host, seeing the
 // worker exit, calls releaseOwner(id): its bags are taken over by the caller,
-// its scratch is freed, and its slot becomes free again.
+// its scratch is freed, and its slot becomes free again. A thread that
+// closes meanwhile cannot free what it retired: it leaves its bags in its
+// slot (ORPHAN_OWNER), for whoever claims the slot next or releases a dead
+// thread.
 
 import { alloc, finishDefrag, free, freeScratch, popSpare } from "./alloc";
 import { nsUndoOf } from "./ns";
