@@ -111,8 +111,93 @@ export interface ScanPage {
   done: boolean;
 }
 
+/** What `scan(options)` takes. */
+export interface ScanOptions {
+  /** Only keys that start with these bytes (a string: its UTF-8 bytes). */
+  prefix?: Key;
+  /** Where to go on from: a `cursor` a scan returned, or 0 (the default). */
+  cursor?: number;
+  /** About how many entries a page holds at most (default 256; keys that
+   *  share a hash home come in one page, which may pass it by a few). */
+  limit?: number;
+}
+
+/** One page of entries from `scan(options)`. */
+export interface EntryPage {
+  /** [key, value] of each key found, the value it holds when read (a key
+   *  deleted by then is left out). */
+  entries: [Key, Value | number][];
+  /** Pass it to the next `scan` call. */
+  cursor: number;
+  /** Whether every key has been visited (`cursor` is then 0). A page before
+   *  that may hold fewer entries than `limit`, even none. */
+  done: boolean;
+}
+
+/** What `iterate(options)` takes. */
+export interface IterateOptions {
+  /** Only keys that start with these bytes (a string: its UTF-8 bytes). */
+  prefix?: Key;
+  /** About how many entries a batch holds at most (default 256). */
+  batchSize?: number;
+  /** Stops the iteration: the pending (or next) step rejects with its reason. */
+  signal?: AbortSignal;
+}
+
+function checkCursor(cursor: unknown): void {
+  if (!Number.isInteger(cursor) || (cursor as number) < 0 || (cursor as number) > 0xffffffff) {
+    throw new MapError('ERR_INVALID_OPTION', `scan: the cursor must be one a scan returned (or 0), got ${describe(cursor)}`);
+  }
+}
+
+function checkLimit(limit: unknown, what: string): void {
+  if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > 1 << 20) {
+    throw new MapError('ERR_INVALID_OPTION', `${what} must be an integer from 1 to 2^20, got ${describe(limit)}`);
+  }
+}
+
+/** A scan's prefix as bytes (a string: its UTF-8 bytes; may be empty). */
+function prefixBytes(prefix: unknown): Uint8Array {
+  if (typeof prefix === 'string') {
+    if (!prefix.isWellFormed()) throw new MapError('ERR_INVALID_OPTION', 'scan: option "prefix" has a lone surrogate');
+    return new TextEncoder().encode(prefix);
+  }
+  if (isBytes(prefix)) return prefix as Uint8Array;
+  throw new MapError('ERR_INVALID_OPTION', `scan: option "prefix" must be a string or a Uint8Array, got ${describe(prefix)}`);
+}
+
+/** Whether the `len` bytes of u8 at `at` start with `prefix`. */
+function startsWith(u8: Uint8Array, at: number, len: number, prefix: Uint8Array): boolean {
+  if (len < prefix.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (u8[at + k] !== prefix[k]) return false;
+  return true;
+}
+
+/** A turn of the event loop (a macrotask), or the signal's reason as soon
+ *  as it aborts. */
+function turn(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, 0);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Home slots a scan page visits at most (each: a few slots per table). */
 const SCAN_STEPS = 1024;
+/** Home slots one scan(options) call visits at most, however few of their
+ *  keys match its prefix: a page's work stays bounded. */
+const SCAN_PAGE_STEPS = 16 * SCAN_STEPS;
 /** getOrCompute flights one attachment (thread) holds open at once. Each is
  *  an entry in the map's registry, outside every namespace's quota: past
  *  this, a caller computes without one, so that a view cannot fill the map
@@ -465,16 +550,67 @@ export abstract class BaseMap {
    * added or deleted meanwhile may or may not be; a key may come twice if
    * the table grows under way. Expired entries are skipped.
    */
-  scan(cursor = 0): ScanPage {
-    const core = this.live();
-    if (!Number.isInteger(cursor) || cursor < 0 || cursor > 0xffffffff) {
-      throw new MapError('ERR_INVALID_OPTION', `scan: the cursor must be one a scan returned (or 0), got ${describe(cursor)}`);
+  scan(cursor?: number): ScanPage;
+  /**
+   * One page of this map's (or namespace's) entries whose keys start with
+   * `prefix` (all of them without), from `cursor` (0 to start): about
+   * `limit` of them at most, each with the value it holds when read. Pass
+   * the returned cursor back until `done`. The same guarantee as
+   * `scan(cursor)`: a key present from the first call to the last is
+   * returned at least once, and may come twice if the table grows or
+   * shrinks under way. A prefix scan visits every key of the map (a hash
+   * map has no order to seek in), a bounded number per call: a page may
+   * hold fewer entries than `limit`, even none, before `done`.
+   */
+  scan(options: ScanOptions): EntryPage;
+  scan(arg: number | ScanOptions = 0): ScanPage | EntryPage {
+    if (typeof arg === 'object' && arg !== null) return this.scanEntries(arg);
+    const cursor = arg;
+    this.live();
+    checkCursor(cursor);
+    const keys: Key[] = [];
+    const page = this.scanPage(cursor, SCAN_STEPS, undefined, keys);
+    return { keys, cursor: page.cursor, done: page.done };
+  }
+
+  /** scan(options): pages of the core's scan until `limit` entries match,
+   *  SCAN_PAGE_STEPS homes are visited, or the walk is done. */
+  private scanEntries(options: ScanOptions): EntryPage {
+    this.live();
+    const { prefix, cursor = 0, limit = 256 } = options;
+    checkCursor(cursor);
+    checkLimit(limit, 'scan: option "limit"');
+    const want = prefix === undefined ? undefined : prefixBytes(prefix);
+    const keys: Key[] = [];
+    let at = cursor;
+    let done = false;
+    for (let visited = 0; keys.length < limit && visited < SCAN_PAGE_STEPS && !done;) {
+      // As many homes as entries are still wanted: a home holds fewer than
+      // one key on average, so a page passes `limit` by the keys of one
+      // home at most.
+      const steps = Math.min(SCAN_STEPS, Math.max(1, limit - keys.length), SCAN_PAGE_STEPS - visited);
+      const page = this.scanPage(at, steps, want, keys);
+      visited += steps;
+      at = page.cursor;
+      done = page.done;
     }
+    const entries: [Key, Value | number][] = [];
+    for (const key of keys) {
+      const value = this.get(key);
+      if (value !== undefined) entries.push([key, value]);
+    }
+    return { entries, cursor: done ? 0 : at, done };
+  }
+
+  /** One call of the core's scan from `cursor`, over `steps` homes: the keys
+   *  found (those that start with `prefix`, if given) go to `keys`. */
+  private scanPage(cursor: number, steps: number, prefix: Uint8Array | undefined, keys: Key[]): { cursor: number; done: boolean } {
+    const core = this.live();
     const s = this.s;
     for (;;) {
       const out = s.sp + s.keyArea;
       const cap = s.scap - s.keyArea;
-      const r = core.scan(this.tag, cursor, out, cap, SCAN_STEPS, s.now());
+      const r = core.scan(this.tag, cursor, out, cap, steps, s.now());
       if (r === ST_SCAN_TOO_SMALL) {
         s.ensure(s.scap * 2); // one home's keys did not fit: a bigger buffer
         continue;
@@ -483,14 +619,42 @@ export abstract class BaseMap {
       if (s.growable && s.u8.byteLength === 0) s.refreshViews();
       const i = out >> 2;
       const count = s.i32[i + 1];
-      const keys: Key[] = [];
+      const u8 = s.u8;
       let at = out + 16;
       for (let k = 0; k < count; k++) {
         const len = s.i32[at >> 2];
-        keys.push(keyFromBytes(s.u8, at + 4, len));
+        if (prefix === undefined || startsWith(u8, at + 4, len, prefix)) keys.push(keyFromBytes(u8, at + 4, len));
         at += 4 + ((len + 3) & ~3);
       }
-      return { keys, cursor: s.i32[i] >>> 0, done: s.i32[i + 2] === 1 };
+      return { cursor: s.i32[i] >>> 0, done: s.i32[i + 2] === 1 };
+    }
+  }
+
+  /**
+   * This map's (or namespace's) entries whose keys start with `prefix`, as
+   * an async iterable of batches of about `batchSize` [key, value] pairs
+   * (see `scan(options)` for what writes meanwhile do). It reads a batch
+   * only when the consumer asks for it (never ahead of a slow one), gives
+   * the event loop a turn between batches, and holds nothing between them:
+   * a `break` ends it, and `signal` aborting rejects the pending step with
+   * the signal's reason at once.
+   */
+  async *iterate(options: IterateOptions = {}): AsyncGenerator<[Key, Value | number][], void, undefined> {
+    this.live();
+    const { prefix, batchSize = 256, signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new MapError('ERR_INVALID_OPTION', `iterate: option "signal" must be an AbortSignal, got ${describe(signal)}`);
+    }
+    checkLimit(batchSize, 'iterate: option "batchSize"');
+    if (prefix !== undefined) prefixBytes(prefix);
+    let cursor = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      const page = this.scanEntries({ prefix, cursor, limit: batchSize });
+      if (page.entries.length > 0) yield page.entries;
+      if (page.done) return;
+      cursor = page.cursor;
+      await turn(signal);
     }
   }
 
