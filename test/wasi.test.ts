@@ -125,6 +125,7 @@ describe('key rules and quotas through the interface', () => {
     ['an empty key', {}, {}, ['set', '1', '', 'v'], 'ERR_INVALID_KEY: a key must not be empty'],
     ['a key over the policy\'s maxKeyBytes', { maxKeyBytes: 4 }, {}, ['set', '1', 'é123', 'v'], 'ERR_KEY_TOO_LARGE: the key has 5 bytes'],
     ['a key over the namespace\'s maxKeyBytes with the prefix', {}, { maxKeyBytes: 16 }, ['get', '1', 'k'.repeat(9)], 'ERR_KEY_TOO_LARGE: the key has 9 bytes, and with the bucket prefix (8 bytes)'],
+    ['the same key given to cas.new', {}, { maxKeyBytes: 16 }, ['cas', '1', 'k'.repeat(9), 'v'], 'ERR_KEY_TOO_LARGE: the key has 9 bytes, and with the bucket prefix (8 bytes)'],
     ['a key the policy refuses', { validateKey: (k) => !k.startsWith('sys:') || 'sys: is reserved' }, {}, ['exists', '1', 'sys:x'], 'ERR_INVALID_KEY: the key was refused: sys: is reserved'],
     ['a key the namespace refuses', {}, { validateKey: (k: Uint8Array) => !k.includes(0x21) }, ['delete', '1', 'a!'], 'ERR_INVALID_KEY'],
     ['a value over the policy\'s maxValueBytes', { maxValueBytes: 3 }, {}, ['set', '1', 'k', 'abcd'], 'ERR_VALUE_TOO_LARGE: the value has 4 bytes'],

@@ -280,8 +280,9 @@ class BucketResource {
     return value;
   }
 
-  /** A key as the namespace's error messages should name it. */
-  private tooLarge(err: unknown, key: string): never {
+  /** A key as the namespace's error messages should name it (also for
+   *  `cas.new`, which reads the key for its bucket). */
+  tooLarge(err: unknown, key: string): never {
     const e = err as { code?: string };
     if (e?.code === 'ERR_KEY_TOO_LARGE') {
       throw other(
@@ -578,7 +579,7 @@ export function keyValueImports(ns: KeyValueNamespace, policy?: KeyValuePolicy):
         ctx.reserve('cas.new');
         return new Cas(b, key, b.key(key));
       } catch (err) {
-        rethrow(err);
+        return b.tooLarge(err, key);
       }
     }
   }
