@@ -203,6 +203,18 @@ export function evictUntil(b: usize, size: usize): usize {
   return 0;
 }
 
+/** Spins (reclaiming) until what this thread evicted came back: three
+ *  epochs on. False if the spin ran out (spinRanOut: the epoch is pinned). */
+function evictedCameBack(): bool {
+  const since = hdrLoad(H_EPOCH);
+  for (let round = 0; round < SPIN_ROUNDS; round++) {
+    if (hdrLoad(H_EPOCH) - since >= 3) return true;
+    reclaim();
+  }
+  spinRanOut();
+  return false;
+}
+
 /** Bytes of the window repack evicts, at least. */
 const REPACK_BYTES: usize = 64 << 10;
 
@@ -220,14 +232,7 @@ const REPACK_BYTES: usize = 64 << 10;
  */
 function repack(size: usize, csize: usize): usize {
   const want = csize << 2 > REPACK_BYTES ? csize << 2 : REPACK_BYTES;
-  if (!evictWindow(want, 0, true)) return 0;
-  const since = hdrLoad(H_EPOCH);
-  let round = 0;
-  for (; round < SPIN_ROUNDS && hdrLoad(H_EPOCH) - since < 3; round++) reclaim();
-  if (round == SPIN_ROUNDS) {
-    spinRanOut();
-    return 0;
-  }
+  if (!evictWindow(want, 0, true) || !evictedCameBack()) return 0;
   if (mergeFree(csize, true) && defragBlock != 0) return defragBlock;
   return alloc(size);
 }
@@ -715,13 +720,7 @@ function tableByEvicting(cap: u32, t: usize, budget: i64 = -1): usize {
     const before = sizeLoad();
     if (!evictWindow(slotsBytes) && evictForMemory(slotsBytes) == 0) return 0;
     budget -= before - sizeLoad();
-    const since = hdrLoad(H_EPOCH);
-    let round = 0;
-    for (; round < SPIN_ROUNDS && hdrLoad(H_EPOCH) - since < 3; round++) reclaim();
-    if (round == SPIN_ROUNDS) {
-      spinRanOut();
-      return 0;
-    }
+    if (!evictedCameBack()) return 0;
   }
   return 0;
 }

@@ -595,25 +595,33 @@ shared('a write that lands while an entry is being moved (copied, not yet swappe
   expect(held).toBeGreaterThan(6);
 }, scale(60_000, 120_000));
 
+/** A worker (test/workers/held.mjs) held inside an operation, so that the
+ *  epoch cannot move until the main thread stores 0 at word[holdAt]. */
+async function heldWorker(map: SharedMap) {
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const holder = new Worker(new URL('./workers/held.mjs', import.meta.url), { workerData: { handle: map.handle, done: done.buffer } });
+  map.releaseOnExit(holder);
+  const ready = await new Promise<{ holdWord: number }>((resolve) => holder.once('message', resolve));
+  holder.postMessage({ op: 'get', args: ['x'], hold: 1 });
+  const word = new Int32Array(map.__memory.buffer);
+  const holdAt = ready.holdWord >> 2;
+  while (Atomics.load(word, holdAt) !== 1) await new Promise((r) => setTimeout(r, 1));
+  return { holder, done, word, holdAt };
+}
+
 shared('a thread that closes while another holds the epoch back frees what it retired once that one lets go', async () => {
   // Worker B is held inside an operation (the epoch cannot move); worker A
   // replaces and deletes 2 MiB of values, then closes, and B is let go as
   // soon as A says it is closing. Before, close() freed only what one
   // reclaim could: A's retired blocks were lost with its slot.
   const map = await SharedMap.create({ maxMemoryBytes: 8 << 20 });
-  const done = new Int32Array(new SharedArrayBuffer(4));
-  const holder = new Worker(new URL('./workers/held.mjs', import.meta.url), { workerData: { handle: map.handle, done: done.buffer } });
-  map.releaseOnExit(holder);
+  const { holder, done, word, holdAt } = await heldWorker(map);
   try {
-    const ready = await new Promise<{ holdWord: number }>((resolve) => holder.once('message', resolve));
-    holder.postMessage({ op: 'get', args: ['x'], hold: 1 });
-    const word = new Int32Array(map.__memory.buffer);
-    while (Atomics.load(word, ready.holdWord >> 2) !== 1) await new Promise((r) => setTimeout(r, 1));
     const closer = new Worker(new URL('./workers/closer.mjs', import.meta.url), { workerData: { handle: map.handle } });
     map.releaseOnExit(closer);
     await new Promise<void>((resolve, reject) => {
       closer.on('message', (m) => {
-        if (m.closing) Atomics.store(word, ready.holdWord >> 2, 0); // B lets go
+        if (m.closing) Atomics.store(word, holdAt, 0); // B lets go
         if (m.closed) resolve();
       });
       closer.once('error', reject);
@@ -638,15 +646,9 @@ shared('a thread that closes while a dead one holds the epoch back leaves what i
   // met once under load: 3.8 MB of 8.4 MB free after every key was
   // deleted); now they stay in the slot, and B's release takes them.
   const map = await SharedMap.create({ maxMemoryBytes: 8 << 20 });
-  const done = new Int32Array(new SharedArrayBuffer(4));
-  const holder = new Worker(new URL('./workers/held.mjs', import.meta.url), { workerData: { handle: map.handle, done: done.buffer } });
+  const { holder } = await heldWorker(map);
   const released = new Promise((resolve) => holder.once('exit', () => setTimeout(resolve, 0)));
-  map.releaseOnExit(holder);
   try {
-    const ready = await new Promise<{ holdWord: number }>((resolve) => holder.once('message', resolve));
-    holder.postMessage({ op: 'get', args: ['x'], hold: 1 });
-    const word = new Int32Array(map.__memory.buffer);
-    while (Atomics.load(word, ready.holdWord >> 2) !== 1) await new Promise((r) => setTimeout(r, 1));
     const closer = new Worker(new URL('./workers/closer.mjs', import.meta.url), { workerData: { handle: map.handle } });
     map.releaseOnExit(closer);
     await new Promise<void>((resolve, reject) => {
