@@ -742,8 +742,7 @@ let growBackoff: u32 = 0;
  * Entries growHeld may evict for a table of `big` slots in place of the
  * root's `cap`: 0 if the larger table would not let the map hold a tenth
  * more entries than it holds now (the bytes per entry being those of the
- * entries it holds), else as many as the table's bytes, and a quarter more,
- * or an eighth of them if that is more. A map of 50-byte values, held at
+ * entries it holds), else what tableBudget allows. A map of 50-byte values, held at
  * a table of 65,536 slots when it filled up, needed 1 MB for the next one:
  * an eighth of its entries was 600 KB, so it never grew, and held 85% of
  * what a fresh map holds (111% when its table had grown before memory
@@ -751,7 +750,7 @@ let growBackoff: u32 = 0;
  */
 function growBudget(cap: u32, big: u32): i64 {
   const each = bytesPerEntry();
-  if (each == 0) return tableBudget(big);
+  if (each == 0) return sizeLoad() >> 3;
   let could = (<i64>hdrLoad(H_LIMIT) - <i64>tableSize(big)) / each;
   if (could > fitOf(big)) could = fitOf(big);
   if (could * 10 < fitOf(cap) * 11) return 0;
@@ -805,8 +804,9 @@ function growHeld(): bool {
   if (freeBytes() < <i64>(tableSize(big) << 1)) return false;
   let t2 = newTable(big);
   // Else from free memory merged, and if it lies apart, from windows of
-  // entries evicted for it (tableByEvicting: an eighth of them at most).
-  if (t2 == 0 && tries >= growNext && tries % GROW_EVERY == 0) {
+  // entries evicted for it (tableByEvicting, within growBudget). (The
+  // counters wrap: compared by their difference.)
+  if (t2 == 0 && <i32>(tries - growNext) >= 0 && tries % GROW_EVERY == 0) {
     const budget = growBudget(cap, big);
     if (budget > 0) t2 = tableByEvicting(big, t, budget);
     // Tried and failed: not again for twice as long (up to 64 times), so a
