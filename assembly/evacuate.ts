@@ -19,6 +19,7 @@
 // inside it are held and freed afterwards (a thread killed meanwhile leaks
 // them: at most MOVE_TRIES blocks of one entry's size, plus the copy).
 
+import { stamp } from "./rev";
 import {
   alloc, allocSplit, classOf, classSize, defragBlock, freeBytes, freeSized, windowAt, windowAt2, windowFree,
   windowFree2,
@@ -129,6 +130,8 @@ function moveEntry(s: usize, w: u64, e: usize, lo: usize, hi: usize, below: i32)
       return true;
     }
   }
+  // Numbered first: the copy takes the entry's revisions with it.
+  stamp(e);
   memory.copy(n, e, bytes);
   setBlockLink(n, 0);
   if (counter) store<u64>(entryValue(n), cw);

@@ -28,8 +28,9 @@ import {
 } from "./layout";
 import { ST_CAPACITY, ST_CONTENTION } from "./status";
 import { locate, makeEntry, locW, MAX_RETRIES, tryInsert, locS, locT, makeCounter, copy, unsealed, CHUNK } from "./map";
-import { R_REFUSED, R_DONE, increment } from "./ops";
-import { root, holds, tombFor, helpMigrate, startMigration } from "./table";
+import { R_REFUSED, R_DONE, increment, settleDeleted } from "./ops";
+import { root, holds, helpMigrate, startMigration } from "./table";
+import { stamp, succeed } from "./rev";
 
 /** The calling thread's clock for this operation, set by index.ts. */
 export let now: f64 = 0;
@@ -123,8 +124,8 @@ export function removeAt(t: usize, s: usize, w: u64, stat: i32): bool {
     const cw = counterLoad(e);
     if (!counterSealed(cw) && counterCas(e, cw, cw ^ COUNTER_SEAL) != cw) return false;
   }
-  const tomb = tombFor(t, e);
-  if (slotCas(s, w, slotWord(h, <u32>tomb | SLOT_DEL)) != w) return false;
+  // Keyed until the deletion is numbered (rev.ts, ops.ts settleDeleted).
+  if (slotCas(s, w, slotWord(h, <u32>e | SLOT_DEL)) != w) return false;
   // No call or loop before the counts (see tryInsert).
   const kp = entryKey(e);
   const kl = <usize>entryKeyLen(e);
@@ -134,8 +135,7 @@ export function removeAt(t: usize, s: usize, w: u64, stat: i32): bool {
   if (stat == STAT_EXPIRATIONS) expiredByMe++;
   statAdd(me, STAT_KEY_BYTES, -<i64>(kl - NS_TAG_BYTES));
   statAdd(me, STAT_VALUE_BYTES, -<i64>entryValueLen(e));
-  if (tomb != e) retire(e);
-  else tableAdd(t, TB_KEYED, 1);
+  settleDeleted(t, s, h, e);
   return true;
 }
 
@@ -238,10 +238,12 @@ export function retimeEntry(kp: usize, kl: usize, h: u32, expires: f64): i32 {
         return q;
       }
     }
+    succeed(n, e);
     chunkLower(locT, locS, expires);
     if (slotCas(locS, w, slotWord(h, <u32>n)) == w) {
       nsCommit();
       if (grow < 0) nsAdd(tag, 0, grow);
+      stamp(n);
       retire(e);
       return R_DONE;
     }

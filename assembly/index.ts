@@ -167,8 +167,9 @@ import {
 } from "./map";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE, clearNamespace, counterResult,
-  increment as incrementCounter, liveCount, makeValueEntry, makeEntryToFill, update,
+  increment as incrementCounter, liveCount, makeValueEntry, makeEntryToFill, update, setExpectRev, lastRevision,
 } from "./ops";
+import { createRevision, markDeleted, revision as mapRevision, stamp, version } from "./rev";
 import { createRoot } from "./table";
 import { entryLimitHit, noLargerBlock, setBounds, touch } from "./evict";
 import { expiredByMe, retimeEntry, setNow, setTimeBase, sweepAll, sweepStep } from "./expiry";
@@ -194,6 +195,7 @@ export function init(
   hdrStore(H_MIN_CAP, minCap);
   allocInit(limit, shared != 0 ? sparesFor(limit) : 0);
   entryInit(ANON_TOMB, KIND_TOMB, 0, 0, false);
+  markDeleted(ANON_TOMB);
   const records = alloc(<usize>MAX_NAMESPACES * NS_SIZE);
   if (records == 0) return ST_CAPACITY;
   nsInit(records, defaultTtl);
@@ -264,6 +266,49 @@ export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
   return finish(copyOut(e, out, ocap));
 }
 
+/** The entry's revisions, set by getEntry. */
+export let entryModRevision: f64 = 0;
+export let entryCreateRevision: f64 = 0;
+export let entryVersion: f64 = 0;
+export let entryExpiresAt: f64 = 0;
+
+/** As get, and the entry's revisions and expiry in the globals above. */
+export function getEntry(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
+  enter();
+  const e = find(kp, kl, hashKey(kp, kl));
+  if (e == 0) {
+    countOp(load<u32>(kp), STAT_MISSES);
+    leave();
+    return ST_NOT_FOUND;
+  }
+  countOp(load<u32>(kp), STAT_HITS);
+  touch(e);
+  entryModRevision = <f64>stamp(e);
+  entryCreateRevision = <f64>createRevision(e);
+  entryVersion = <f64>version(e);
+  entryExpiresAt = entryExpires(e);
+  return finish(copyOut(e, out, ocap));
+}
+
+/** The map's revision: the number of the last change that took effect. */
+export function revision(): f64 {
+  return <f64>mapRevision();
+}
+
+/** The modRevision of the entry the last set-like write of this thread
+ *  published. */
+export function writtenRevision(): f64 {
+  return <f64>lastRevision;
+}
+
+/** Makes the next compare-and-swap or compare-and-delete of this thread
+ *  compare the key's modRevision with `rev` (0: absent) instead of a value. */
+export function expectRevision(rev: f64): void {
+  setExpectRev(<i64>rev);
+}
+
 export function has(kp: u32, kl: u32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
   setNow(now, 0);
@@ -304,6 +349,7 @@ export function write(
   if (mode < MODE_DELETE) {
     n = makeValueEntry(vkind, kp, kl, vp, vl, expires);
     if (n == 0) {
+      setExpectRev(-1);
       leave();
       return ST_CAPACITY;
     }
@@ -316,6 +362,7 @@ export function write(
 function writeEntry(mode: i32, kp: u32, kl: u32, n: usize, ep: u32, el: u32, ekind: u32, out: u32, ocap: u32): i32 {
   const nsize = n != 0 ? entryBytes(n) : 0;
   const r = update(mode, hashKey(kp, kl), kp, kl, n, ep, el, ekind, out, ocap);
+  setExpectRev(-1);
   let consumed: bool;
   if (mode == MODE_SWAP) consumed = r >= 0 || r == ST_NOT_FOUND;
   else if (mode == MODE_GET_AND_DELETE) consumed = r >= 0;
@@ -365,6 +412,7 @@ export function writePrepared(mode: i32, kp: u32, kl: u32, ep: u32, el: u32, eki
 
 /** Ends a prepared write without it: the entry was never published. */
 export function dropPrepared(): void {
+  setExpectRev(-1);
   if (prepared == 0) return;
   freeSized(prepared, entryBytes(prepared));
   prepared = 0;
@@ -465,6 +513,7 @@ export function recover(): void {
   arm(0);
   clearPending();
   prepared = 0; // its entry, never published, is lost (memory, not structure)
+  setExpectRev(-1);
   recoverAfterTrap();
 }
 

@@ -29,9 +29,10 @@
 //   +56 f64 timeBase       the creator's clock at init: expiry chunks count
 //                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
-//   +80 ANON_TOMB          the entry of every DELETED slot (24 bytes)
 //   +120 u32 tablesRetired tables retired, not yet freed
 //   +128 u64 stats[16]     totals folded in from released thread slots
+//   +256 u64 revision      the map's revision (rev.ts)       (own line)
+//   +320 ANON_TOMB         the entry of every DELETED slot (40 bytes)
 //
 // Free-list heads (at FREE_HEADS): NUM_CLASSES records of FREE_HEAD_SIZE
 // bytes, one Treiber stack per size class (alloc.ts):
@@ -66,8 +67,8 @@
 // fields (blockSize). A thread's scratch buffer is the exception: the host
 // writes over all of it, so its size is kept in the thread slot.
 //
-// Entry (immutable once published, except the counter word and, in later
-// issues, the access/expiry words that are written with atomics):
+// Entry (immutable once published, except the counter word, the use record
+// and the revision word, which are written with atomics):
 //
 //   +0  u32 link           retire/free-list link; written only once the
 //                          entry is unreachable, never read by readers
@@ -75,13 +76,23 @@
 //                          use record (eviction)
 //   +8  u32 keyLen
 //   +12 u32 valueLen
-//   +16 f64 expires        only if E_TIMED: absolute expiry, ms on the
+//   +16 u64 rev            modRevision in bits 0..52: 0 until stamped, once,
+//                          right after the entry is published (rev.ts);
+//                          REV_DELETED (bit 63) once its key's deletion is
+//                          stamped
+//   +24 u64 create         createRevision; 0 = the entry's own modRevision
+//                          (it created its key)
+//   +32 u32 version        changes of the key since it was created (1 for
+//                          the entry that created it)
+//   +36 f64 expires        only if E_TIMED (unaligned: read and written
+//                          plainly): absolute expiry, ms on the
 //                          hosts' clock (0 = never, for a counter, which
 //                          always has the word: increment sets it late)
-//   then key bytes, padded to 8, then value bytes, padded to 8
+//   then key bytes (at 36, or 44 with an expiry; 4-aligned, so copied
+//   exactly, never past their end), then value bytes, 8-aligned, padded to 8
 //
-// An entry without an expiry has no expiry word: 16 bytes of header, so a
-// 30-byte key with a 55-byte value takes a 112-byte block, not 128.
+// An entry without an expiry has 36 bytes of header: a 30-byte key (34
+// with its namespace tag) with a 55-byte value takes a 128-byte block.
 //
 // Table: a header block of TABLE_HEADER bytes, and a slots block of exactly
 // cap * 8 bytes (a power of two, so an exact size class; no bytes wasted):
@@ -140,7 +151,7 @@
 
 export const MAGIC: u32 = 0x50414d57; // "WMAP" little-endian
 /** Bumped whenever any offset or protocol in this file changes. */
-export const LAYOUT_VERSION: u32 = 14;
+export const LAYOUT_VERSION: u32 = 15;
 
 /** Addresses below this are never handed out: 0 means "no block". */
 export const HEADER: usize = 64;
@@ -161,13 +172,16 @@ export const H_SWEEP: usize = H_NS + 4;
 export const H_TIME_BASE: usize = H_SWEEP + 4; // 8-aligned (56)
 /** Live entry count; on its own cache line (written by every insert/delete). */
 export const H_SIZE: usize = 64;
+/** The map's revision (u64): advanced by every change (rev.ts). On a line of
+ *  its own: every write adds to it. */
+export const H_REV: usize = 256;
 /**
  * The anonymous tombstone that every DELETED slot points at: an entry with
- * an empty key (kind KIND_TOMB), written once by init, never freed. It sits
- * in the rest of H_SIZE's line (ENTRY_KEY + 8 bytes: a key read stops at the
- * length, which is 0).
+ * an empty key (kind KIND_TOMB), written once by init, never freed, its
+ * deletion stamped (rev.ts). ENTRY_KEY + 8 bytes: a key read stops at the
+ * length, which is 0.
  */
-export const ANON_TOMB: usize = HEADER + H_SIZE + 16;
+export const ANON_TOMB: usize = HEADER + 320;
 /** Tables retired and not yet freed (u32, the end of H_SIZE's line, after
  *  ANON_TOMB): added to when a migration retires its source table, taken
  *  from when the table is freed. A full map waits for one (map.ts,
@@ -175,7 +189,7 @@ export const ANON_TOMB: usize = HEADER + H_SIZE + 16;
 export const H_TABLES_RETIRED: usize = H_SIZE + 56;
 /** Statistics of threads that have let their slot go (see T_STATS). */
 export const H_STATS: usize = H_SIZE + 64;
-export const HEADER_SIZE: usize = 256;
+export const HEADER_SIZE: usize = 384;
 
 @inline export function hdrLoad(field: usize): u32 {
   // Safety: HEADER + field < FREE_HEADS, inside the first page.
@@ -450,13 +464,20 @@ export const B_INFO: usize = B_LINK + 4;
 
 export const E_KEY_LEN: usize = B_INFO + 4;
 export const E_VALUE_LEN: usize = E_KEY_LEN + 4;
+/** The revision words (rev.ts). */
+export const E_REV: usize = E_VALUE_LEN + 4;
+export const E_CREATE: usize = E_REV + 8;
+export const E_VERSION: usize = E_CREATE + 8;
 /** The expiry word, in an entry whose info has E_TIMED only. */
-export const E_EXPIRES: usize = E_VALUE_LEN + 4;
-/** Where an entry's key starts without an expiry word (16: its header);
+export const E_EXPIRES: usize = E_VERSION + 4;
+/** Where an entry's key starts without an expiry word (36: its header);
  *  E_TIMED moves it 8 further. */
 export const ENTRY_KEY: usize = E_EXPIRES;
 /** Info bit: the entry has an expiry word at E_EXPIRES. */
 export const E_TIMED: u32 = 0x80;
+/** The rev word's bits: the modRevision, and the flag of a stamped deletion. */
+export const REV_MASK: u64 = 0x1fffffffffffff;
+export const REV_DELETED: u64 = <u64>1 << 63;
 
 @inline export function align8(n: usize): usize {
   return (n + 7) & ~<usize>7;
@@ -497,12 +518,12 @@ export const E_TIMED: u32 = 0x80;
   return e + ENTRY_KEY + <usize>((blockInfo(e) & E_TIMED) >> 4);
 }
 @inline export function entryValue(e: usize): usize {
-  // Safety: the key area is padded to 8, so the value (and a counter's
-  // 8-byte word) is 8-aligned for atomics.
-  return entryKey(e) + align8(<usize>entryKeyLen(e));
+  // Safety: entries are 8-aligned, so the value (and a counter's 8-byte
+  // word) is 8-aligned for atomics.
+  return align8(entryKey(e) + <usize>entryKeyLen(e));
 }
 @inline export function entrySize(keyLen: usize, valueLen: usize, timed: bool): usize {
-  return ENTRY_KEY + (timed ? 8 : 0) + align8(keyLen) + align8(valueLen);
+  return align8(ENTRY_KEY + (timed ? 8 : 0) + keyLen) + align8(valueLen);
 }
 /** Bytes of entry e, from its own header. */
 @inline export function entryBytes(e: usize): usize {
@@ -521,6 +542,9 @@ export const E_TIMED: u32 = 0x80;
   setBlockInfo(e, timed ? kind | E_TIMED : kind);
   store<u32>(e + E_KEY_LEN, keyLen);
   store<u32>(e + E_VALUE_LEN, valueLen);
+  atomic.store<u64>(e + E_REV, 0);
+  store<u64>(e + E_CREATE, 0);
+  store<u32>(e + E_VERSION, 1);
   if (timed) store<f64>(e + E_EXPIRES, 0);
 }
 

@@ -13,6 +13,7 @@ import { expiredAt, now } from "./expiry";
 import { finishAll, helpMigrate, holds, moveSlot, root, startMigration, tableFor, tombFor } from "./table";
 import { bytesEqual, keyEquals } from "./keys";
 import { nsCommit } from "./ns";
+import { stamp, stampDeleted } from "./rev";
 import {
   H_TABLES_RETIRED, TB_KEYED, COUNTER_SEAL, H_MIN_CAP, KIND_COUNTER, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED,
   SLOT_MOVED_EMPTY, TB_USED, TB_RESERVE, TB_COPIED, blockKind, counterLoad, counterSealed, entryInit, entryKey,
@@ -52,6 +53,27 @@ export let pending: usize = 0;
   // and value areas are align8'ed; the scratch buffer has slack after every
   // field), so the last word stays inside them.
   for (let i: usize = 0; i < n; i += 8) store<u64>(dst + i, load<u64>(src + i));
+}
+
+/** Copies a key's kl bytes to an entry's key area exactly: whole words,
+ *  then the tail, never past its end (the key area is only 4-aligned and
+ *  the value, or the next block, may follow at once). The source is padded. */
+@inline export function copyKey(dst: usize, src: usize, kl: usize): void {
+  let i: usize = 0;
+  for (; i + 8 <= kl; i += 8) store<u64>(dst + i, load<u64>(src + i));
+  if (i + 4 <= kl) {
+    store<u32>(dst + i, load<u32>(src + i));
+    i += 4;
+  }
+  for (; i < kl; i++) store<u8>(dst + i, load<u8>(src + i));
+}
+
+/** A slot word met by a lookup, with its key: numbers the change it shows
+ *  (rev.ts) if no one has yet, before the caller uses it. */
+@inline export function observe(w: u64): void {
+  const e = slotEntry(w);
+  if ((slotLo(w) & SLOT_DEL) == 0) stamp(e);
+  else stampDeleted(e);
 }
 
 /** Allocates inside an operation, reclaiming once if memory is full. Only at
@@ -140,7 +162,7 @@ export function makeEntry(kind: u32, kp: usize, kl: usize, vp: usize, vl: usize,
   if (e == 0) return 0;
   entryInit(e, kind, <u32>kl, <u32>vl, timed);
   if (timed) store<f64>(e + E_EXPIRES, expires);
-  copy(entryKey(e), kp, kl);
+  copyKey(entryKey(e), kp, kl);
   if (vl != 0 && vp != 0) copy(entryValue(e), vp, vl); // vp 0: the host writes it (makeEntryToFill)
   return e;
 }
@@ -149,7 +171,7 @@ export function makeCounter(kp: usize, kl: usize, v: i64, fresh: bool = false): 
   const e = fresh ? allocFresh(counterSize(kl)) : alloc(counterSize(kl));
   if (e == 0) return 0;
   entryInit(e, KIND_COUNTER, <u32>kl, 8, true);
-  copy(entryKey(e), kp, kl);
+  copyKey(entryKey(e), kp, kl);
   store<i64>(entryValue(e), v);
   return e;
 }
@@ -229,7 +251,8 @@ export function valueEquals(e: usize, cw: u64, ep: usize, el: usize, ekind: u32)
 // ---------------------------------------------------------------------------
 // Lookup
 
-/** The live entry for the key, or 0. Never writes shared memory. */
+/** The live entry for the key, or 0. Writes shared memory only to number
+ *  a change not yet numbered (rev.ts). */
 export function find(kp: usize, kl: usize, h: u32): usize {
   let t = root();
   // The key's FROZEN slot in a migrating table, read as its value: final
@@ -257,6 +280,7 @@ export function find(kp: usize, kl: usize, h: u32): usize {
       } else if (slotHash(w) == h) {
         const e = slotEntry(w);
         if (keyEquals(e, kp, kl)) {
+          observe(w);
           const v: usize = (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
           if ((lo & SLOT_FROZEN) == 0) return v;
           // No writer changes the key in `next` before this slot is MOVED,
@@ -345,6 +369,7 @@ export function locate(kp: usize, kl: usize, h: u32): i32 {
           n++;
           continue;
         }
+        observe(w);
         locT = t;
         locS = s;
         locW = w;

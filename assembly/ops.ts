@@ -11,6 +11,7 @@ import { NS_REGISTRY_TAG, boundedSize, evictUntil, gaveBack, makeRoom, stampNew,
 import { chunkLower, counterExpires, expiredAt } from "./expiry";
 import { holds, root, startMigration, tombFor } from "./table";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
+import { stamp, stampDeleted, succeed } from "./rev";
 import {
   TB_KEYED, COUNTER_SEAL, KIND_COUNTER, SLOT_DEL, blockKind, counterCas, counterLoad, counterSealed, entryKey,
   entryKeyLen, entryBytes, counterSize, entryValue, entryValueLen, sizeAdd, slotAddr, slotCas, slotEntry, slotHash,
@@ -78,7 +79,7 @@ export function update(
         if (mode == MODE_CAD) statAdd(t, STAT_CAS_FAILURES, 1);
         return R_REFUSED;
       }
-      if (mode == MODE_CAS) {
+      if (mode == MODE_CAS && expectRev != 0) {
         statAdd(t, STAT_CAS_FAILURES, 1);
         return R_REFUSED;
       }
@@ -92,7 +93,7 @@ export function update(
       let cw: u64 = 0;
       const counter = blockKind(e) == KIND_COUNTER;
       if (counter) cw = counterLoad(e);
-      if (present && (mode == MODE_CAS || mode == MODE_CAD) && !valueEquals(e, cw, ep, el, ekind)) {
+      if (present && (mode == MODE_CAS || mode == MODE_CAD) && !expected(e, cw, ep, el, ekind)) {
         statAdd(t, STAT_CAS_FAILURES, 1);
         return R_REFUSED;
       }
@@ -123,6 +124,7 @@ export function update(
         }
       }
       stampNew(n, linked ? e : 0);
+      succeed(n, present ? e : 0);
       const grow = <i64>entryBytes(n) - (linked ? <i64>entryBytes(e) : 0);
       const q = nsReserve(tag, linked ? 0 : 1, grow > 0 ? grow : 0);
       if (q < 0) {
@@ -136,6 +138,7 @@ export function update(
       const r = tryInsert(h, n);
       if (r == 1) {
         account(mode, false, 0, n, kl);
+        lastRevision = stamp(n);
         return result;
       }
       nsUndo();
@@ -144,8 +147,8 @@ export function update(
       continue;
     }
     faultPoint();
-    const tomb = deleting ? tombFor(locT, e) : 0;
-    const nw = deleting ? slotWord(h, <u32>tomb | SLOT_DEL) : slotWord(h, <u32>n);
+    // A deletion keeps the entry in the slot until it is numbered (rev.ts).
+    const nw = deleting ? slotWord(h, <u32>e | SLOT_DEL) : slotWord(h, <u32>n);
     if (slotCas(locS, w, nw) == w) {
       // No call or loop before the counts (see tryInsert).
       nsCommit();
@@ -157,18 +160,58 @@ export function update(
       if (shrink != 0) nsAdd(tag, 0, shrink);
       if (linked && !present) countOp(tag, STAT_EXPIRATIONS); // replaced an expired entry
       account(mode, linked, e, n, kl);
-      // The entry w held (live, or a keyed tombstone being replaced), unless
-      // it stays on as the key's tombstone.
-      if (tomb != slotEntry(w)) retire(slotEntry(w));
-      else tableAdd(locT, TB_KEYED, 1);
-      // A delete gives a block back: one eviction fewer ahead (evictUntil).
-      if (deleting) gaveBack();
+      if (deleting) {
+        settleDeleted(locT, locS, h, e);
+        // A delete gives a block back: one eviction fewer ahead (evictUntil).
+        gaveBack();
+        return result;
+      }
+      lastRevision = stamp(n);
+      // The entry w held (live, or a keyed tombstone being replaced).
+      retire(slotEntry(w));
       return result;
     }
     if (!deleting) nsUndo();
     clearPending();
   }
   return ST_CONTENTION;
+}
+
+/** The revision a compare-and-swap or compare-and-delete expects of the
+ *  key's entry instead of a value (`update`'s, host.ts): its modRevision,
+ *  or 0 for "absent"; -1 (the default, restored by every write) compares
+ *  values. */
+export let expectRev: i64 = -1;
+export function setExpectRev(r: i64): void {
+  expectRev = r;
+}
+/** The modRevision of the entry the last successful set-like write
+ *  published. */
+export let lastRevision: u64 = 0;
+
+/** Whether live entry e (located: numbered) is what a compare expects. */
+@inline function expected(e: usize, cw: u64, ep: usize, el: usize, ekind: u32): bool {
+  if (expectRev >= 0) return <i64>stamp(e) == expectRev;
+  return valueEquals(e, cw, ep, el, ekind);
+}
+
+/**
+ * After the CAS that turned slot s of table t (hash h) into a keyed
+ * tombstone of entry e: numbers the deletion, then lets the slot drop e for
+ * ANON_TOMB and frees it, unless the table must keep it (tombFor). If the
+ * slot changed meanwhile, whoever changed it frees e: a write that replaced
+ * the tombstone, or the migration that froze it.
+ */
+export function settleDeleted(t: usize, s: usize, h: u32, e: usize): void {
+  stampDeleted(e);
+  faultPoint();
+  const tomb = tombFor(t, e);
+  if (tomb == e) {
+    tableAdd(t, TB_KEYED, 1);
+    return;
+  }
+  const w = slotWord(h, <u32>e | SLOT_DEL);
+  if (slotCas(s, w, slotWord(h, <u32>tomb | SLOT_DEL)) == w) retire(e);
 }
 
 /** Statistics of a write that took effect (this thread's stripe, and its
@@ -199,29 +242,8 @@ export function update(
 export let counterResult: i64 = 0;
 
 export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
-  // Fast path: the entry is a live, unsealed counter: add in place.
-  const e0 = find(kp, kl, h);
-  if (e0 != 0) {
-    if (blockKind(e0) != KIND_COUNTER) return ST_NOT_COUNTER;
-    let cw = counterLoad(e0);
-    while (!counterSealed(cw)) {
-      const nv = <i64>cw + d;
-      if (nv > MAX_SAFE || nv < -MAX_SAFE) return ST_OVERFLOW;
-      // Order: an unsealed word means e0 is still the key's entry (a
-      // replacing writer seals it first), so the add lands on the live value.
-      const seen = counterCas(e0, cw, <u64>nv);
-      if (seen == cw) {
-        touch(e0);
-        countOp(nsTagOf(kp), STAT_SETS);
-        counterResult = nv;
-        return 0;
-      }
-      statAdd(me, STAT_CONTENTION, 1);
-      cw = seen;
-    }
-  }
-  // Slow path: absent, deleted, or sealed by a writer replacing it: publish
-  // a fresh counter entry in its slot.
+  // Every increment publishes a new entry (never an add in place), so that
+  // its value and its revision change in one step (rev.ts).
   let n: usize = 0;
   let roomMade = false;
   for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
@@ -255,23 +277,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
         if (n != 0) freeSized(n, counterSize(kl));
         return ST_NOT_COUNTER;
       }
-      const cw = counterLoad(e);
-      if (!counterSealed(cw)) {
-        const nv = <i64>cw + d;
-        if (nv > MAX_SAFE || nv < -MAX_SAFE) {
-          if (n != 0) freeSized(n, counterSize(kl));
-          return ST_OVERFLOW;
-        }
-        if (counterCas(e, cw, <u64>nv) == cw) {
-          if (n != 0) freeSized(n, counterSize(kl));
-          countOp(nsTagOf(kp), STAT_SETS);
-          counterResult = nv;
-          return 0;
-        }
-        statAdd(me, STAT_CONTENTION, 1);
-        continue;
-      }
-      base = unsealed(cw);
+      base = unsealed(counterLoad(e));
     }
     const nv = base + d;
     if (nv > MAX_SAFE || nv < -MAX_SAFE) {
@@ -297,11 +303,13 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
     }
     store<f64>(n + E_EXPIRES, present ? entryExpires(slotEntry(w)) : counterExpires);
     stampNew(n, linked ? slotEntry(w) : 0);
+    succeed(n, present ? slotEntry(w) : 0);
     chunkLower(locT, locS, entryExpires(n));
     if (w == 0) {
       const r = tryInsert(h, n);
       if (r == 1) {
         account(MODE_SET, false, 0, n, kl);
+        lastRevision = stamp(n);
         counterResult = nv;
         return 0;
       }
@@ -318,6 +326,7 @@ export function increment(kp: usize, kl: usize, h: u32, d: i64): i32 {
       if (!linked) sizeAdd(1);
       if (linked && !present) countOp(nsTagOf(kp), STAT_EXPIRATIONS);
       account(MODE_SET, linked, slotEntry(w), n, kl);
+      lastRevision = stamp(n);
       retire(slotEntry(w));
       counterResult = nv;
       return 0;

@@ -4,6 +4,7 @@
 // copyInto), which every writer helps with. map.ts has the lookup and the
 // write protocol that freeze slots as they go; read its overview first.
 
+import { stampDeleted } from "./rev";
 import { alloc, allocFree, allocReserved, freeSized, heapTop, keepTable, lastFresh, searchAllRegions, takeKeptTable } from "./alloc";
 import { retire } from "./epoch";
 import { faultPoint } from "./fault";
@@ -307,6 +308,8 @@ export function moveSlot(t: usize, s: usize, w: u64): void {
       moved = slotWord(0, SLOT_MOVED_EMPTY);
     } else {
       if ((base & SLOT_DEL) == 0) copyInto(tableNext(t), slotHash(w), slotEntry(w));
+      // A deletion is numbered before its key leaves with this table (rev.ts).
+      else stampDeleted(slotEntry(w));
       moved = slotWord(slotHash(w), SLOT_MOVED);
     }
     // Order: the copy above is visible in `next` before the slot says MOVED,

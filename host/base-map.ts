@@ -102,6 +102,27 @@ const tagBytes = (tag: number) => new Uint8Array(new Uint32Array([tag]).buffer);
 const tagOf = (bytes: Uint8Array) => new Uint32Array(bytes.slice(0, 4).buffer)[0];
 
 /** One page of keys from `scan`. */
+/** An entry with its revisions (getEntry). */
+export interface EntryInfo {
+  value: Value | number;
+  /** The revision of the change that created the key (its first value since it was last absent). */
+  createRevision: number;
+  /** The revision of the entry's last change. */
+  modRevision: number;
+  /** Changes since the key was created: 1 for its first value. */
+  version: number;
+  /** When it expires (ms on the map's clock), or `undefined` if never. */
+  expiresAt: number | undefined;
+}
+
+/** Options of update(): those of a write, and how many times to try. */
+export interface UpdateOptions extends WriteOptions {
+  /** Reads, calls and tries to write at most this many times before ERR_CONFLICT. @default 16 */
+  retries?: number;
+}
+
+const UPDATE_RETRIES = 16;
+
 export interface ScanPage {
   /** Keys found (a key that is not valid UTF-8 comes back as a Uint8Array). */
   keys: Key[];
@@ -312,6 +333,9 @@ export abstract class BaseMap {
   private readonly validateKey: ((key: Uint8Array) => boolean | string) | undefined;
   /** Milliseconds new entries live without a ttl of their own; 0 = forever. */
   private readonly defaultTtl: number;
+  /** The modRevision the next compare-and-swap or -delete expects instead
+   *  of a value (update's), or -1. */
+  private expectRev = -1;
   /** The namespace's name, or undefined for the map itself. */
   protected readonly ns: string | undefined;
   private viewClosed = false;
@@ -347,6 +371,73 @@ export abstract class BaseMap {
       throw s.error(r);
     }
     return s.readValue(r, out);
+  }
+
+  /**
+   * The map's revision: the number of the last change (set, delete,
+   * increment, eviction, expiry's removal...) that took effect, in any
+   * thread. Changes are numbered in the order they take effect; numbers may
+   * be skipped.
+   */
+  get revision(): number {
+    return this.live().revision();
+  }
+
+  /**
+   * The entry at `key` with its revisions (etcd's): the revision that
+   * created the key, that of its last change, how many times it changed
+   * since it was created (1 for its first value), and its expiry (ms on the
+   * map's clock, `undefined` if none); `undefined` if absent.
+   */
+  getEntry(key: Key): EntryInfo | undefined {
+    const core = this.live();
+    const s = this.s;
+    const kl = this.putKey(key);
+    const out = s.sp + s.keyArea;
+    const r = core.getEntry(s.sp, kl, out, s.scap - s.keyArea, s.now());
+    if (r < 0) {
+      if (r === ST_NOT_FOUND) return undefined;
+      throw s.error(r);
+    }
+    const modRevision = core.entryModRevision.value as number;
+    const createRevision = core.entryCreateRevision.value as number;
+    const version = core.entryVersion.value as number;
+    const x = core.entryExpiresAt.value as number;
+    return { value: s.readValue(r, out), createRevision, modRevision, version, expiresAt: x === 0 ? undefined : x };
+  }
+
+  /**
+   * Optimistic read-modify-write: reads the entry, calls `fn(current)`
+   * (`undefined` if absent) with nothing held, and writes what it returns
+   * (deletes the key if it returns `undefined`) only if the entry did not
+   * change meanwhile (its modRevision, so a change back to the same value
+   * counts too); else reads again and calls `fn` again, up to
+   * `options.retries` (default 16) times, then throws ERR_CONFLICT, having
+   * written nothing. Returns the value written (`undefined` if deleted or
+   * left absent). `options.ttl` applies to the value written, as for set.
+   */
+  update(key: Key, fn: (current: Value | number | undefined) => Value | undefined, options?: UpdateOptions): Value | undefined {
+    const retries = options?.retries ?? UPDATE_RETRIES;
+    if (!Number.isSafeInteger(retries) || retries < 1) {
+      throw new MapError('ERR_INVALID_OPTION', `retries must be a positive integer, not ${String(retries)}`);
+    }
+    if (typeof fn !== 'function') throw new MapError('ERR_INVALID_OPTION', 'update needs a function');
+    for (let attempt = 0; attempt < retries; attempt++) {
+      const entry = this.getEntry(key);
+      const next = fn(entry?.value);
+      if (next === undefined && entry === undefined) return undefined;
+      this.expectRev = entry === undefined ? 0 : entry.modRevision;
+      let r: number;
+      try {
+        r = next === undefined
+          ? this.write(MODE_CAD, key, undefined, undefined, undefined)
+          : this.write(MODE_CAS, key, next, undefined, options);
+      } finally {
+        this.expectRev = -1;
+      }
+      if (r === R_DONE) return next;
+    }
+    throw new MapError('ERR_CONFLICT', `the entry kept changing: update gave up after ${retries} tries`);
   }
 
   has(key: Key): boolean {
@@ -1132,6 +1223,7 @@ export abstract class BaseMap {
       core.dropPrepared();
       throw e;
     }
+    if (this.expectRev >= 0) core.expectRevision(this.expectRev);
     return this.writeResult(core.writePrepared(mode, s.sp, kl, ep, el, ekind, out, s.scap - (out - s.sp)));
   }
 
@@ -1246,6 +1338,7 @@ export abstract class BaseMap {
     const ekind = this.putKind;
     const out = this.outAt;
     const now = expires === 0 ? s.now() : this.clockAt;
+    if (this.expectRev >= 0) core.expectRevision(this.expectRev);
     return this.writeResult(core.write(mode, s.sp, kl, vp, vl, vkind, ep, el, ekind, out, s.scap - (out - s.sp), now, expires));
   }
 

@@ -14,6 +14,14 @@ export interface CoreExports {
   release(owner: number): number;
   get(kp: number, kl: number, out: number, ocap: number, now: number): number;
   has(kp: number, kl: number, now: number): number;
+  getEntry(kp: number, kl: number, out: number, ocap: number, now: number): number;
+  readonly entryModRevision: WebAssembly.Global;
+  readonly entryCreateRevision: WebAssembly.Global;
+  readonly entryVersion: WebAssembly.Global;
+  readonly entryExpiresAt: WebAssembly.Global;
+  revision(): number;
+  writtenRevision(): number;
+  expectRevision(rev: number): void;
   pendingValue(): number;
   endPending(): void;
   write(

@@ -27,6 +27,8 @@ export type MapErrorCode =
   | 'ERR_COUNTER_OVERFLOW'
   /** An operation lost a very long run of races (over a million retries). */
   | 'ERR_CONTENTION'
+  /** update(): the entry kept changing between its read and its write. */
+  | 'ERR_CONFLICT'
   /** The map was closed in this thread. */
   | 'ERR_CLOSED'
   /** `attach` was given something that is not a live wasmap handle of this version. */

@@ -4,7 +4,9 @@
 export { SharedMap } from './shared-map.js';
 export type { SharedMapHandle } from './shared-map.js';
 export { LocalMap } from './local-map.js';
-export type { BaseMap, EntrySize, Key, Value, MapView, MemoryUsage, NamespaceUsage, ScanPage } from './base-map.js';
+export type {
+  BaseMap, EntryInfo, EntrySize, Key, Value, MapView, MemoryUsage, NamespaceUsage, ScanPage, UpdateOptions,
+} from './base-map.js';
 
 // Statistics
 export type { MapStats } from './metrics.js';
