@@ -71,14 +71,21 @@ export function evacuate(size: usize): usize {
     if (mergeFree(want, true) && defragBlock != 0) return defragBlock;
     const at1 = windowAt;
     const at2 = windowAt2;
-    let lo: usize = 0;
-    if (at1 != 0 && evictable(at1, at1 + want)) lo = at1;
-    else if (at2 != 0 && windowFree2 * 2 >= windowFree && evictable(at2, at2 + want)) lo = at2;
-    if (lo == 0) break;
-    // Even if a copy found no room, what moved comes back.
+    // The best window first, then the second if it has half as much free:
+    // the best may hold an entry that cannot move (as large as the block
+    // wanted: no room outside for its copy).
+    let tried = false;
     moved = 0;
-    const whole = moveOut(t, lo, lo + want, cls);
-    if (moved == 0 && !whole) break;
+    if (at1 != 0 && evictable(at1, at1 + want)) {
+      tried = true;
+      // Even if a copy found no room, what moved comes back.
+      if (!moveOut(t, at1, at1 + want, cls) && moved == 0) tried = false;
+    }
+    if (!tried && at2 != 0 && windowFree2 * 2 >= windowFree && evictable(at2, at2 + want)) {
+      tried = true;
+      if (!moveOut(t, at2, at2 + want, cls) && moved == 0) tried = false;
+    }
+    if (!tried) break;
     // The old blocks come back three epochs on; then merged, the window is
     // one run, unless a block no walk of the slots finds lies in it (an
     // entry another thread has not published yet, a keyed tombstone): then

@@ -3,6 +3,8 @@
 import { classSize, keptTable } from "./alloc";
 import { hashKey, keyEquals } from "./keys";
 import { root } from "./table";
+import { revision } from "./rev";
+import { E_CREATE, E_REV, E_VERSION, REV_DELETED, REV_MASK } from "./layout";
 import {
   ANON_TOMB, DEFRAG, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_RUN_HI, ENTRY_KEY, HEAP_START, H_MAX_KEY, H_TOP, KIND_COUNTER, KIND_STRING,
   KIND_TABLE, KIND_TOMB, MAX_NAMESPACES, NS_TAG_BYTES, NUM_CLASSES, N_ENTRIES, REGIONS, R_SIZE, SLOT_DEL, SLOT_FROZEN,
@@ -79,6 +81,13 @@ export function verifyMap(): i32 {
       if (blockKind(e) == KIND_TOMB) return 9;
       if (hashKey(entryKey(e), <usize>entryKeyLen(e)) != slotHash(w)) return 7; // the slot's hash is its key's
       if (probeStop(t, slotHash(w), e) != <i64>i) return 8; // a probe from home finds it: one slot per key
+      // Revisions: numbered at most up to the map's, created no later than
+      // changed, at least one version (0: not numbered yet, after a kill).
+      const rw = atomic.load<u64>(e + E_REV);
+      const mod = rw & REV_MASK;
+      if (mod > revision() || load<u64>(e + E_CREATE) > (mod != 0 ? mod : revision())) return 17;
+      if (load<u32>(e + E_VERSION) == 0) return 17;
+      if ((rw & REV_DELETED) != 0 && (lo & (SLOT_DEL | SLOT_FROZEN)) == 0) return 17; // a numbered deletion is deleted
       if ((lo & SLOT_DEL) != 0) continue;
       // Live: counted once. A frozen slot's entry is counted here only if
       // its copy has not reached `next` yet (a helper stopped between

@@ -57,8 +57,8 @@ test('the core reports the layout the host relies on', async () => {
   expect(version).toBeGreaterThanOrEqual(1);
   expect(header % 64).toBe(0);
   expect(heapStart % 64).toBe(0);
-  expect(heapStart).toBeGreaterThan(header + 256 + classes * 16 + maxThreads * threadSize - 1);
-  expect(entryKey % 8).toBe(0); // keys and counter words are 8-aligned
+  expect(heapStart).toBeGreaterThan(header + 384 + classes * 16 + maxThreads * threadSize - 1);
+  expect(entryKey).toBe(36); // a header of lengths and revisions; keys are 4-aligned (values 8-aligned)
   expect(tableHeader).toBe(64);
   expect(threadSize % 64).toBe(0); // whole cache lines: threads never share one
   // Value kinds and write modes are shared with the host (host/core.ts).
@@ -742,7 +742,10 @@ test("with eviction 'lru', a map whose values changed size (50 B -> 1 KB, 200 B 
   // 64% after 200 B -> 100 B and 79–83% after 1 KB -> 3 KB: the blocks of
   // the old size, split for the new one, left pieces that no entry wanted
   // between live entries (a third of the memory after 200 B -> 100 B).
-  for (const [from, to, goal] of [[50, 1_000, 0.85], [200, 100, 0.8], [1_000, 3_000, 0.85]]) {
+  // 200 B -> 100 B held 0.85 before entries carried their revisions (20
+  // bytes more each); 0.78–0.79 since: the map of 200 B values starts
+  // evicting 450 KB below its limit (issue 17's note).
+  for (const [from, to, goal] of [[50, 1_000, 0.85], [200, 100, 0.75], [1_000, 3_000, 0.85]]) {
     const fresh = await freshHolds(to, limit);
     const map = await createMap({ maxMemoryBytes: limit, eviction: 'lru' });
     const a = 'v'.repeat(from);

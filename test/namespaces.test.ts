@@ -203,15 +203,15 @@ describe('quotas', () => {
 
   test('maxMemoryBytes counts stored bytes and refuses growth past it', async () => {
     map = await createMap();
-    const q = map.namespace('small', { maxMemoryBytes: 900 });
-    // Each entry: 16-byte header + key (5+4 tag -> 16) + value (100 -> 104) = 136 bytes.
+    const q = map.namespace('small', { maxMemoryBytes: 1000 });
+    // Each entry: 36-byte header (with its revisions) + key (5+4 tag), to 48, + value (100 -> 104) = 152 bytes.
     for (let i = 0; i < 6; i++) q.set(`key:${i}`, 'x'.repeat(100));
-    expect(q.stats().namespace?.bytes).toBe(6 * 136);
+    expect(q.stats().namespace?.bytes).toBe(6 * 152);
     expect(codeOf(() => q.set('key:6', 'x'.repeat(100)))).toBe('ERR_QUOTA');
     expect(codeOf(() => q.set('key:0', 'x'.repeat(300)))).toBe('ERR_QUOTA'); // growth of an entry
     expect(q.get('key:0')).toBe('x'.repeat(100));
     q.set('key:0', 'small'); // shrinking is always allowed
-    expect(q.stats().namespace?.bytes).toBe(5 * 136 + 16 + 16 + 8);
+    expect(q.stats().namespace?.bytes).toBe(5 * 152 + 48 + 8);
     q.set('key:6', 'x'.repeat(100));
     expect(q.size).toBe(7);
   });
@@ -220,30 +220,30 @@ describe('quotas', () => {
     map = await createMap();
     const q = map.namespace('timed');
     const bytes = () => q.stats().namespace?.bytes;
-    q.set('key:1', 'x'.repeat(100)); // 16 + 16 + 104
-    expect(bytes()).toBe(136);
+    q.set('key:1', 'x'.repeat(100)); // 48 (header and key) + 104
+    expect(bytes()).toBe(152);
     q.set('key:1', 'x'.repeat(100), { ttl: 60_000 }); // + the expiry word
-    expect(bytes()).toBe(144);
+    expect(bytes()).toBe(160);
     expect(q.persist('key:1')).toBe(true);
-    expect(bytes()).toBe(136);
+    expect(bytes()).toBe(152);
     expect(q.expire('key:1', 60_000)).toBe(true);
-    expect(bytes()).toBe(144);
+    expect(bytes()).toBe(160);
     expect(q.get('key:1')).toBe('x'.repeat(100));
     expect(q.ttl('key:1')).toBeGreaterThan(59_000);
-    q.increment('n'); // a counter always has the word: 16 + 8 + 8 + 8
-    expect(bytes()).toBe(144 + 40);
+    q.increment('n'); // a counter always has the word: 44 + 5, to 56, + 8
+    expect(bytes()).toBe(160 + 64);
     expect(q.delete('key:1')).toBe(true);
-    expect(bytes()).toBe(40);
+    expect(bytes()).toBe(64);
   });
 
   test('expire refuses to take a namespace past its maxMemoryBytes, and changes nothing', async () => {
     map = await createMap();
-    const q = map.namespace('full', { maxMemoryBytes: 136 });
-    q.set('key:1', 'x'.repeat(100)); // 136 bytes: the whole quota
+    const q = map.namespace('full', { maxMemoryBytes: 152 });
+    q.set('key:1', 'x'.repeat(100)); // 152 bytes: the whole quota
     expect(codeOf(() => q.expire('key:1', 60_000))).toBe('ERR_QUOTA');
     expect(q.ttl('key:1')).toBe(Infinity);
     expect(q.get('key:1')).toBe('x'.repeat(100));
-    expect(q.stats().namespace?.bytes).toBe(136);
+    expect(q.stats().namespace?.bytes).toBe(152);
   });
 
   test('key and value limits are the namespace\'s own', async () => {

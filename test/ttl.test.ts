@@ -93,7 +93,7 @@ describe('expiry', () => {
     expect(map.stats().expirations).toBe(n);
     expect(map.stats().entries).toBe(10);
     // The same amount again fits in the memory the expired entries held.
-    for (let i = 0; i < n; i++) map.set(`again:${i}`, value);
+    for (let i = 0; i < n; i++) map.set(`again:${i}`, value, { ttl: 60_000 });
     const after = map.memoryUsage().usedBytes;
     expect(after - full).toBeLessThan(full / 4);
     expect(map.size).toBe(n + 10);
