@@ -30,7 +30,7 @@ import { expiredAt, removeAt } from "./expiry";
 import { SITE_MOVE, faultPoint, faultSite } from "./fault";
 import { root } from "./table";
 import {
-  COUNTER_SEAL, H_EPOCH, KIND_COUNTER, STAT_EXPIRATIONS, STAT_MOVES, statAdd, blockKind, counterCas, counterLoad,
+  COUNTER_SEAL, H_EPOCH, KIND_COUNTER, KIND_INTENT, STAT_EXPIRATIONS, STAT_MOVES, statAdd, blockKind, counterCas, counterLoad,
   counterSealed, blockLink, entryBytes, entryValue, hdrLoad, setBlockLink, slotAddr, slotCas, slotHash, slotLoad, slotWord, tableCap, tableNext, tableSlots,
 } from "./layout";
 
@@ -112,6 +112,7 @@ function moveOut(t: usize, lo: usize, hi: usize, below: i32): bool {
     const w = slotLoad(s);
     const e = entryInWindow(w, lo, hi);
     if (e == 0) continue;
+    if (blockKind(e) == KIND_INTENT) return false; // an atomic commit's, in flight: not moved
     if (expiredAt(e)) {
       removeAt(t, s, w, STAT_EXPIRATIONS);
       continue;

@@ -310,7 +310,7 @@ export function stampNew(n: usize, old: usize): void {
   setBlockInfo(n, (blockInfo(n) & 0xff) | (freq << FREQ_SHIFT) | (stamp << STAMP_SHIFT));
 }
 
-@inline function nextRandom(): u32 {
+@inline export function nextRandom(): u32 {
   if (rng == 0) rng = <u32>me | 1;
   rng ^= rng << 13;
   rng ^= rng >> 17;

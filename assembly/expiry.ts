@@ -20,7 +20,7 @@ import { faultPoint } from "./fault";
 import { clearCapacityCause } from "./evict";
 import { countOp, nsAdd, nsCommit, nsReserve, nsUndo } from "./ns";
 import {
-  TB_KEYED, COUNTER_SEAL, KIND_COUNTER, SLOT_DEL, SLOT_FROZEN, TB_USED, blockKind, counterCas, counterLoad,
+  KIND_INTENT, TB_KEYED, COUNTER_SEAL, KIND_COUNTER, SLOT_DEL, SLOT_FROZEN, TB_USED, blockKind, counterCas, counterLoad,
   counterSealed, entryKey, entryKeyLen, entryBytes, entryValue, entryValueLen, sizeAdd, sizeLoad, slotAddr, slotCas,
   slotEntry, slotHash, slotLo, slotLoad, slotWord, tableAdd, tableCap, tableField, tableNext, tableSlots, NO_EXPIRY,
   SWEEP_SHIFT, chunkAddr, chunkCount, tableChunks, entryExpires, E_EXPIRES, H_TIME_BASE, HEADER, STAT_EXPIRATIONS,
@@ -118,6 +118,8 @@ export function removeAt(t: usize, s: usize, w: u64, stat: i32): bool {
   if (lo < 8 || (lo & (SLOT_DEL | SLOT_FROZEN)) != 0) return false;
   const e = slotEntry(w);
   const h = slotHash(w);
+  // An atomic commit's intent is settled by a writer of its key, not removed.
+  if (blockKind(e) == KIND_INTENT) return false;
   if (blockKind(e) == KIND_COUNTER) {
     // Sealed first, as by any writer that replaces a counter: no increment
     // may land on it once it is gone.

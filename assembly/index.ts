@@ -169,6 +169,7 @@ import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE, clearNamespace, counterResult,
   increment as incrementCounter, liveCount, makeValueEntry, makeEntryToFill, update, setExpectRev, lastRevision,
 } from "./ops";
+import { COMMIT_CHECK_FAILED, commitRecords, commitRevision } from "./commit";
 import { createRevision, markDeleted, revision as mapRevision, stamp, version } from "./rev";
 import { createRoot } from "./table";
 import { entryLimitHit, noLargerBlock, setBounds, touch } from "./evict";
@@ -301,6 +302,22 @@ export function revision(): f64 {
  *  published. */
 export function writtenRevision(): f64 {
   return <f64>lastRevision;
+}
+
+/**
+ * Commits the `count` records at p (commit.ts) as one change. Returns the
+ * commit's revision (> 0), 0 if a check failed (nothing changed), or a
+ * status (< 0; nothing changed).
+ */
+export function commit(p: u32, count: u32, now: f64): f64 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
+  enter();
+  const r = commitRecords(p, count);
+  if (r == 0) sweepStep();
+  leave();
+  if (r == COMMIT_CHECK_FAILED) return 0;
+  return r < 0 ? <f64>r : <f64>commitRevision;
 }
 
 /** Makes the next compare-and-swap or compare-and-delete of this thread

@@ -451,6 +451,29 @@ export const KIND_COUNTER: u32 = 3;
 /** The kind of ANON_TOMB, the entry of every DELETED slot. */
 export const KIND_TOMB: u32 = 4;
 export const KIND_TABLE: u32 = 5;
+/** An atomic commit's intent for one key (commit.ts): an entry of the key
+ *  whose value area is INTENT_BYTES of fields, in the key's slot from the
+ *  commit's install to its settling. */
+export const KIND_INTENT: u32 = 6;
+/** An atomic commit's record (commit.ts): an entry of no key whose value
+ *  area is COMMIT_BYTES of fields. */
+export const KIND_COMMIT: u32 = 7;
+/** Intent fields (in its value area): the key's slot word before the
+ *  intent (u64), the commit's new entry for the key (0: none), the commit
+ *  record, and the operation (commit.ts OP_*). */
+export const I_PREV: usize = 0;
+export const I_NEXT: usize = 8;
+export const I_COMMIT: usize = 12;
+export const I_OP: usize = 16;
+export const INTENT_BYTES: usize = 24;
+/** Commit record fields (in its value area): the status (u64: 0 pending,
+ *  COMMIT_ABORTED, COMMIT_DECIDED, or the commit's revision) and the
+ *  references to it (u32: each intent installed, and its owner). */
+export const C_STATUS: usize = 0;
+export const C_REFS: usize = 8;
+export const COMMIT_BYTES: usize = 16;
+export const COMMIT_ABORTED: u64 = <u64>1 << 62;
+export const COMMIT_DECIDED: u64 = <u64>1 << 61;
 export const KIND_MASK: u32 = 0x7f;
 /** Info bit of a table replaced by a larger one (see alloc.ts, regions). */
 export const TABLE_OUTGROWN: u32 = 0x100;

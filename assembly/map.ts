@@ -14,12 +14,13 @@ import { finishAll, helpMigrate, holds, moveSlot, root, startMigration, tableFor
 import { bytesEqual, keyEquals } from "./keys";
 import { nsCommit } from "./ns";
 import { stamp, stampDeleted } from "./rev";
+import { resolveRead, settleIntent } from "./commit";
 import {
   H_TABLES_RETIRED, TB_KEYED, COUNTER_SEAL, H_MIN_CAP, KIND_COUNTER, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED,
   SLOT_MOVED_EMPTY, TB_USED, TB_RESERVE, TB_COPIED, blockKind, counterLoad, counterSealed, entryInit, entryKey,
   entrySize, counterSize, entryValue, entryValueLen, hdrLoad, sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry,
   slotHash, slotLo, slotLoad, slotWord, tableAdd, tableCap, tableField, tableNext, tableSlots, E_EXPIRES, EVICT_LRU,
-  KIND_STRING, NUM_CLASSES, DEFRAG,
+  KIND_STRING, NUM_CLASSES, DEFRAG, KIND_INTENT,
 } from "./layout";
 
 import { ST_CAPACITY } from "./status";
@@ -280,8 +281,13 @@ export function find(kp: usize, kl: usize, h: u32): usize {
       } else if (slotHash(w) == h) {
         const e = slotEntry(w);
         if (keyEquals(e, kp, kl)) {
-          observe(w);
-          const v: usize = (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
+          let v: usize;
+          if (blockKind(e) == KIND_INTENT) {
+            v = resolveRead(e); // an atomic commit's, read as what it says now
+          } else {
+            observe(w);
+            v = (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
+          }
           if ((lo & SLOT_FROZEN) == 0) return v;
           // No writer changes the key in `next` before this slot is MOVED,
           // but a sweep or an eviction there may remove the copy.
@@ -369,6 +375,12 @@ export function locate(kp: usize, kl: usize, h: u32): i32 {
           n++;
           continue;
         }
+        // An atomic commit's intent: decided (a pending commit is aborted)
+        // and settled, then the slot is read again.
+        if (blockKind(slotEntry(w)) == KIND_INTENT) {
+          settleIntent(t, s, w);
+          continue;
+        }
         observe(w);
         locT = t;
         locS = s;
@@ -428,7 +440,7 @@ function waitForTable(t: usize, cap: u32): i32 {
  * Publishes entry `e` (hash h) in the EMPTY slot locate() found. Returns 1
  * on success, 0 to retry (slot taken, or migration started), or a status.
  */
-export function tryInsert(h: u32, e: usize): i32 {
+export function tryInsert(h: u32, e: usize, counted: bool = true): i32 {
   faultPoint();
   const t = locT;
   const cap = tableCap(t);
@@ -456,7 +468,10 @@ export function tryInsert(h: u32, e: usize): i32 {
   // stop a terminated worker only at function entries and loop headers, so
   // the counts cannot be lost to worker.terminate().
   tableAdd(t, TB_USED, 1);
-  sizeAdd(1);
-  nsCommit();
+  // An atomic commit's intent is counted when it settles (commit.ts).
+  if (counted) {
+    sizeAdd(1);
+    nsCommit();
+  }
   return 1;
 }

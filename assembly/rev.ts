@@ -38,7 +38,8 @@ import { E_CREATE, E_REV, E_VERSION, HEADER, H_REV, REV_DELETED, REV_MASK } from
   return atomic.load<u64>(HEADER + H_REV);
 }
 
-@inline function nextRevision(): u64 {
+/** Takes the next revision: the instant a change numbered by it takes effect. */
+@inline export function nextRevision(): u64 {
   return atomic.add<u64>(HEADER + H_REV, 1) + 1;
 }
 

@@ -1,10 +1,11 @@
 // Iteration: a cursor over home slots (see the Overview in index.ts).
 
+import { resolveRead } from "./commit";
 import { expiredAt } from "./expiry";
 import { root } from "./table";
 import { ST_SCAN_TOO_SMALL } from "./status";
 import {
-  KIND_TOMB, NS_TAG_BYTES, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED_EMPTY, blockKind, entryKey, entryKeyLen, nsTagOf,
+  ANON_TOMB, KIND_INTENT, KIND_TOMB, NS_TAG_BYTES, SLOT_DEL, SLOT_FROZEN, SLOT_MOVED_EMPTY, blockKind, entryKey, entryKeyLen, nsTagOf,
   slotAddr, slotEntry, slotHash, slotLo, slotLoad, tableCap, tableNext, tableSlots,
 } from "./layout";
 //
@@ -66,9 +67,11 @@ export function scanKeys(tag: u32, cursor: u32, out: usize, ocap: usize, maxStep
           if (lo < 8) {
             if (w == 0 || lo == SLOT_FROZEN || lo == SLOT_MOVED_EMPTY) break; // end of the run
           } else if ((lo & SLOT_DEL) == 0 && (slotHash(w) & mk) == b && ((slotHash(w) ^ v) & m0) == 0) {
-            const e = slotEntry(w);
+            let e = slotEntry(w);
+            // An atomic commit's intent: listed if its key holds an entry now.
+            if (blockKind(e) == KIND_INTENT && resolveRead(e) == 0) e = ANON_TOMB;
             // Safety: e stays readable for this whole operation (epoch).
-            if (blockKind(e) != KIND_TOMB && !expiredAt(e) && nsTagOf(entryKey(e)) == tag) {
+            if (blockKind(e) != KIND_TOMB && (blockKind(e) == KIND_INTENT || !expiredAt(e)) && nsTagOf(entryKey(e)) == tag) {
               const kl = <usize>entryKeyLen(e) - NS_TAG_BYTES;
               const next = at + 4 + ((kl + 3) & ~<usize>3);
               if (next > end) {

@@ -4,7 +4,7 @@ import { classSize, keptTable } from "./alloc";
 import { hashKey, keyEquals } from "./keys";
 import { root } from "./table";
 import { revision } from "./rev";
-import { E_CREATE, E_REV, E_VERSION, REV_DELETED, REV_MASK } from "./layout";
+import { E_CREATE, E_REV, E_VERSION, I_PREV, KIND_INTENT, REV_DELETED, REV_MASK, entryValue } from "./layout";
 import {
   ANON_TOMB, DEFRAG, DEFRAG_BUCKETS, DEFRAG_BUCKET_COUNT, DEFRAG_RUN_HI, ENTRY_KEY, HEAP_START, H_MAX_KEY, H_TOP, KIND_COUNTER, KIND_STRING,
   KIND_TABLE, KIND_TOMB, MAX_NAMESPACES, NS_TAG_BYTES, NUM_CLASSES, N_ENTRIES, REGIONS, R_SIZE, SLOT_DEL, SLOT_FROZEN,
@@ -17,7 +17,7 @@ import {
 function entryOk(e: usize, top: usize): bool {
   if (e < HEAP_START || e + ENTRY_KEY > top || (e & 7) != 0) return false;
   const kind = blockKind(e);
-  if (kind < KIND_STRING || kind > KIND_TOMB) return false;
+  if (kind < KIND_STRING || (kind > KIND_TOMB && kind != KIND_INTENT)) return false;
   const kl = <usize>entryKeyLen(e);
   if (kl < NS_TAG_BYTES + 1 || kl > NS_TAG_BYTES + <usize>hdrLoad(H_MAX_KEY)) return false;
   if (kind == KIND_COUNTER && entryValueLen(e) != 8) return false;
@@ -89,6 +89,12 @@ export function verifyMap(): i32 {
       if (load<u32>(e + E_VERSION) == 0) return 17;
       if ((rw & REV_DELETED) != 0 && (lo & (SLOT_DEL | SLOT_FROZEN)) == 0) return 17; // a numbered deletion is deleted
       if ((lo & SLOT_DEL) != 0) continue;
+      // An atomic commit's intent is counted as the slot word it replaced
+      // until it settles (commit.ts).
+      if (blockKind(e) == KIND_INTENT) {
+        const plo = <u32>load<u64>(entryValue(e) + I_PREV);
+        if (plo < 8 || (plo & SLOT_DEL) != 0) continue;
+      }
       // Live: counted once. A frozen slot's entry is counted here only if
       // its copy has not reached `next` yet (a helper stopped between
       // freezing and copying; the next helper finishes it).

@@ -3,8 +3,9 @@
 import {
   type CoreExports, type CoreKind, KIND_BYTES, KIND_COUNTER, KIND_STRING, MODE_CAD, MODE_CAS, MODE_DELETE,
   MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
-  ST_CAPACITY, ST_NOT_FOUND, ST_SCAN_TOO_SMALL, coreModule, instantiate,
+  ST_CAPACITY, ST_CONTENTION, ST_NOT_FOUND, ST_SCAN_TOO_SMALL, coreModule, instantiate,
 } from './core.js';
+import { ATOMIC_MAX_BYTES, type AtomicKeyOp, AtomicOperation, type AtomicResult } from './atomic.js';
 import { encodeString, isBytes, keyFromBytes, keyError, nativeUtf8Length, utf8Length, valueError } from './codec.js';
 import { MapError } from './errors.js';
 import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
@@ -122,6 +123,14 @@ export interface UpdateOptions extends WriteOptions {
 }
 
 const UPDATE_RETRIES = 16;
+/** Bytes of an atomic commit record's header (assembly/commit.ts). */
+const ATOMIC_RECORD = 64;
+const textEncoder = new TextEncoder();
+const keyId = (b: Uint8Array) => {
+  let id = '';
+  for (let i = 0; i < b.length; i += 8192) id += String.fromCharCode(...b.subarray(i, i + 8192));
+  return id;
+};
 
 export interface ScanPage {
   /** Keys found (a key that is not valid UTF-8 comes back as a Uint8Array). */
@@ -438,6 +447,16 @@ export abstract class BaseMap {
       if (r === R_DONE) return next;
     }
     throw new MapError('ERR_CONFLICT', `the entry kept changing: update gave up after ${retries} tries`);
+  }
+
+  /**
+   * A commit of several keys' checks and writes as one change, at one
+   * revision, seen by every thread all at once or not at all (Deno KV's
+   * `atomic()`): `map.atomic().check(k, rev).set(k, v).commit()`.
+   */
+  atomic(): AtomicOperation {
+    this.live();
+    return new AtomicOperation((ops) => this.commitOps(ops));
   }
 
   has(key: Key): boolean {
@@ -1351,6 +1370,81 @@ export abstract class BaseMap {
     if (expected !== undefined) el = this.putExpected(expected, ep, s.scap - (ep - s.sp) - MIN_OUT);
     this.outAt = ep + align8(el) + 8;
     return el;
+  }
+
+  /** Encodes an atomic commit's operations (assembly/commit.ts records)
+   *  into the scratch buffer and commits them. */
+  private commitOps(ops: AtomicKeyOp[]): AtomicResult {
+    const core = this.live();
+    const s = this.s;
+    const keys: Uint8Array[] = [];
+    const values: (Uint8Array | undefined)[] = [];
+    const expires: number[] = [];
+    const seen = new Set<string>();
+    let total = 0;
+    let timed = false;
+    for (const op of ops) {
+      const kl = this.putKey(op.key);
+      const kb = s.u8.slice(s.sp, s.sp + kl);
+      const id = keyId(kb);
+      if (seen.has(id)) throw new MapError('ERR_DUPLICATE_KEY', 'a key is checked or written twice in one commit (as a string and as bytes)');
+      seen.add(id);
+      keys.push(kb);
+      let vb: Uint8Array | undefined;
+      let x = 0;
+      const w = op.write;
+      if (w?.kind === 'set') {
+        const v = w.value;
+        if (typeof v === 'string') {
+          if (!v.isWellFormed()) throw valueError(v);
+          vb = textEncoder.encode(v);
+        } else if (isBytes(v)) {
+          vb = v;
+        } else {
+          throw valueError(v);
+        }
+        if (vb.length > this.maxValue) this.tooLargeValue(v);
+        x = this.expiresFor(w.options);
+      } else if (w?.kind === 'increment') {
+        x = this.expiresFor(undefined);
+      }
+      if (x !== 0) timed = true;
+      values.push(vb);
+      expires.push(x);
+      total += ATOMIC_RECORD + align8(kl) + align8(vb?.length ?? 0);
+    }
+    if (total > ATOMIC_MAX_BYTES) {
+      throw new MapError('ERR_ATOMIC_TOO_LARGE', `a commit carries at most ${ATOMIC_MAX_BYTES} bytes of keys and values, not ${total}`);
+    }
+    if (ops.length === 0) return { ok: true, revision: core.revision() };
+    s.ensure(total + 8);
+    const view = new DataView(s.u8.buffer);
+    let at = s.sp;
+    ops.forEach((op, k) => {
+      const kb = keys[k];
+      const vb = values[k];
+      const size = ATOMIC_RECORD + align8(kb.length) + align8(vb?.length ?? 0);
+      const w = op.write;
+      const code = w === undefined ? 0 : w.kind === 'set' ? 1 : w.kind === 'delete' ? 2 : 3;
+      view.setUint32(at, code, true);
+      view.setUint32(at + 4, kb.length, true);
+      view.setUint32(at + 8, vb?.length ?? 0, true);
+      view.setUint32(at + 12, w?.kind === 'set' ? (typeof w.value === 'string' ? KIND_STRING : KIND_BYTES) : 0, true);
+      view.setFloat64(at + 16, expires[k], true);
+      view.setFloat64(at + 24, op.check ?? -1, true);
+      view.setFloat64(at + 32, w?.kind === 'increment' ? w.delta : 0, true);
+      view.setUint32(at + 52, size, true);
+      s.u8.set(kb, at + ATOMIC_RECORD);
+      if (vb !== undefined) s.u8.set(vb, at + ATOMIC_RECORD + align8(kb.length));
+      at += size;
+    });
+    const r = core.commit(s.sp, ops.length, timed ? this.clockAt : s.now());
+    if (r > 0) return { ok: true, revision: r };
+    if (r === 0) return { ok: false };
+    if (r === ST_CONTENTION) {
+      throw new MapError('ERR_CONFLICT', 'other threads kept writing the keys of this commit: it gave up, having changed nothing');
+    }
+    throw s.error(r);
   }
 
   /** A write's result, or its error thrown. */

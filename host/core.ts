@@ -22,6 +22,7 @@ export interface CoreExports {
   revision(): number;
   writtenRevision(): number;
   expectRevision(rev: number): void;
+  commit(p: number, count: number, now: number): number;
   pendingValue(): number;
   endPending(): void;
   write(

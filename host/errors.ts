@@ -29,6 +29,10 @@ export type MapErrorCode =
   | 'ERR_CONTENTION'
   /** update(): the entry kept changing between its read and its write. */
   | 'ERR_CONFLICT'
+  /** atomic(): more keys or bytes than one commit may carry. */
+  | 'ERR_ATOMIC_TOO_LARGE'
+  /** atomic(): a key checked twice, or written twice, in one commit. */
+  | 'ERR_DUPLICATE_KEY'
   /** The map was closed in this thread. */
   | 'ERR_CLOSED'
   /** `attach` was given something that is not a live wasmap handle of this version. */

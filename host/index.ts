@@ -8,6 +8,10 @@ export type {
   BaseMap, EntryInfo, EntrySize, Key, Value, MapView, MemoryUsage, NamespaceUsage, ScanPage, UpdateOptions,
 } from './base-map.js';
 
+// Atomic commits
+export { AtomicOperation, ATOMIC_MAX_BYTES, ATOMIC_MAX_KEYS } from './atomic.js';
+export type { AtomicResult } from './atomic.js';
+
 // Statistics
 export type { MapStats } from './metrics.js';
 
