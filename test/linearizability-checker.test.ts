@@ -1,6 +1,7 @@
 // The checker itself: histories it must accept, and ones it must reject.
 import { describe, expect, test } from 'vitest';
 import { type Event, type Op, linearizable } from './lin/checker.js';
+import { type RevEvent, type Write, checkRevisions } from './lin/revisions.js';
 
 const s = (v: string) => ({ kind: 's' as const, v });
 const ev = (call: number, ret: number, op: Op, thread = 0): Event => ({ key: 'k', call, ret, thread, op });
@@ -115,5 +116,70 @@ describe('with eviction', () => {
       ev(4, 5, { op: 'increment', delta: 1, out: 7 }), // but not back to the old count
     ];
     expect(linearizable(counter, undefined, 1e6, true)).toBe(false);
+  });
+});
+
+describe('the revisions checker (atomic commits, getEntry, revision reads)', () => {
+  const commit = (call: number, ret: number, revision: number, writes: [string, Write][], checks: [string, number][] = []): RevEvent =>
+    ({ call, ret, thread: 0, op: { op: 'commit', checks, writes, out: { ok: true, revision } } });
+  const read = (call: number, ret: number, key: string, out: RevEvent['op'] extends infer O ? O extends { op: 'getEntry'; out: infer R } ? R : never : never): RevEvent =>
+    ({ call, ret, thread: 1, op: { op: 'getEntry', key, out } });
+  const revision = (call: number, ret: number, out: number): RevEvent => ({ call, ret, thread: 1, op: { op: 'revision', out } });
+  const set = (v: string): Write => ({ kind: 'set', v });
+  const entry = (value: string | number, modRevision: number, createRevision = modRevision, version = 1) =>
+    ({ value, modRevision, createRevision, version });
+
+  test('accepts a sequential history, and reads overlapping a commit that see either side', () => {
+    expect(checkRevisions([
+      commit(0, 1, 1, [['x', set('a')], ['y', set('a')]]),
+      read(2, 3, 'x', entry('a', 1)),
+      commit(4, 9, 3, [['x', set('b')], ['y', set('b')]], [['x', 1]]),
+      read(5, 6, 'x', entry('a', 1)),
+      read(7, 8, 'y', entry('b', 3, 1, 2)),
+      revision(10, 11, 3),
+      read(12, 13, 'z', undefined),
+    ])).toBeUndefined();
+  });
+
+  test('rejects a read that sees one key of a commit and, after it, the other key from before', () => {
+    expect(checkRevisions([
+      commit(0, 1, 1, [['x', set('a')], ['y', set('a')]]),
+      commit(2, 9, 2, [['x', set('b')], ['y', set('b')]]),
+      read(3, 4, 'x', entry('b', 2, 1, 2)),
+      read(5, 6, 'y', entry('a', 1)),
+    ])).toMatch(/cannot take effect/);
+  });
+
+  test('rejects revisions that contradict real time, and a revision read behind a change already seen', () => {
+    expect(checkRevisions([commit(0, 1, 5, [['x', set('a')]]), commit(2, 3, 4, [['y', set('a')]])])).toMatch(/cannot take effect/);
+    expect(checkRevisions([
+      commit(0, 10, 5, [['x', set('a')]]),
+      read(1, 2, 'x', entry('a', 5)),
+      revision(3, 4, 4),
+    ])).toMatch(/cannot take effect/);
+  });
+
+  test('rejects a failed check that held throughout, a passed one that did not, and a wrong version', () => {
+    expect(checkRevisions([
+      commit(0, 1, 1, [['x', set('a')]]),
+      { call: 2, ret: 3, thread: 0, op: { op: 'commit', checks: [['x', 1]], writes: [['x', set('b')]], out: { ok: false } } },
+    ])).toMatch(/failed its checks/);
+    expect(checkRevisions([
+      commit(0, 1, 1, [['x', set('a')]]),
+      commit(2, 3, 2, [['x', set('b')]], [['x', 0]]),
+    ])).toMatch(/checked x at 0/);
+    expect(checkRevisions([
+      commit(0, 1, 1, [['x', set('a')]]),
+      commit(2, 3, 2, [['x', set('b')]]),
+      read(4, 5, 'x', entry('b', 2, 2, 1)),
+    ])).toMatch(/returned/);
+  });
+
+  test('rejects an absent read between two commits that surely left the key present', () => {
+    expect(checkRevisions([
+      commit(0, 1, 1, [['x', set('a')]]),
+      read(2, 3, 'x', undefined),
+      commit(4, 5, 2, [['x', { kind: 'delete' }]]),
+    ])).toMatch(/absent/);
   });
 });

@@ -8,6 +8,9 @@ import { createMap, rng, scale, shared, startWorkers } from './helpers.js';
 import { type Event, checkHistory } from './lin/checker.js';
 // @ts-expect-error: plain JS module shared with the workers
 import { fakeTime, record } from './workers/lin.mjs';
+// @ts-expect-error: plain JS module shared with the workers
+import { recordRevisions } from './workers/lin-rev.mjs';
+import { type RevEvent, checkRevisions } from './lin/revisions.js';
 
 shared.each([
   ['a tiny table that keeps migrating', { initialCapacity: 1 }, true],
@@ -244,3 +247,24 @@ shared.each(presets)('histories are linearizable: %s', async (_name, p) => {
   }
   console.log(`lin preset "${_name}": ${checked} operations checked in ${rounds} rounds`);
 }, scale(120_000, 1_800_000));
+
+shared.each([
+  ['a tiny table that keeps migrating', { initialCapacity: 1 }, true, 0],
+  ['defaults, each thread held at random steps of its commits', {}, false, 0.2],
+])('histories of atomic() commits, getEntry and revision reads from three threads on %s are linearizable', async (_name, options, filler, holds) => {
+  for (let round = 0; round < scale(3, 30); round++) {
+    const map = await createMap(options);
+    const clock = new Int32Array(new SharedArrayBuffer(4));
+    const params = { ops: scale(6_000, 20_000), clock, filler, holds, seed: round, revisions: true };
+    const started = await startWorkers<RevEvent[]>(map, 'lin-rev.mjs', 2, { params, revisions: true });
+    started.go();
+    const mine = recordRevisions(map, { ...params, writer: 0 }) as RevEvent[];
+    const events = [...mine, ...(await started.results).flat()];
+    const commits = events.filter((e) => e.op.op === 'commit');
+    expect(commits.filter((e) => e.op.op === 'commit' && e.op.out.ok).length).toBeGreaterThan(commits.length / 3);
+    expect(commits.filter((e) => e.op.op === 'commit' && !e.op.out.ok).length).toBeGreaterThan(0);
+    expect(checkRevisions(events)).toBeUndefined();
+    expect(map.__verify()).toBe(0);
+    map.close();
+  }
+});
