@@ -669,7 +669,7 @@ export function evictForTable(t: usize, cap: u32, last: bool): bool {
 }
 
 /**
- * Under 'lru', when memory is full: if the root table has eight times the
+ * Under 'lru', when memory is full: if the root table has four times the
  * slots its live entries need (they became fewer, and larger), migrates
  * them to a table of the size they want, whose old table goes to the
  * regions (TABLE_OUTGROWN), and so do kept tables larger than that. A map
@@ -683,7 +683,7 @@ function shrinkTable(): bool {
   const cap = tableCap(t);
   if (tableNext(t) != 0 || cap <= hdrLoad(H_MIN_CAP)) return false;
   const wanted = wantedCap(migrationReserve());
-  if (wanted > cap >> 3) return false;
+  if (wanted > cap >> 2) return false;
   dropKeptTables(wanted);
   startMigration(t);
   const next = tableNext(t);

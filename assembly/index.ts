@@ -33,12 +33,15 @@
 // Slot states (layout.ts) and who moves them:
 //   EMPTY -> LIVE            insert: any writer, CAS
 //   LIVE -> LIVE             set/swap/compareAndSwap: any writer, CAS
-//   LIVE -> DELETED          delete, expiry, eviction: CAS to ANON_TOMB, the
-//                            entry with an empty key, and the old entry is
-//                            retired (so removing needs no memory and frees
-//                            it without a migration); or, in a table a
-//                            migration may still copy into, the old entry
-//                            stays as the key's own tombstone (see below)
+//   LIVE -> DELETED          delete, expiry, eviction: CAS to the entry
+//                            as its key's tombstone, numbered (rev.ts), then
+//                            CAS to ANON_TOMB, the entry with an empty key,
+//                            and the old entry is retired (so removing needs
+//                            no memory and frees it without a migration);
+//                            but in a table a migration may still copy
+//                            into, the old entry stays as the key's own
+//                            tombstone (see below)
+//   LIVE/DELETED/EMPTY -> INTENT -> any: an atomic commit (commit.ts)
 //   DELETED (keyed) -> LIVE  set of the same key: CAS
 //   any -> FROZEN            migration: any helper, CAS (sets bit 0)
 //   FROZEN -> MOVED          after copying the live entry to the next table
@@ -61,12 +64,36 @@
 // of the old table can still be running), a delete keeps the old entry as
 // the key's tombstone (the table's `safe` epoch, layout.ts).
 
-// Counters: `increment` adds with a CAS on the entry's counter word. A writer
-// that replaces or deletes a counter entry first SEALS the word (flips bit
-// 62), so no increment lands on an entry after it is replaced, and the value
-// read by swap/getAndDelete is final. An increment that meets a sealed word
-// publishes a fresh counter entry in its place; a sealer that dies is thus
-// helped, never waited for.
+// Counters: every `increment` publishes a new counter entry (so that the
+// value and its revision change in one step). A writer that replaces or
+// deletes a counter entry still SEALS its word (flips bit 62) first, as
+// before increments stopped adding in place; the seal is harmless.
+//
+// Revisions (rev.ts): every change takes the map's next revision, and every
+// entry carries its modRevision, createRevision and version. No instruction
+// both publishes a change and counts it, so a change is published first
+// (its entry's rev word 0, or, for a deletion, a DELETED slot that keeps
+// the entry) and numbered right after by an add to the header's counter and
+// a CAS into the entry; whoever meets a change not yet numbered (a reader,
+// a writer about to replace it, a migration moving it) numbers it before it
+// uses it. So the add that numbered a change is the instant it takes effect
+// for every thread, and a read of the map's revision R comes after every
+// change numbered up to R and before every later one.
+//
+// Atomic commits (commit.ts): Harris, Fraser and Pratt's multi-word CAS (an
+// intent in each key's slot, one CAS of a status word to decide, one CAS
+// per slot to settle). Guerraoui et al.'s "Efficient Multi-word Compare and
+// Swap" needs k + 1 CASes instead of 3k + 1 by leaving the descriptors in
+// the words until they are reclaimed, so every later read goes through
+// them; here reads are the hot path, so the intents are settled back to
+// plain entries at once, and a get meets an intent only while its commit is
+// in flight. An intent is an entry of its key (probing, key equality and
+// migration work on it unchanged), naming the commit record.
+// Readers read an undecided commit's keys as they were (they never wait);
+// a thread that needs a key of an undecided commit aborts it rather than
+// finishing its installs (so commits are obstruction-free, single-key
+// operations stay lock-free), and finishes a decided one. A commit that a
+// dead thread left is thus undone or finished by the next thread to meet it.
 //
 // Growth (table.ts): when a table is 3/4 used, a writer allocates a new table
 // sized for the live entries (half full at most) and publishes it in the old
@@ -143,8 +170,8 @@
 // held aside (evacuate.ts).
 //
 // Read the files in this order: layout.ts, status.ts, alloc.ts, epoch.ts,
-// keys.ts, map.ts (entries, lookup, the write protocol), ops.ts (the
-// operations), table.ts (tables and their migration), expiry.ts (TTL and
+// keys.ts, rev.ts (revisions), map.ts (entries, lookup, the write protocol),
+// ops.ts (the operations), commit.ts (atomic commits), table.ts (tables and their migration), expiry.ts (TTL and
 // sweeps), evacuate.ts (moving entries), evict.ts ('lru' and maxEntries), ns.ts (namespaces), then
 // scan.ts (iteration) and verify.ts (the debug walk). fault.ts holds the
 // fault points the tests use.

@@ -19,8 +19,8 @@
 // multi-thread ones the most.
 //
 // After them: other get/set mixes with latency percentiles, the hit ratio of
-// eviction against lru-cache, where one get's time goes (get-cost.mjs), and
-// memory per entry with the worst pause while filling (memory.mjs).
+// eviction against lru-cache, where one get's time goes (get-cost.mjs), what
+// an atomic() commit costs against its keys (commit.mjs), and memory per entry with the worst pause while filling (memory.mjs).
 //
 // Environment: BENCH_SECONDS (timed seconds per case, default 1.5),
 // BENCH_WARMUP_SECONDS (default 0.5), BENCH_ROUNDS (rounds of the cases above,
@@ -559,6 +559,16 @@ for (const r of costRows) {
 }
 console.log(`one dependent load at random over 16 MiB (a miss, as the stores' own memory makes them): ${missNs.toFixed(0)} ns`);
 
+// What an atomic() commit costs against its number of keys.
+const { commitRows } = await import('./commit.mjs');
+const commits = commitRows();
+console.log('');
+console.log(`${pad('one thread, ns', 36)}${lpad('keys', 6)}${lpad('per call', 11)}${lpad('per key', 10)}`);
+console.log('-'.repeat(63));
+for (const r of commits) {
+  console.log(`${pad(r.what, 36)}${lpad(r.keys, 6)}${lpad(r.ns.toFixed(0), 11)}${lpad((r.ns / r.keys).toFixed(0), 10)}`);
+}
+
 // Memory per entry and the worst pause while filling, against a JS Map.
 const { memoryRows } = await import('./memory.mjs');
 const memRows = memoryRows();
@@ -611,6 +621,7 @@ const report = {
   lruAcrossSizes: lruRows,
   lruDrift: { ...lruDriftRow, shares: undefined },
   getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
+  commits,
   memory: memRows,
 };
 const outDir = new URL('./results/', import.meta.url);
