@@ -51,7 +51,7 @@ import {
   I_COMMIT, I_NEXT, I_OP, I_PREV, KIND_COMMIT, KIND_COUNTER, KIND_INTENT, N_BYTES, N_ENTRIES, N_MAX_BYTES,
   N_MAX_ENTRIES, REV_DELETED, REV_MASK, SLOT_DEL, STAT_EXPIRATIONS, TB_KEYED, align8, blockKind, counterLoad,
   entryBytes, entryExpires, entryInit, entryKey, entryKeyLen, entryValue, nsRecord, nsTagOf, sizeAdd, slotCas,
-  slotEntry, slotHash, slotLo, slotWord, tableAdd,
+  slotEntry, slotHash, slotLo, slotWord, tableAdd, intentsAdd,
 } from "./layout";
 import { MAX_RETRIES, MAX_SAFE, locS, locT, locW, locate, makeCounter, makeEntry, tryInsert, unsealed } from "./map";
 import { countOp, nsAdd } from "./ns";
@@ -204,6 +204,7 @@ export function settleIntent(t: usize, s: usize, w: u64): void {
   faultPoint();
   if (slotCas(s, w, fw) != w) return;
   // No call or loop before the counts (see map.ts tryInsert).
+  if (pw == 0) intentsAdd(-1);
   if (change) {
     const kl = <usize>entryKeyLen(i);
     const tag = nsTagOf(entryKey(i));

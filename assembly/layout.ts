@@ -29,6 +29,9 @@
 //   +56 f64 timeBase       the creator's clock at init: expiry chunks count
 //                          milliseconds from it
 //   +64 i64 size           live entries                      (own line)
+//   +72 i64 intents        atomic commits' intents in slots that were
+//                          EMPTY, not settled (commit.ts): entries a
+//                          migration's target must have room for
 //   +120 u32 tablesRetired tables retired, not yet freed
 //   +128 u64 stats[16]     totals folded in from released thread slots
 //   +256 u64 revision      the map's revision (rev.ts)       (own line)
@@ -210,6 +213,15 @@ export const HEADER_SIZE: usize = 384;
 @inline export function sizeAdd(d: i64): void {
   // Safety: H_SIZE is 8-aligned inside the header.
   atomic.add<i64>(HEADER + H_SIZE, d);
+}
+/** Intents of new keys in flight (see the header): added to right after
+ *  the CAS that installs one, taken from right after the one that settles it. */
+export const H_INTENTS: usize = H_SIZE + 8;
+@inline export function intentsAdd(d: i64): void {
+  atomic.add<i64>(HEADER + H_INTENTS, d);
+}
+@inline export function intentsLoad(): i64 {
+  return atomic.load<i64>(HEADER + H_INTENTS);
 }
 @inline export function sizeLoad(): i64 {
   return atomic.load<i64>(HEADER + H_SIZE);

@@ -20,7 +20,7 @@ import {
   SLOT_MOVED_EMPTY, TB_USED, TB_RESERVE, TB_COPIED, blockKind, counterLoad, counterSealed, entryInit, entryKey,
   entrySize, counterSize, entryValue, entryValueLen, hdrLoad, sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry,
   slotHash, slotLo, slotLoad, slotWord, tableAdd, tableCap, tableField, tableNext, tableSlots, E_EXPIRES, EVICT_LRU,
-  KIND_STRING, NUM_CLASSES, DEFRAG, KIND_INTENT,
+  KIND_STRING, NUM_CLASSES, DEFRAG, KIND_INTENT, intentsAdd,
 } from "./layout";
 
 import { ST_CAPACITY } from "./status";
@@ -472,6 +472,8 @@ export function tryInsert(h: u32, e: usize, counted: bool = true): i32 {
   if (counted) {
     sizeAdd(1);
     nsCommit();
+  } else {
+    intentsAdd(1);
   }
   return 1;
 }

@@ -4,6 +4,7 @@
 // copyInto), which every writer helps with. map.ts has the lookup and the
 // write protocol that freeze slots as they go; read its overview first.
 
+import { intentsLoad } from "./layout";
 import { stampDeleted } from "./rev";
 import { alloc, allocFree, allocReserved, freeSized, heapTop, keepTable, lastFresh, searchAllRegions, takeKeptTable } from "./alloc";
 import { retire } from "./epoch";
@@ -113,7 +114,8 @@ export const MAX_CAP: u32 = 0x10000000;
  *  that may be finishing an insert into the source it began before `next`
  *  was set (the target's TB_RESERVE). */
 @inline export function migrationReserve(): i64 {
-  const live = sizeLoad();
+  // With the new keys of atomic commits in flight: their intents are copied too.
+  const live = sizeLoad() + intentsLoad();
   return (live > 0 ? live : 0) + <i64>hdrLoad(H_THREAD_HIGH) + 1;
 }
 

@@ -168,6 +168,22 @@ describe('atomic', () => {
     expect(map.__verify()).toBe(0);
   });
 
+  test('a commit of the most keys into the smallest table makes it grow for them, and so does one that deletes them', async () => {
+    // The new keys' intents are copied by the migrations they start: the
+    // tables made for them must have room (an early core ran out: ERR_CAPACITY).
+    map = await createMap({ initialCapacity: 1 });
+    const op = map.atomic();
+    for (let i = 0; i < 256; i++) op.set(`k${i}`, `v${i}`);
+    expect(op.commit().ok).toBe(true);
+    expect(map.size).toBe(256);
+    for (let i = 0; i < 256; i++) expect(map.get(`k${i}`)).toBe(`v${i}`);
+    const del = map.atomic();
+    for (let i = 0; i < 256; i++) del.delete(`k${i}`).check(`k${i}`, map.getEntry(`k${i}`)!.modRevision);
+    expect(del.commit().ok).toBe(true);
+    expect(map.size).toBe(0);
+    expect(map.__verify()).toBe(0);
+  });
+
   test('checks and writes of many keys in a map that keeps growing stay whole', async () => {
     map = await createMap({ initialCapacity: 8 });
     const next = rng(7);
