@@ -276,22 +276,29 @@ export function release(owner: u32): i32 {
   return r;
 }
 
-/** get: (len << 3) | kind of the value (OUT_ASCII for an all-ASCII string that
- *  was copied; copied to out if len <= ocap), or
- *  ST_NOT_FOUND. */
-export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
-  if (tid < 0) return ST_NOT_ATTACHED;
+/** The live entry at the key, or 0, counted as a hit or a miss; inside an
+ *  operation if found (the caller ends it), outside if not. */
+@inline function findCounted(kp: u32, kl: u32, now: f64): usize {
   setNow(now, 0);
   enter();
   const e = find(kp, kl, hashKey(kp, kl));
   if (e == 0) {
     countOp(load<u32>(kp), STAT_MISSES);
     leave();
-    return ST_NOT_FOUND;
+    return 0;
   }
   countOp(load<u32>(kp), STAT_HITS);
   touch(e);
-  return finish(copyOut(e, out, ocap));
+  return e;
+}
+
+/** get: (len << 3) | kind of the value (OUT_ASCII for an all-ASCII string that
+ *  was copied; copied to out if len <= ocap), or
+ *  ST_NOT_FOUND. */
+export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  const e = findCounted(kp, kl, now);
+  return e == 0 ? ST_NOT_FOUND : finish(copyOut(e, out, ocap));
 }
 
 /** The entry's revisions, set by getEntry. */
@@ -303,16 +310,8 @@ export let entryExpiresAt: f64 = 0;
 /** As get, and the entry's revisions and expiry in the globals above. */
 export function getEntry(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
-  setNow(now, 0);
-  enter();
-  const e = find(kp, kl, hashKey(kp, kl));
-  if (e == 0) {
-    countOp(load<u32>(kp), STAT_MISSES);
-    leave();
-    return ST_NOT_FOUND;
-  }
-  countOp(load<u32>(kp), STAT_HITS);
-  touch(e);
+  const e = findCounted(kp, kl, now);
+  if (e == 0) return ST_NOT_FOUND;
   entryModRevision = <f64>stamp(e);
   entryCreateRevision = <f64>createRevision(e);
   entryVersion = <f64>version(e);
