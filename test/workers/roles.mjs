@@ -95,6 +95,7 @@ export const roles = (map) => ({
    */
   movers({ kept, stop, writer }) {
     const next = rng(writer * 17 + 3);
+    const pause = new Int32Array(new SharedArrayBuffer(4));
     const added = new Map();
     let rounds = 0;
     // A full map refuses a write (ERR_CAPACITY) and changes nothing: it
@@ -124,6 +125,10 @@ export const roles = (map) => ({
         }
       }
       if (done) added.set(key, (added.get(key) ?? 0) + 1);
+      // Paced: every write (an increment too) takes a new block and frees
+      // the old one, and writers at full speed free memory as fast as the
+      // main thread fills it, which then needs to move nothing.
+      Atomics.wait(pause, 0, 0, 0.05);
     }
     return [...added];
   },
