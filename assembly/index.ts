@@ -187,10 +187,10 @@ import {
   H_VERSION, HEADER, HEAP_START, KIND_BYTES, KIND_COUNTER, KIND_STRING, LAYOUT_VERSION, MAGIC,
   MAX_THREADS, NUM_CLASSES, NUM_STATS, STAT_HITS, STAT_MISSES, TABLE_HEADER, THREAD_SIZE, entryBytes,
   entryValue, entryExpires, hdrLoad, hdrStore, statAdd, nsRecord, N_TOKEN, N_TTL_USED, NS_COUNTERS, MAX_NAMESPACES, NS_SIZE, N_BYTES, N_ENTRIES, N_MAX_BYTES,
-  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES, NS_TAG_BYTES, entrySize, H_RESERVE,
+  N_MAX_ENTRIES, N_MAX_KEY, N_MAX_VALUE, T_HOLD, N_MAP_MAX_ENTRIES, NS_TAG_BYTES, entrySize, H_RESERVE, EVICT_LRU,
 } from "./layout";
 import {
-  ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, copyOut, find, splitBelow, pending, clearPending,
+  ST_BAD_MEMORY, ST_CAPACITY, ST_NOT_ATTACHED, ST_NOT_FOUND, copyOut, find, splitBelow, pending, clearPending, foundSlot, foundEntry, foundRev,
 } from "./map";
 import {
   MODE_DELETE, MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, R_DONE, clearNamespace, counterResult,
@@ -199,7 +199,7 @@ import {
 import { COMMIT_CHECK_FAILED, commitRecords, commitRevision } from "./commit";
 import { createRevision, markDeleted, revision as mapRevision, stamp, version } from "./rev";
 import { createRoot } from "./table";
-import { entryLimitHit, noLargerBlock, setBounds, touch } from "./evict";
+import { entryLimitHit, noLargerBlock, policy, setBounds, touch } from "./evict";
 import { expiredByMe, retimeEntry, setNow, setTimeBase, sweepAll, sweepStep } from "./expiry";
 import { hashKey, loadSeed } from "./keys";
 import { scanKeys } from "./scan";
@@ -299,6 +299,24 @@ export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
   const e = findCounted(kp, kl, now);
   return e == 0 ? ST_NOT_FOUND : finish(copyOut(e, out, ocap));
+}
+
+/** After a get that found its entry: the slot a read cache may validate a
+ *  copy of the value by (map.ts foundSlot), or 0, and the entry. */
+export function cacheSlot(): u32 {
+  // Under 'lru' a read must mark its entry used: nothing is cached.
+  return policy() == EVICT_LRU ? 0 : <u32>foundSlot;
+}
+export function cacheEntry(): u32 {
+  return <u32>foundEntry;
+}
+export function cacheRev(): u32 {
+  return foundRev;
+}
+
+/** Adds hits counted by this thread's read cache to its statistics. */
+export function addHits(n: u32): void {
+  if (tid >= 0) statAdd(me, STAT_HITS, <i64>n);
 }
 
 /** The entry's revisions, set by getEntry. */

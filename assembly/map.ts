@@ -20,7 +20,7 @@ import {
   SLOT_MOVED_EMPTY, TB_USED, TB_RESERVE, TB_COPIED, blockKind, counterLoad, counterSealed, entryInit, entryKey,
   entrySize, counterSize, entryValue, entryValueLen, hdrLoad, sizeAdd, sizeLoad, slotAddr, slotCas, slotEntry,
   slotHash, slotLo, slotLoad, slotWord, tableAdd, tableCap, tableField, tableNext, tableSlots, E_EXPIRES, EVICT_LRU,
-  KIND_STRING, NUM_CLASSES, DEFRAG, KIND_INTENT, intentsAdd,
+  KIND_STRING, NUM_CLASSES, DEFRAG, KIND_INTENT, intentsAdd, entryTimed, E_REV,
 } from "./layout";
 
 import { ST_CAPACITY } from "./status";
@@ -252,9 +252,19 @@ export function valueEquals(e: usize, cw: u64, ep: usize, el: usize, ekind: u32)
 // ---------------------------------------------------------------------------
 // Lookup
 
+/** Set by find(): the address of the slot it found the entry in, if a
+ *  thread may validate a copy of its value by that slot alone (the host's
+ *  read cache, host/read-cache.ts): a plain slot (not frozen, not an atomic
+ *  commit's intent) of an entry without an expiry. Else 0. */
+export let foundSlot: usize = 0;
+/** With foundSlot: the entry, and the low word of its (numbered) revision. */
+export let foundEntry: usize = 0;
+export let foundRev: u32 = 0;
+
 /** The live entry for the key, or 0. Writes shared memory only to number
  *  a change not yet numbered (rev.ts). */
 export function find(kp: usize, kl: usize, h: u32): usize {
+  foundSlot = 0;
   let t = root();
   // The key's FROZEN slot in a migrating table, read as its value: final
   // unless `next` names the key (found there: a copy, or what a sweep or
@@ -288,7 +298,14 @@ export function find(kp: usize, kl: usize, h: u32): usize {
             observe(w);
             v = (lo & SLOT_DEL) != 0 || expiredAt(e) ? 0 : e;
           }
-          if ((lo & SLOT_FROZEN) == 0) return v;
+          if ((lo & SLOT_FROZEN) == 0) {
+            if (v == e && !entryTimed(e)) {
+              foundSlot = slotAddr(slots, i);
+              foundEntry = e;
+              foundRev = <u32>atomic.load<u64>(e + E_REV); // numbered by observe()
+            }
+            return v;
+          }
           // No writer changes the key in `next` before this slot is MOVED,
           // but a sweep or an eviction there may remove the copy.
           frozen = v;

@@ -5,6 +5,7 @@ import {
   MODE_GET_AND_DELETE, MODE_GET_OR_SET, MODE_SET, MODE_SWAP, NS_DEFAULT, NS_REGISTRY, R_DONE, R_REFUSED,
   ST_CAPACITY, ST_CONTENTION, ST_NOT_FOUND, ST_SCAN_TOO_SMALL, coreModule, instantiate,
 } from './core.js';
+import { MISS, ReadCache } from './read-cache.js';
 import { ATOMIC_MAX_BYTES, type AtomicKeyOp, AtomicOperation, type AtomicResult } from './atomic.js';
 import { encodeString, isBytes, keyFromBytes, keyError, nativeUtf8Length, utf8Length, valueError } from './codec.js';
 import { MapError } from './errors.js';
@@ -345,6 +346,8 @@ export abstract class BaseMap {
   /** The modRevision the next compare-and-swap or -delete expects instead
    *  of a value (update's), or -1. */
   private expectRev = -1;
+  /** This thread's read cache (the map itself only; read-cache.ts), or null. */
+  private cache: ReadCache | null = null;
   /** The namespace's name, or undefined for the map itself. */
   protected readonly ns: string | undefined;
   private viewClosed = false;
@@ -370,6 +373,12 @@ export abstract class BaseMap {
   }
 
   get(key: Key): Value | number | undefined {
+    const cache = this.cache;
+    if (cache !== null && typeof key === 'string') {
+      if (this.s.core === null) throw new MapError('ERR_CLOSED', 'this map was closed in this thread');
+      const v = cache.lookup(key);
+      if (v !== MISS) return v;
+    }
     const core = this.live();
     const s = this.s;
     const kl = this.putKey(key);
@@ -379,7 +388,9 @@ export abstract class BaseMap {
       if (r === ST_NOT_FOUND) return undefined;
       throw s.error(r);
     }
-    return s.readValue(r, out);
+    const v = s.readValue(r, out);
+    if (cache !== null && typeof key === 'string' && typeof v !== 'object') cache.fill(key, v);
+    return v;
   }
 
   /**
@@ -925,6 +936,7 @@ export abstract class BaseMap {
       // other namespaces (a view is a capability).
       return { namespace: this.usage() } as MapStats & { namespace: NamespaceUsage };
     }
+    this.cache?.flush();
     const out = s.sp + s.keyArea;
     core.statsInto(out);
     const stats = {} as MapStats & { namespace?: NamespaceUsage };
@@ -1004,6 +1016,7 @@ export abstract class BaseMap {
       return;
     }
     if (this.s.core === null) return;
+    this.cache?.flush();
     this.s.core.detach();
     this.s.core = null;
   }
@@ -1103,6 +1116,13 @@ export abstract class BaseMap {
   }
 
   /** The view of the map itself, with its default namespace's defaultTtl. */
+  /** @internal Gives this thread's root view a read cache of `capacity` values (0: none). */
+  useReadCache(capacity: number): void {
+    const s = this.s;
+    this.cache = capacity > 0 && !s.growable && this.ns === undefined && s.core !== null
+      ? new ReadCache(s, s.core, capacity) : null;
+  }
+
   protected static rootView<M extends BaseMap>(
     View: ViewClass<M>, s: Session,
   ): M {

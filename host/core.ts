@@ -23,6 +23,10 @@ export interface CoreExports {
   writtenRevision(): number;
   expectRevision(rev: number): void;
   commit(p: number, count: number, now: number): number;
+  cacheSlot(): number;
+  cacheEntry(): number;
+  cacheRev(): number;
+  addHits(n: number): void;
   pendingValue(): number;
   endPending(): void;
   write(

@@ -61,6 +61,14 @@ export interface SharedMapOptions {
    */
   clock?: () => number;
   /**
+   * Values this thread keeps a copy of, for `get`s of string keys on the map
+   * itself: a copy is returned only once two loads of shared memory prove it
+   * current (docs/performance.md). 0 turns it off. Per thread: `attach`
+   * takes its own.
+   * @default 1024
+   */
+  readCache?: number;
+  /**
    * The core, compiled already: for runtimes that compile no WebAssembly
    * from bytes (edge runtimes import it: `import wasm from 'wasmap/wasmap.wasm'`).
    * Absent: the core embedded in the package is compiled (once per thread).
@@ -85,6 +93,17 @@ export interface SharedMapOptions {
 export interface AttachOptions {
   /** This thread's clock (see SharedMapOptions.clock). */
   clock?: () => number;
+  /** This thread's read cache (see SharedMapOptions.readCache). */
+  readCache?: number;
+}
+
+/** The read cache's capacity an option asks for. */
+export function checkReadCache(n: unknown): number {
+  if (n === undefined) return 1024;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > 1 << 20) {
+    throw new MapError('ERR_INVALID_OPTION', `option "readCache" must be an integer from 0 to ${1 << 20}, got ${describe(n)}`);
+  }
+  return n;
 }
 
 /** Options of a single write. */
@@ -159,7 +178,7 @@ export function resolveOptions(options: SharedMapOptions | undefined): ResolvedO
   }
   const out = { ...DEFAULTS };
   for (const name of Object.keys(options)) {
-    if (name === 'defaultTtl' || name === 'clock' || name === 'module') continue; // checked by SharedMap.create
+    if (name === 'defaultTtl' || name === 'clock' || name === 'module' || name === 'readCache') continue; // checked by SharedMap.create
     if (name === 'eviction') {
       const v = (options as Record<string, unknown>).eviction;
       if (v !== undefined && v !== 'none' && v !== 'lru') {

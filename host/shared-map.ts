@@ -3,7 +3,7 @@
 import { type CoreExports, NS_DEFAULT, NS_REGISTRY, instantiate } from './core.js';
 import { BaseMap, type MapView, type ViewClass, isCore, newCore, openSession, tokenOf } from './base-map.js';
 import { MapError } from './errors.js';
-import { type AttachOptions, type SharedMapOptions, checkClock, describe } from './options.js';
+import { type AttachOptions, type SharedMapOptions, checkClock, checkReadCache, describe } from './options.js';
 import type { Session } from './session.js';
 import { hostThreadId } from './thread-id.js';
 
@@ -35,8 +35,11 @@ export class SharedMap extends BaseMap {
    * Throws ERR_NO_SHARED_MEMORY where there is no shared memory (use LocalMap).
    */
   static async create(options?: SharedMapOptions): Promise<SharedMap> {
+    const readCache = checkReadCache(options?.readCache);
     const { memory, module, core, clock } = await newCore(options, 'shared');
-    return SharedMap.open(memory, module, core, clock);
+    const map = await SharedMap.open(memory, module, core, clock);
+    map.useReadCache(readCache);
+    return map;
   }
 
   /**
@@ -51,9 +54,10 @@ export class SharedMap extends BaseMap {
       throw new MapError('ERR_INVALID_OPTION', `attach options must be an object, got ${describe(options)}`);
     }
     for (const name of Object.keys(options ?? {})) {
-      if (name !== 'clock') throw new MapError('ERR_INVALID_OPTION', `unknown option "${name}"`);
+      if (name !== 'clock' && name !== 'readCache') throw new MapError('ERR_INVALID_OPTION', `unknown option "${name}"`);
     }
     const clock = checkClock(options?.clock);
+    const readCache = checkReadCache(options?.readCache);
     const h = handle as Partial<SharedMapHandle> | null;
     if (
       h === null || typeof h !== 'object' || h.wasmap !== 1 ||
@@ -93,7 +97,11 @@ export class SharedMap extends BaseMap {
       throw new MapError('ERR_INVALID_HANDLE', 'the handle\'s token does not open this map: pass map.handle or view.handle as it was made');
     }
     const View = SharedMap as unknown as ViewClass<SharedMap>;
-    if (scope === undefined) return BaseMap.rootView(View, s);
+    if (scope === undefined) {
+      const map = BaseMap.rootView(View, s);
+      map.useReadCache(readCache);
+      return map;
+    }
     const view = BaseMap.namespaceView(View, s, tag, scope.name);
     if (view === undefined) {
       core.detach();

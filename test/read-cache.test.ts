@@ -1,0 +1,95 @@
+// The read cache (host/read-cache.ts): a thread returns a copy of a value
+// only while it is provably current.
+import { Worker } from 'node:worker_threads';
+import { afterEach, expect, test } from 'vitest';
+import { SharedMap } from '../dist/index.js';
+import { codeOf, createMap, scale, shared } from './helpers.js';
+
+let map: SharedMap | undefined;
+afterEach(() => {
+  map?.close();
+  map = undefined;
+});
+
+shared('a cached value is never returned once this thread changed the key, however it changed it', async () => {
+  map = await createMap({ initialCapacity: 8 });
+  const read = () => map!.get('k');
+  map.set('k', 'a');
+  expect(read()).toBe('a');
+  expect(read()).toBe('a'); // from the copy
+  map.set('k', 'b');
+  expect(read()).toBe('b');
+  expect(map.delete('k')).toBe(true);
+  expect(read()).toBeUndefined();
+  map.set('k', 'c');
+  expect(read()).toBe('c');
+  expect(map.atomic().set('k', 'd').commit().ok).toBe(true);
+  expect(read()).toBe('d');
+  expect(map.update('k', () => 'e')).toBe('e');
+  expect(read()).toBe('e');
+  expect(map.swap('k', 'f')).toBe('e');
+  expect(read()).toBe('f');
+  expect(map.compareAndSwap('k', 'f', 'g')).toBe(true);
+  expect(read()).toBe('g');
+  expect(map.expire('k', 60_000)).toBe(true);
+  expect(read()).toBe('g');
+  expect(map.persist('k')).toBe(true);
+  expect(read()).toBe('g');
+  map.delete('k');
+  expect(map.increment('k', 5)).toBe(5);
+  expect(read()).toBe(5);
+  expect(map.increment('k')).toBe(6);
+  expect(read()).toBe(6);
+  for (let i = 0; i < 5000; i++) map.set(`grow:${i}`, 'x'); // the table migrates under the copy
+  expect(read()).toBe(6);
+  map.clear();
+  expect(read()).toBeUndefined();
+  expect(map.__verify()).toBe(0);
+});
+
+shared('hits served from the copy are counted, and the cache can be turned off or sized', async () => {
+  map = await createMap();
+  map.set('k', 'v');
+  for (let i = 0; i < 10; i++) map.get('k');
+  expect(map.stats().hits).toBe(10);
+  expect(map.stats().misses).toBe(0);
+  const off = await SharedMap.attach(map.handle, { readCache: 0 });
+  for (let i = 0; i < 3; i++) off.get('k');
+  off.close();
+  expect(map.stats().hits).toBe(13);
+  await expect(SharedMap.create({ readCache: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+  await expect(SharedMap.attach(map.handle, { readCache: 1.5 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+  map.close();
+  expect(codeOf(() => map!.get('k'))).toBe('ERR_CLOSED');
+  map = undefined;
+});
+
+const url = new URL('./workers/cache-rw.mjs', import.meta.url);
+
+shared('readers never get an older value than a write that returned before the read began, while writers set, delete, commit, update, expire, increment and grow the table', async () => {
+  map = await createMap({ initialCapacity: 8 });
+  const keys = 32;
+  const writers = 2;
+  const progress = new Int32Array(new SharedArrayBuffer(4 * keys));
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const roles = [...Array(writers).fill('writer'), 'reader', 'reader'];
+  const started = roles.map((role, index) => {
+    const w = new Worker(url, { workerData: { handle: map!.handle, role, keys, progress, stop, index, writers } });
+    map!.releaseOnExit(w);
+    return {
+      ready: new Promise((r) => w.once('message', r)),
+      result: new Promise<{ reads: number; cachedHits: number; stale: unknown[]; writes: number }>((resolve, reject) => {
+        w.on('message', (m) => m.result && resolve(m.result));
+        w.on('error', reject);
+      }),
+    };
+  });
+  await Promise.all(started.map((s) => s.ready));
+  await new Promise((r) => setTimeout(r, scale(1500, 20_000)));
+  Atomics.store(stop, 0, 1);
+  const results = await Promise.all(started.map((s) => s.result));
+  expect(results.flatMap((r) => r.stale)).toEqual([]);
+  expect(results[writers].reads + results[writers + 1].reads).toBeGreaterThan(1000);
+  expect(results[0].writes + results[1].writes).toBeGreaterThan(200);
+  expect(map.__verify()).toBe(0);
+}, scale(60_000, 120_000));
