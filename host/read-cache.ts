@@ -71,7 +71,7 @@ export class ReadCache {
     readonly capacity: number,
   ) {
     this.ring = new Array<CachedValue | undefined>(capacity).fill(undefined);
-    this.seen = new Uint8Array(capacity);
+    this.seen = new Uint8Array(capacity * 8);
   }
 
   /** The current value of `key` if a copy of it is provably current, else MISS. */
@@ -96,10 +96,10 @@ export class ReadCache {
     const map = this.map;
     if (map.size >= this.capacity) {
       // Bits of the slot's address: its second miss lets it in.
-      const bit = (slot >>> 3) % (this.capacity * 8);
+      const bit = (slot >>> 3) % (this.capacity * 64);
       const byte = bit >>> 3;
       const mask = 1 << (bit & 7);
-      if (++this.misses === this.capacity * 8) {
+      if (++this.misses === this.capacity * 16) {
         this.misses = 0;
         this.seen.fill(0);
       }

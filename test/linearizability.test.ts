@@ -13,13 +13,14 @@ import { recordRevisions } from './workers/lin-rev.mjs';
 import { type RevEvent, checkRevisions } from './lin/revisions.js';
 
 shared.each([
-  ['a tiny table that keeps migrating', { initialCapacity: 1 }, true],
-  ['defaults', {}, false],
-])('histories from three threads on %s are linearizable', async (_name, options, filler) => {
+  ['a tiny table that keeps migrating', { initialCapacity: 1 }, true, 0],
+  ['defaults', {}, false, 0],
+  ['a migrating table, every thread reading through its read cache', { initialCapacity: 1 }, true, 64],
+])('histories from three threads on %s are linearizable', async (_name, options, filler, readCache) => {
   for (let round = 0; round < scale(3, 30); round++) {
-    const map = await createMap(options);
+    const map = await createMap({ ...options, readCache });
     const clock = new Int32Array(new SharedArrayBuffer(4));
-    const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler };
+    const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler, readCache };
     const started = await startWorkers<Event[]>(map, 'lin.mjs', 2, { params });
     started.go();
     const mine = record(map, { ...params, writer: 0 }) as Event[];

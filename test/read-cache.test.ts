@@ -12,7 +12,7 @@ afterEach(() => {
 });
 
 shared('a cached value is never returned once this thread changed the key, however it changed it', async () => {
-  map = await createMap({ initialCapacity: 8 });
+  map = await createMap({ initialCapacity: 8, readCache: 1024 });
   const read = () => map!.get('k');
   map.set('k', 'a');
   expect(read()).toBe('a');
@@ -48,12 +48,12 @@ shared('a cached value is never returned once this thread changed the key, howev
 });
 
 shared('hits served from the copy are counted, and the cache can be turned off or sized', async () => {
-  map = await createMap();
+  map = await createMap({ readCache: 16 });
   map.set('k', 'v');
   for (let i = 0; i < 10; i++) map.get('k');
   expect(map.stats().hits).toBe(10);
   expect(map.stats().misses).toBe(0);
-  const off = await SharedMap.attach(map.handle, { readCache: 0 });
+  const off = await SharedMap.attach(map.handle); // off by default
   for (let i = 0; i < 3; i++) off.get('k');
   off.close();
   expect(map.stats().hits).toBe(13);

@@ -5,7 +5,7 @@ import { SharedMap } from '../../dist/index.js';
 import { rng } from './common.mjs';
 
 const { handle, role, keys, progress, stop, index } = workerData;
-const map = await SharedMap.attach(handle);
+const map = await SharedMap.attach(handle, { readCache: 1024 });
 parentPort.postMessage({ ready: true });
 const next = rng(index * 31 + 7);
 const tally = { reads: 0, cachedHits: 0, stale: [], writes: 0 };

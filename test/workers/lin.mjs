@@ -98,7 +98,9 @@ const threads = await import('node:worker_threads');
 if (!threads.isMainThread) {
   const { workerData, parentPort } = threads;
   const time = workerData.params.ttl ? fakeTime(workerData.params.timeMs) : undefined;
-  const map = await SharedMap.attach(workerData.handle, time ? { clock: time.clock } : undefined);
+  const map = await SharedMap.attach(workerData.handle, {
+    ...(time ? { clock: time.clock } : {}), readCache: workerData.params.readCache ?? 0,
+  });
   parentPort.postMessage({ ready: true, holdWord: map.__holdWord });
   Atomics.wait(workerData.barrier, 0, 0);
   const events = record(map, { ...workerData.params, writer: workerData.index + 1, time });

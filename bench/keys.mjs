@@ -1,0 +1,189 @@
+// Per-call speed as a user's own loop measures it: each store alone in a
+// fresh process (every call site monomorphic), keys as user code builds them
+// (a template literal per call) and flat (decoded from bytes), uniform and
+// Zipf(0.99) choice over 100,000 keys of ~30 bytes with 55-byte values
+// (uniform: 6% sets; Zipf: 1% sets), best of ROUNDS rounds of OPS
+// operations. "plain loop" runs the same loop with no store: the harness's
+// own cost (drawing the key, building it), which every other figure pays.
+// Two workers share one wasmap map (Zipf), against one thread's lru-cache.
+// Part of `npm run bench`; alone: `node bench/keys.mjs`.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+
+const N = 100_000;
+const OPS = 2_000_000;
+const ROUNDS = 5;
+const SELF = fileURLToPath(import.meta.url);
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+const keyOf = (i) => `/pkg.Service/Method${i & 7}/conn-${i}`;
+const valueOf = (i) => `{"uid":"u${String(i).padStart(8, '0')}","role":"member","ttl":360,"v":"A"}`;
+
+/** A draw of a key index: uniform, or Zipf(0.99) by the inverse of its CDF. */
+function chooser(dist, seed) {
+  let x = seed >>> 0 || 1;
+  const rand = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  if (dist === 'uniform') return { next: () => Math.floor(rand() * N), rand };
+  const cdf = new Float64Array(N);
+  let sum = 0;
+  for (let i = 0; i < N; i++) cdf[i] = sum += 1 / Math.pow(i + 1, 0.99);
+  for (let i = 0; i < N; i++) cdf[i] /= sum;
+  // Ranks scattered over the keys, so that hot keys are not neighbours.
+  const perm = new Int32Array(N);
+  for (let i = 0; i < N; i++) perm[i] = Math.floor(((i * 2654435761) >>> 0) % N);
+  return {
+    next: () => {
+      const u = rand();
+      let lo = 0;
+      let hi = N - 1;
+      while (lo < hi) {
+        const m = (lo + hi) >> 1;
+        if (cdf[m] < u) lo = m + 1;
+        else hi = m;
+      }
+      return perm[lo];
+    },
+    rand,
+  };
+}
+
+async function makeStore(store) {
+  if (store === 'map') return new Map();
+  if (store === 'lru') {
+    const { LRUCache } = await import('lru-cache');
+    return new LRUCache({ max: 2 * N });
+  }
+  if (store === 'wasmap') {
+    const { SharedMap } = await import('../dist/index.js');
+    return SharedMap.create({ maxMemoryBytes: 256 << 20, readCache: Number(process.env.WASMAP_READ_CACHE ?? 0) });
+  }
+  return null;
+}
+
+/** One run's loop: a fresh copy per store (see get-cost.mjs on why). */
+function run(store, keys, dist, flatKeys, values, ops, seed) {
+  const { next, rand } = chooser(dist, seed);
+  const setShare = dist === 'uniform' ? 0.06 : 0.01;
+  let found = 0;
+  const t0 = process.hrtime.bigint();
+  if (store === null) {
+    // The plain loop: the same draws and keys, no store.
+    for (let k = 0; k < ops; k++) {
+      const i = next();
+      const key = keys === 'template' ? keyOf(i) : flatKeys[i];
+      if (rand() < setShare) found += key.length & 1;
+      else found += key.length;
+    }
+  } else {
+    for (let k = 0; k < ops; k++) {
+      const i = next();
+      const key = keys === 'template' ? keyOf(i) : flatKeys[i];
+      if (rand() < setShare) store.set(key, values[i]);
+      else if (store.get(key) !== undefined) found++;
+    }
+  }
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (found === -1) console.log(found);
+  return ns;
+}
+
+function dataset() {
+  const flatKeys = new Array(N);
+  const values = new Array(N);
+  for (let i = 0; i < N; i++) {
+    flatKeys[i] = fromUtf8.decode(utf8.encode(keyOf(i)));
+    values[i] = fromUtf8.decode(utf8.encode(valueOf(i)));
+  }
+  return { flatKeys, values };
+}
+
+async function measure({ store, keys, dist, threads }) {
+  const { flatKeys, values } = dataset();
+  const s = await makeStore(store);
+  if (s !== null) for (let i = 0; i < N; i++) s.set(flatKeys[i], values[i]);
+  if (threads > 1) {
+    // Workers attached to the map, each running the loop; ops/s over all.
+    let best = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      // Released together once every worker has built its keys.
+      const barrier = new Int32Array(new SharedArrayBuffer(8));
+      const done = Promise.all(Array.from({ length: threads }, (_, t) => new Promise((resolve, reject) => {
+        const w = new Worker(SELF, { workerData: { handle: s.handle, keys, dist, ops: OPS, seed: 17 + 1000 * r + t, barrier } });
+        w.once('message', resolve);
+        w.once('error', reject);
+      })));
+      while (Atomics.load(barrier, 1) < threads) await new Promise((res) => setTimeout(res, 5));
+      Atomics.store(barrier, 0, 1);
+      Atomics.notify(barrier, 0);
+      const times = await done;
+      best = Math.max(best, (threads * OPS) / (Math.max(...times) / 1e9));
+    }
+    return best;
+  }
+  let bestNs = Infinity;
+  for (let r = 0; r < ROUNDS; r++) bestNs = Math.min(bestNs, run(s, keys, dist, flatKeys, values, OPS, 17 + r));
+  return OPS / (bestNs / 1e9);
+}
+
+const CASES = [];
+for (const dist of ['uniform', 'zipf']) {
+  for (const keys of ['template', 'flat']) {
+    for (const store of ['none', 'map', 'lru', 'wasmap']) CASES.push({ store, keys, dist, threads: 1 });
+  }
+  if (dist === 'zipf') for (const keys of ['template', 'flat']) CASES.push({ store: 'wasmap', keys, dist, threads: 2 });
+}
+
+/** Ops/s of every case, each in a process of its own. */
+export function keyRows() {
+  return CASES.map((c) => ({
+    ...c,
+    opsPerSec: Number(execFileSync(process.execPath, [SELF, JSON.stringify(c)], { encoding: 'utf8' }).trim()),
+  }));
+}
+
+/** The table `npm run bench` prints. */
+export function keyTable(rows) {
+  const get = (store, keys, dist, threads = 1) => rows.find((r) => r.store === store && r.keys === keys && r.dist === dist && r.threads === threads).opsPerSec;
+  const m = (v) => `${(v / 1e6).toFixed(2)}M`;
+  const lines = [];
+  lines.push(`${'keys, choice (each store alone, own process)'.padEnd(44)}${'loop'.padStart(8)}${'JS Map'.padStart(9)}${'lru-cache'.padStart(11)}${'wasmap'.padStart(9)}${'wasmap/lru'.padStart(12)}${'goal'.padStart(8)}`);
+  lines.push('-'.repeat(101));
+  for (const dist of ['uniform', 'zipf']) {
+    for (const keys of ['template', 'flat']) {
+      const lru = get('lru', keys, dist);
+      const w = get('wasmap', keys, dist);
+      const goal = dist === 'zipf' ? 1 : 0.5;
+      const label = `${keys === 'template' ? 'template literals' : 'flat'}, ${dist === 'zipf' ? 'Zipf(0.99), 1% sets' : 'uniform, 6% sets'}`;
+      lines.push(`${label.padEnd(44)}${m(get('none', keys, dist)).padStart(8)}${m(get('map', keys, dist)).padStart(9)}${m(lru).padStart(11)}${m(w).padStart(9)}${`${(w / lru).toFixed(2)}x`.padStart(12)}${`>= ${goal}x ${w / lru >= goal ? 'yes' : 'NO'}`.padStart(14)}`);
+    }
+  }
+  for (const keys of ['template', 'flat']) {
+    const two = get('wasmap', keys, 'zipf', 2);
+    const one = get('wasmap', keys, 'zipf');
+    const lru = get('lru', keys, 'zipf');
+    lines.push(`2 workers, one map, ${keys}, Zipf: ${m(two)} = ${(two / lru).toFixed(2)}x one thread's lru-cache (goal >= 1: ${two / lru >= 1 ? 'yes' : 'NO'}), ${(two / one).toFixed(2)}x one wasmap thread (goal >= 1.8: ${two / one >= 1.8 ? 'yes' : 'NO'})`);
+  }
+  return lines.join('\n');
+}
+
+if (!isMainThread) {
+  const { SharedMap } = await import('../dist/index.js');
+  const map = await SharedMap.attach(workerData.handle, { readCache: Number(process.env.WASMAP_READ_CACHE ?? 0) });
+  const { flatKeys, values } = dataset();
+  Atomics.add(workerData.barrier, 1, 1);
+  Atomics.wait(workerData.barrier, 0, 0);
+  const ns = run(map, workerData.keys, workerData.dist, flatKeys, values, workerData.ops, workerData.seed);
+  map.close();
+  parentPort.postMessage(ns);
+} else if (process.argv[2]?.startsWith('{')) {
+  console.log(await measure(JSON.parse(process.argv[2])));
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(keyTable(keyRows()));
+}
