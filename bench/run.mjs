@@ -20,7 +20,8 @@
 //
 // After them: other get/set mixes with latency percentiles, the hit ratio of
 // eviction against lru-cache, where one get's time goes (get-cost.mjs), what
-// an atomic() commit costs against its keys (commit.mjs), and memory per entry with the worst pause while filling (memory.mjs).
+// an atomic() commit costs against its keys (commit.mjs), per-call speed with
+// each store alone and both key forms (keys.mjs), and memory per entry with the worst pause while filling (memory.mjs).
 //
 // Environment: BENCH_SECONDS (timed seconds per case, default 1.5),
 // BENCH_WARMUP_SECONDS (default 0.5), BENCH_ROUNDS (rounds of the cases above,
@@ -559,6 +560,13 @@ for (const r of costRows) {
 }
 console.log(`one dependent load at random over 16 MiB (a miss, as the stores' own memory makes them): ${missNs.toFixed(0)} ns`);
 
+// Per call, as a user's own loop measures it: each store alone in a
+// process of its own, both key forms, uniform and Zipf choice.
+const { keyRows, keyTable } = await import('./keys.mjs');
+const perCall = keyRows();
+console.log('');
+console.log(keyTable(perCall));
+
 // What an atomic() commit costs against its number of keys.
 const { commitRows } = await import('./commit.mjs');
 const commits = commitRows();
@@ -622,6 +630,7 @@ const report = {
   lruDrift: { ...lruDriftRow, shares: undefined },
   getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
   commits,
+  perCall,
   memory: memRows,
 };
 const outDir = new URL('./results/', import.meta.url);
