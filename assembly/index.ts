@@ -197,8 +197,12 @@ import {
   increment as incrementCounter, liveCount, makeValueEntry, makeEntryToFill, update, setExpectRev, lastRevision,
 } from "./ops";
 import { COMMIT_CHECK_FAILED, commitRecords, commitRevision } from "./commit";
+import {
+  align8, blockKind, entryValueLen, slotAddr, slotEntry, slotLo, slotLoad, tableCap, tableSlots,
+} from "./layout";
+
 import { createRevision, markDeleted, revision as mapRevision, stamp, version } from "./rev";
-import { createRoot } from "./table";
+import { createRoot, root } from "./table";
 import { entryLimitHit, noLargerBlock, policy, setBounds, touch } from "./evict";
 import { expiredByMe, retimeEntry, setNow, setTimeBase, sweepAll, sweepStep } from "./expiry";
 import { hashKey, loadSeed } from "./keys";
@@ -317,6 +321,65 @@ export function cacheRev(): u32 {
 /** Adds hits counted by this thread's read cache to its statistics. */
 export function addHits(n: u32): void {
   if (tid >= 0) statAdd(me, STAT_HITS, <i64>n);
+}
+
+/**
+ * Gets of `count` keys at once: records at p, each a u32 key length, a u32
+ * the core fills (the key's hash), then the key's bytes padded to 8. Their
+ * outputs go to out, each an i32 (ST_NOT_FOUND, or get's code) in an
+ * 8-byte head, then the value's bytes padded to 8. Returns how many keys
+ * were answered (it stops before a value that does not fit), or a status.
+ * First every key's home slot is loaded, then every entry those slots name,
+ * each load independent of the others, so that the processor waits for
+ * their cache misses together; then the lookups find them in cache.
+ */
+export function getMany(p: u32, count: u32, out: u32, ocap: u32, now: f64): i32 {
+  if (tid < 0) return ST_NOT_ATTACHED;
+  setNow(now, 0);
+  enter();
+  const t = root();
+  const mask = tableCap(t) - 1;
+  const slots = tableSlots(t);
+  let rec = <usize>p;
+  for (let k: u32 = 0; k < count; k++) {
+    const kl = <usize>load<u32>(rec);
+    const h = hashKey(rec + 8, kl);
+    store<u32>(rec + 4, h);
+    slotLoad(slotAddr(slots, h & mask)); // atomic: a load no compiler drops
+    rec += 8 + align8(kl);
+  }
+  rec = <usize>p;
+  for (let k: u32 = 0; k < count; k++) {
+    const w = slotLoad(slotAddr(slots, load<u32>(rec + 4) & mask));
+    if (slotLo(w) >= 8) atomic.load<u32>(slotEntry(w) + 8);
+    rec += 8 + align8(<usize>load<u32>(rec));
+  }
+  let at = <usize>out;
+  const end = <usize>out + <usize>ocap;
+  let done: i32 = 0;
+  rec = <usize>p;
+  for (let k: u32 = 0; k < count; k++) {
+    const kl = <usize>load<u32>(rec);
+    const kp = rec + 8;
+    const e = find(kp, kl, load<u32>(rec + 4));
+    if (e == 0) {
+      if (at + 8 > end) break;
+      countOp(load<u32>(kp), STAT_MISSES);
+      store<i32>(at, ST_NOT_FOUND);
+      at += 8;
+    } else {
+      const len = blockKind(e) == KIND_COUNTER ? 8 : <usize>entryValueLen(e);
+      if (at + 8 + align8(len) > end) break;
+      countOp(load<u32>(kp), STAT_HITS);
+      touch(e);
+      store<i32>(at, copyOut(e, at + 8, len));
+      at += 8 + align8(len);
+    }
+    done++;
+    rec += 8 + align8(kl);
+  }
+  leave();
+  return done;
 }
 
 /** The entry's revisions, set by getEntry. */

@@ -27,6 +27,7 @@ export interface CoreExports {
   cacheEntry(): number;
   cacheRev(): number;
   addHits(n: number): void;
+  getMany(p: number, count: number, out: number, ocap: number, now: number): number;
   pendingValue(): number;
   endPending(): void;
   write(
