@@ -68,7 +68,7 @@ async function makeStore(store) {
 }
 
 /** One run's loop: a fresh copy per store (see get-cost.mjs on why). */
-function run(store, keys, dist, flatKeys, values, ops, seed) {
+function run(store, keys, dist, flatKeys, values, ops, seed, batch = 1) {
   const { next, rand } = chooser(dist, seed);
   const setShare = dist === 'uniform' ? 0.06 : 0.01;
   let found = 0;
@@ -80,6 +80,19 @@ function run(store, keys, dist, flatKeys, values, ops, seed) {
       const key = keys === 'template' ? keyOf(i) : flatKeys[i];
       if (rand() < setShare) found += key.length & 1;
       else found += key.length;
+    }
+  } else if (batch > 1) {
+    // getMany: the gets of each run of `batch` draws in one call.
+    const pending = [];
+    for (let k = 0; k < ops; k++) {
+      const i = next();
+      const key = keys === 'template' ? keyOf(i) : flatKeys[i];
+      if (rand() < setShare) store.set(key, values[i]);
+      else pending.push(key);
+      if (pending.length === batch || k === ops - 1) {
+        for (const v of store.getMany(pending)) if (v !== undefined) found++;
+        pending.length = 0;
+      }
     }
   } else {
     for (let k = 0; k < ops; k++) {
@@ -104,7 +117,7 @@ function dataset() {
   return { flatKeys, values };
 }
 
-async function measure({ store, keys, dist, threads }) {
+async function measure({ store, keys, dist, threads, batch = 1 }) {
   const { flatKeys, values } = dataset();
   const s = await makeStore(store);
   if (s !== null) for (let i = 0; i < N; i++) s.set(flatKeys[i], values[i]);
@@ -128,7 +141,7 @@ async function measure({ store, keys, dist, threads }) {
     return best;
   }
   let bestNs = Infinity;
-  for (let r = 0; r < ROUNDS; r++) bestNs = Math.min(bestNs, run(s, keys, dist, flatKeys, values, OPS, 17 + r));
+  for (let r = 0; r < ROUNDS; r++) bestNs = Math.min(bestNs, run(s, keys, dist, flatKeys, values, OPS, 17 + r, batch));
   return OPS / (bestNs / 1e9);
 }
 
@@ -137,6 +150,7 @@ for (const dist of ['uniform', 'zipf']) {
   for (const keys of ['template', 'flat']) {
     for (const store of ['none', 'map', 'lru', 'wasmap']) CASES.push({ store, keys, dist, threads: 1 });
   }
+  for (const keys of ['template', 'flat']) CASES.push({ store: 'wasmap', keys, dist, threads: 1, batch: 16 });
   if (dist === 'zipf') for (const keys of ['template', 'flat']) CASES.push({ store: 'wasmap', keys, dist, threads: 2 });
 }
 
@@ -150,7 +164,7 @@ export function keyRows() {
 
 /** The table `npm run bench` prints. */
 export function keyTable(rows) {
-  const get = (store, keys, dist, threads = 1) => rows.find((r) => r.store === store && r.keys === keys && r.dist === dist && r.threads === threads).opsPerSec;
+  const get = (store, keys, dist, threads = 1, batch = 1) => rows.find((r) => r.store === store && r.keys === keys && r.dist === dist && r.threads === threads && (r.batch ?? 1) === batch).opsPerSec;
   const m = (v) => `${(v / 1e6).toFixed(2)}M`;
   const lines = [];
   lines.push(`${'keys, choice (each store alone, own process)'.padEnd(44)}${'loop'.padStart(8)}${'JS Map'.padStart(9)}${'lru-cache'.padStart(11)}${'wasmap'.padStart(9)}${'wasmap/lru'.padStart(12)}${'goal'.padStart(8)}`);
@@ -162,6 +176,12 @@ export function keyTable(rows) {
       const goal = dist === 'zipf' ? 1 : 0.5;
       const label = `${keys === 'template' ? 'template literals' : 'flat'}, ${dist === 'zipf' ? 'Zipf(0.99), 1% sets' : 'uniform, 6% sets'}`;
       lines.push(`${label.padEnd(44)}${m(get('none', keys, dist)).padStart(8)}${m(get('map', keys, dist)).padStart(9)}${m(lru).padStart(11)}${m(w).padStart(9)}${`${(w / lru).toFixed(2)}x`.padStart(12)}${`>= ${goal}x ${w / lru >= goal ? 'yes' : 'NO'}`.padStart(14)}`);
+    }
+  }
+  for (const dist of ['uniform', 'zipf']) {
+    for (const keys of ['template', 'flat']) {
+      const many = get('wasmap', keys, dist, 1, 16);
+      lines.push(`getMany of 16, ${keys}, ${dist}: ${m(many)} = ${(many / get('lru', keys, dist)).toFixed(2)}x lru-cache's gets, ${(many / get('wasmap', keys, dist)).toFixed(2)}x wasmap's gets`);
     }
   }
   for (const keys of ['template', 'flat']) {
