@@ -64,8 +64,8 @@ export interface SharedMapOptions {
    * Values this thread keeps a copy of, for `get`s of string keys on the map
    * itself: a copy is returned only once two loads of shared memory prove it
    * current. It pays only for a small set of hot keys (measured: a get of
-   * one of 1,000 keys read over and over, 180 ns instead of 270); over a
-   * large working set it costs more than it saves (docs/performance.md).
+   * one of 1,000 keys read over and over, 51 ns instead of 204); over a
+   * large working set it saves nothing (docs/performance.md).
    * Per thread: `attach` takes its own.
    * @default 0 (off)
    */

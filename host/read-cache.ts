@@ -53,8 +53,8 @@ export const MISS = Symbol('miss');
 /**
  * Keys in, keys out: CLOCK (a copy read since the hand last passed it is
  * spared once), and, once full, a key gets in only on its second miss
- * within a while (a bit per slot address, cleared every 8 fills' worth of
- * misses): reads spread over many more keys than it holds pay a lookup and
+ * within a while (a bit per slot address, cleared every two capacities'
+ * worth of misses): reads spread over many more keys than it holds pay a lookup and
  * no churn, and a hot key is not pushed out by a stream of cold ones.
  */
 export class ReadCache {
@@ -99,7 +99,7 @@ export class ReadCache {
       const bit = (slot >>> 3) % (this.capacity * 64);
       const byte = bit >>> 3;
       const mask = 1 << (bit & 7);
-      if (++this.misses === this.capacity * 16) {
+      if (++this.misses === this.capacity * 2) {
         this.misses = 0;
         this.seen.fill(0);
       }
