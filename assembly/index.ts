@@ -198,7 +198,7 @@ import {
 } from "./ops";
 import { COMMIT_CHECK_FAILED, commitRecords, commitRevision } from "./commit";
 import {
-  align8, blockKind, entryValueLen, slotAddr, slotEntry, slotLo, slotLoad, tableCap, tableSlots,
+  E_REV, align8, blockKind, entryValueLen, slotAddr, slotEntry, slotLo, slotLoad, tableCap, tableSlots,
 } from "./layout";
 
 import { createRevision, markDeleted, revision as mapRevision, stamp, version } from "./rev";
@@ -302,7 +302,15 @@ export function release(owner: u32): i32 {
 export function get(kp: u32, kl: u32, out: u32, ocap: u32, now: f64): i32 {
   if (tid < 0) return ST_NOT_ATTACHED;
   const e = findCounted(kp, kl, now);
-  return e == 0 ? ST_NOT_FOUND : finish(copyOut(e, out, ocap));
+  if (e == 0) return ST_NOT_FOUND;
+  // The entry, and the low word of its revision, in the 8 bytes before the
+  // output (the end of the key area, which no key reaches: host/session.ts
+  // keyArea): the host keeps the strings it decoded by entry (host/
+  // base-map.ts decoded), and an entry with the same revision is the same
+  // immutable entry.
+  store<u32>(out - 8, <u32>e);
+  store<u32>(out - 4, <u32>atomic.load<u64>(e + E_REV));
+  return finish(copyOut(e, out, ocap));
 }
 
 /** After a get that found its entry: the slot a read cache may validate a

@@ -124,6 +124,16 @@ export interface UpdateOptions extends WriteOptions {
 }
 
 const UPDATE_RETRIES = 16;
+/** The table of decoded strings: slots, and the longest value kept. */
+const DECODED_SLOTS = 1024;
+const DECODED_SHIFT = 22; // 32 - log2(DECODED_SLOTS)
+const DECODED_MAX_BYTES = 1024;
+/** See BaseMap.decoded. */
+export interface Decoded {
+  entries: Int32Array;
+  revs: Int32Array;
+  values: (string | number | undefined)[];
+}
 /** getMany's batches: keys per call into the core, and bytes of their records. */
 const BATCH_KEYS = 64;
 const BATCH_BYTES = 16384;
@@ -351,6 +361,12 @@ export abstract class BaseMap {
   private expectRev = -1;
   /** This thread's read cache (the map itself only; read-cache.ts), or null. */
   private cache: ReadCache | null = null;
+  /** Strings this thread decoded lately, by the entry they came from (its
+   *  address and revision), one per slot of a direct-mapped table: a get
+   *  that finds the same entry again returns the same string, without
+   *  decoding it. Shared by the views of a session; null on a memory that
+   *  may grow (LocalMap: views of it go stale). */
+  private readonly decoded: Decoded | null;
   /** The namespace's name, or undefined for the map itself. */
   protected readonly ns: string | undefined;
   private viewClosed = false;
@@ -368,6 +384,10 @@ export abstract class BaseMap {
     this.defaultTtl = defaultTtl;
     this.validateKey = validateKey;
     this.ns = ns;
+    this.decoded = s.growable ? null : (s.decoded ??= {
+      entries: new Int32Array(DECODED_SLOTS), revs: new Int32Array(DECODED_SLOTS),
+      values: new Array<string | number | undefined>(DECODED_SLOTS).fill(undefined),
+    });
   }
 
   /** Exact number of entries (of this namespace), the same from every thread. */
@@ -390,6 +410,25 @@ export abstract class BaseMap {
     if (r < 0) {
       if (r === ST_NOT_FOUND) return undefined;
       throw s.error(r);
+    }
+    // A string decoded before from this very entry (same address, same
+    // revision: entries never change) is that string again.
+    const len = r >>> 3;
+    const d = this.decoded;
+    if (d !== null && (r & 7) !== KIND_BYTES && len <= DECODED_MAX_BYTES) {
+      const i32 = s.i32;
+      const e = i32[(out - 8) >> 2];
+      const rev = i32[(out - 4) >> 2];
+      const at = Math.imul(e, 0x9e3779b1) >>> DECODED_SHIFT; // entries lie at multiples of their size
+      if (d.entries[at] === e && d.revs[at] === rev) return d.values[at];
+      const v = s.readValue(r, out);
+      if (typeof v === 'string') {
+        d.entries[at] = e;
+        d.revs[at] = rev;
+        d.values[at] = v;
+      }
+      if (cache !== null && typeof key === 'string' && typeof v !== 'object') cache.fill(key, v);
+      return v;
     }
     const v = s.readValue(r, out);
     if (cache !== null && typeof key === 'string' && typeof v !== 'object') cache.fill(key, v);

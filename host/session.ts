@@ -47,6 +47,8 @@ export class Session {
   readonly maxValue: number;
   /** Scratch layout: tag + key at sp (keyArea bytes), then inputs, then output. */
   readonly keyArea: number;
+  /** The views' table of decoded strings (BaseMap.decoded), made by the first view. */
+  decoded: import('./base-map.js').Decoded | null = null;
   sp = 0;
   scap = 0;
   u8: Uint8Array;
