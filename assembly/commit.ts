@@ -191,6 +191,9 @@ export function settleIntent(t: usize, s: usize, w: u64): void {
   let keep = false;
   if (change && n != 0) {
     numberEntry(n, st);
+    // The slot may be in another table than the one the intent went into
+    // (a migration copied it): its expiry chunk learns of n here too.
+    chunkLower(t, s, entryExpires(n));
     fw = slotWord(h, <u32>n);
   } else if (change) {
     // Deleted: numbered by the commit, so flagged before the slot says so.

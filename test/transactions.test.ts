@@ -184,6 +184,21 @@ describe('atomic', () => {
     expect(map.__verify()).toBe(0);
   });
 
+  test("a commit's entries with a ttl are swept when due, though its intents moved to larger tables before they settled", async () => {
+    let now = 1_000_000;
+    map = await createMap({ initialCapacity: 1, clock: () => now });
+    const op = map.atomic();
+    for (let i = 0; i < 200; i++) op.set(`t${i}`, 'v', { ttl: 100 });
+    expect(op.commit().ok).toBe(true);
+    expect(map.size).toBe(200);
+    now += 101;
+    // Writes alone sweep, chunk by chunk, the chunks that say something
+    // expires in them (no read, no purge).
+    for (let i = 0; i < 2000 && map.stats().expirations < 200; i++) map.set(`other:${i % 10}`, 'x');
+    expect(map.stats().expirations).toBe(200);
+    expect(map.__verify()).toBe(0);
+  });
+
   test('checks and writes of many keys in a map that keeps growing stay whole', async () => {
     map = await createMap({ initialCapacity: 8 });
     const next = rng(7);
