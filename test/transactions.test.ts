@@ -303,6 +303,21 @@ shared("no reader ever sees some of a commit's writes without the others", async
   expect(map.getEntry('pair:x')).toEqual({ ...map.getEntry('pair:y'), expiresAt: undefined });
 }, scale(60_000, 120_000));
 
+shared('single-key writes are numbered in the order they take effect: no reader sees a change numbered below one it saw earlier appear later', async () => {
+  map = await bank();
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const roles = ['rev-writer', 'rev-writer', 'rev-reader', 'rev-reader'];
+  const workers = roles.map((role, i) => bankWorker(map!, role, i, stop));
+  await Promise.all(workers.map((w) => w.ready));
+  await new Promise((r) => setTimeout(r, scale(1500, 15_000)));
+  Atomics.store(stop, 0, 1);
+  const tallies = await Promise.all(workers.map((w) => w.result));
+  expect(tallies.flatMap((t) => t.bad)).toEqual([]);
+  expect(tallies[0].transfers + tallies[1].transfers).toBeGreaterThan(1000);
+  expect(tallies[2].audits + tallies[3].audits).toBeGreaterThan(1000);
+  expect(map.__verify()).toBe(0);
+}, scale(60_000, 120_000));
+
 const KILLS = scale(40, 400);
 
 shared(`${KILLS} transferring workers killed at random instants leave every commit whole and nobody waiting`, async () => {

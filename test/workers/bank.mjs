@@ -56,6 +56,8 @@ if (parentPort !== null && workerData?.bank) {
   parentPort.postMessage({ ready: true, holdWord: map.__holdWord });
   if (workerData.go) Atomics.wait(workerData.go, 0, 0);
   const tally = { transfers: 0, failed: 0, audits: 0, bad: [], updates: 0, conflicts: 0 };
+  const seen = new Map(); // rev-reader: key -> { mod, max } at its last read
+  let max = 0;
   for (let i = 0; Atomics.load(stop, 0) === 0; i++) {
     if (role === 'transfer') {
       // A victim's third transfer is held at a step of its commit.
@@ -75,6 +77,39 @@ if (parentPort !== null && workerData?.bank) {
       const b = map.getEntry(second);
       if (a !== undefined && (b === undefined || b.modRevision < a.modRevision)) tally.bad.push([a, b]);
       else if (a !== undefined && b.modRevision === a.modRevision && b.value !== a.value) tally.bad.push([a, b]);
+      tally.audits++;
+    } else if (role === 'rev-writer') {
+      // Single-key writes of every kind, each writer on 4 keys of its own.
+      const key = `r:${(index & 1) * 4 + Math.floor(next() * 4)}`;
+      const p = next();
+      // Held at a random step of a third of its writes, for a while, as if
+      // descheduled there: between publishing and numbering, for one.
+      const held = next() < 0.3;
+      if (held) map.__hold(1 + Math.floor(next() * 12), 1 << (8 + Math.floor(next() * 6)));
+      if (p < 0.6) map.set(key, `${index}:${i}`);
+      else if (p < 0.7) map.delete(key);
+      else if (p < 0.8) map.swap(key, `${index}:${i}`);
+      else if (p < 0.9) map.getOrSet(key, `${index}:${i}`);
+      else map.update(key, () => `${index}:${i}`);
+      if (held) map.__hold(0);
+      tally.transfers++;
+    } else if (role === 'rev-reader') {
+      // Revisions number changes in the order they take effect: once this
+      // thread has seen a change numbered M, every change numbered below M
+      // had taken effect. So a key read at revision m after a read of it
+      // (made once M was seen) that still showed an older one must have
+      // m > M: else that change, numbered below M, became visible late.
+      const key = `r:${Math.floor(next() * 8)}`;
+      const e = map.getEntry(key);
+      const last = seen.get(key);
+      if (e === undefined) seen.delete(key);
+      else {
+        if (last !== undefined && e.modRevision > last.mod && e.modRevision < last.max) {
+          tally.bad.push({ key, before: last, now: e.modRevision });
+        }
+        if (e.modRevision > max) max = e.modRevision;
+        seen.set(key, { mod: e.modRevision, max });
+      }
       tally.audits++;
     } else if (role === 'update') {
       // Read-modify-write of one counter string by update(): every success
