@@ -32,6 +32,7 @@ export type Committer = (ops: AtomicKeyOp[]) => AtomicResult;
 export class AtomicOperation {
   readonly #commit: Committer;
   readonly #ops: AtomicKeyOp[] = [];
+  /** By key: a string as itself, bytes as bytesId (never equal to a string key's). */
   readonly #byKey = new Map<string, AtomicKeyOp>();
   #done = false;
 
@@ -92,7 +93,7 @@ export class AtomicOperation {
 
   #op(key: Key): AtomicKeyOp {
     if (this.#done) throw new MapError('ERR_INVALID_OPTION', 'this atomic operation was already committed');
-    const id = typeof key === 'string' ? `s${key}` : key instanceof Uint8Array ? `b${Array.from(key).join(',')}` : undefined;
+    const id = typeof key === 'string' ? key : key instanceof Uint8Array ? bytesId(key) : undefined;
     // A key that is neither is refused by the map, at commit, with its usual error.
     let op = id === undefined ? undefined : this.#byKey.get(id);
     if (op === undefined) {
@@ -105,6 +106,14 @@ export class AtomicOperation {
     }
     return op;
   }
+}
+
+/** Bytes as a map key no string key equals: a lone surrogate (never in a
+ *  well-formed key) then a character per byte. */
+function bytesId(key: Uint8Array): string {
+  let id = '\ud800';
+  for (let i = 0; i < key.length; i += 8192) id += String.fromCharCode(...key.subarray(i, i + 8192));
+  return id;
 }
 
 function duplicate(key: Key, what: string): MapError {

@@ -1494,15 +1494,22 @@ export abstract class BaseMap {
     const keys: Uint8Array[] = [];
     const values: (Uint8Array | undefined)[] = [];
     const expires: number[] = [];
-    const seen = new Set<string>();
+    // The builder merged equal keys of one form (AtomicOperation); a string
+    // and bytes may still be one key: compared by their bytes, if both forms
+    // are in the commit.
+    let strings = 0;
+    for (const op of ops) if (typeof op.key === 'string') strings++;
+    const seen = strings > 0 && strings < ops.length ? new Set<string>() : null;
     let total = 0;
     let timed = false;
     for (const op of ops) {
       const kl = this.putKey(op.key);
       const kb = s.u8.slice(s.sp, s.sp + kl);
-      const id = keyId(kb);
-      if (seen.has(id)) throw new MapError('ERR_DUPLICATE_KEY', 'a key is checked or written twice in one commit (as a string and as bytes)');
-      seen.add(id);
+      if (seen !== null) {
+        const id = keyId(kb);
+        if (seen.has(id)) throw new MapError('ERR_DUPLICATE_KEY', 'a key is checked or written twice in one commit (as a string and as bytes)');
+        seen.add(id);
+      }
       keys.push(kb);
       let vb: Uint8Array | undefined;
       let x = 0;
