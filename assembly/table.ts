@@ -4,7 +4,6 @@
 // copyInto), which every writer helps with. map.ts has the lookup and the
 // write protocol that freeze slots as they go; read its overview first.
 
-import { intentsLoad } from "./layout";
 import { stampDeleted } from "./rev";
 import { alloc, allocFree, allocReserved, freeSized, heapTop, keepTable, lastFresh, searchAllRegions, takeKeptTable } from "./alloc";
 import { retire } from "./epoch";
@@ -19,6 +18,7 @@ import {
   setBlockLink, entryKey, entryKeyLen, hdrCas, hdrLoad, hdrStore, sizeLoad, slotAddr, slotCas, slotEntry, slotHash,
   slotLo, slotLoad, slotWord, tableAdd, tableCap, tableCas, tableField, tableNext, tableSize, tableSlots, TB_SLOTS,
   TB_CHUNKS, NO_EXPIRY, chunkAddr, chunkCount, tableChunks, entryExpires,
+  intentsLoad,
 } from "./layout";
 import { CHUNK, copy, find, growAt, tryInsert } from "./map";
 

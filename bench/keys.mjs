@@ -6,7 +6,8 @@
 // operations. "plain loop" runs the same loop with no store: the harness's
 // own cost (drawing the key, building it), which every other figure pays.
 // Two workers share one wasmap map (Zipf), against one thread's lru-cache.
-// Part of `npm run bench`; alone: `node bench/keys.mjs`.
+// Part of `npm run bench`; alone: `node bench/keys.mjs`. WASMAP_READ_CACHE=n
+// runs wasmap with a read cache of n values in every thread (default off).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';

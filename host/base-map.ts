@@ -132,7 +132,7 @@ const DECODED_MAX_BYTES = 1024;
 export interface Decoded {
   entries: Int32Array;
   revs: Int32Array;
-  values: (string | number | undefined)[];
+  values: (string | undefined)[];
 }
 /** getMany's batches: keys per call into the core, and bytes of their records. */
 const BATCH_KEYS = 64;
@@ -386,7 +386,7 @@ export abstract class BaseMap {
     this.ns = ns;
     this.decoded = s.growable ? null : (s.decoded ??= {
       entries: new Int32Array(DECODED_SLOTS), revs: new Int32Array(DECODED_SLOTS),
-      values: new Array<string | number | undefined>(DECODED_SLOTS).fill(undefined),
+      values: new Array<string | undefined>(DECODED_SLOTS).fill(undefined),
     });
   }
 
@@ -411,27 +411,27 @@ export abstract class BaseMap {
       if (r === ST_NOT_FOUND) return undefined;
       throw s.error(r);
     }
-    // A string decoded before from this very entry (same address, same
-    // revision: entries never change) is that string again.
-    const len = r >>> 3;
-    const d = this.decoded;
-    if (d !== null && (r & 7) !== KIND_BYTES && len <= DECODED_MAX_BYTES) {
-      const i32 = s.i32;
-      const e = i32[(out - 8) >> 2];
-      const rev = i32[(out - 4) >> 2];
-      const at = Math.imul(e, 0x9e3779b1) >>> DECODED_SHIFT; // entries lie at multiples of their size
-      if (d.entries[at] === e && d.revs[at] === rev) return d.values[at];
-      const v = s.readValue(r, out);
-      if (typeof v === 'string') {
-        d.entries[at] = e;
-        d.revs[at] = rev;
-        d.values[at] = v;
-      }
-      if (cache !== null && typeof key === 'string' && typeof v !== 'object') cache.fill(key, v);
-      return v;
-    }
-    const v = s.readValue(r, out);
+    const v = this.decode(r, out);
     if (cache !== null && typeof key === 'string' && typeof v !== 'object') cache.fill(key, v);
+    return v;
+  }
+
+  /** get's value at `out` (its code `r`): a string decoded before from this
+   *  very entry (same address, same revision: entries never change, see
+   *  `decoded`) is that string again; else it is decoded and kept. */
+  private decode(r: number, out: number): Value | number {
+    const d = this.decoded;
+    const kind = r & 7;
+    if (d === null || kind === KIND_BYTES || kind === KIND_COUNTER || r >>> 3 > DECODED_MAX_BYTES) return this.s.readValue(r, out);
+    const i32 = this.s.i32;
+    const e = i32[(out - 8) >> 2];
+    const rev = i32[(out - 4) >> 2];
+    const at = Math.imul(e, 0x9e3779b1) >>> DECODED_SHIFT; // entries lie at multiples of their size
+    if (d.entries[at] === e && d.revs[at] === rev) return d.values[at]!;
+    const v = this.s.readValue(r, out) as string;
+    d.entries[at] = e;
+    d.revs[at] = rev;
+    d.values[at] = v;
     return v;
   }
 
