@@ -40,7 +40,7 @@
 // are exact once it has settled, and a dead thread's settle-CAS is counted
 // or was not made.
 
-import { freeSized } from "./alloc";
+import { alloc, freeSized } from "./alloc";
 import { retire } from "./epoch";
 import { nextRandom, makeRoom, stampNew } from "./evict";
 import { chunkLower, expiredAt } from "./expiry";
@@ -50,7 +50,7 @@ import {
   ANON_TOMB, COMMIT_ABORTED, COMMIT_BYTES, COMMIT_DECIDED, C_REFS, C_STATUS, E_EXPIRES, E_REV, INTENT_BYTES,
   I_COMMIT, I_NEXT, I_OP, I_PREV, KIND_COMMIT, KIND_COUNTER, KIND_INTENT, N_BYTES, N_ENTRIES, N_MAX_BYTES,
   N_MAX_ENTRIES, REV_DELETED, REV_MASK, SLOT_DEL, STAT_EXPIRATIONS, TB_KEYED, align8, blockKind, counterLoad,
-  entryBytes, entryExpires, entryInit, entryKey, entryKeyLen, entryValue, nsRecord, nsTagOf, sizeAdd, slotCas,
+  entryBytes, entryExpires, entryInit, entryKey, entryKeyLen, entrySize, entryValue, nsRecord, nsTagOf, sizeAdd, slotCas,
   slotEntry, slotHash, slotLo, slotWord, tableAdd, intentsAdd,
 } from "./layout";
 import { MAX_RETRIES, MAX_SAFE, locS, locT, locW, locate, makeCounter, makeEntry, tryInsert, unsealed } from "./map";
@@ -59,7 +59,6 @@ import { MODE_DELETE, MODE_SET, account } from "./ops";
 import { nextRevision, stamp, succeed } from "./rev";
 import { ST_CAPACITY, ST_CONTENTION, ST_NOT_COUNTER, ST_OVERFLOW, ST_QUOTA } from "./status";
 import { tombFor } from "./table";
-import { alloc } from "./alloc";
 
 /** What a commit does to a key. */
 export const OP_CHECK: u32 = 0;
@@ -233,7 +232,7 @@ export function settleIntent(t: usize, s: usize, w: u64): void {
 // The owner's side
 
 function makeCommit(): usize {
-  const c = alloc(align8(36) + COMMIT_BYTES);
+  const c = alloc(entrySize(0, COMMIT_BYTES, false));
   if (c == 0) return 0;
   entryInit(c, KIND_COMMIT, 0, <u32>COMMIT_BYTES, false);
   atomic.store<u64>(field(c, C_STATUS), 0);
