@@ -190,7 +190,8 @@ function asBytes(value: unknown): Uint8Array | undefined {
 /** Largest key buffer a bucket keeps between calls (a bucket id, 0xFF and 1,300 characters). */
 const KEPT_SCRATCH_BYTES = 4096;
 
-class BucketResource {
+/** @internal A bucket resource (exported for bindings.ts). */
+export class BucketResource {
   readonly id: string;
   readonly ctx: KeyValueContext;
   /** The prefix, then room for one key: keys are encoded in place. */
@@ -274,10 +275,12 @@ class BucketResource {
 
   value(value: unknown): Uint8Array {
     if (!(value instanceof Uint8Array)) throw other('ERR_INVALID_VALUE', `a value must be bytes, got ${describe(value)}`);
-    if (value.length > this.ctx.policy.maxValueBytes) {
-      throw other('ERR_VALUE_TOO_LARGE', `the value has ${value.length} bytes; this plugin's policy allows ${this.ctx.policy.maxValueBytes}`);
-    }
+    if (value.length > this.ctx.policy.maxValueBytes) throw this.tooLargeValue(value.length);
     return value;
+  }
+
+  private tooLargeValue(n: number): KeyValueError {
+    return other('ERR_VALUE_TOO_LARGE', `the value has ${n} bytes; this plugin's policy allows ${this.ctx.policy.maxValueBytes}`);
   }
 
   /** A key as the namespace's error messages should name it (also for
@@ -429,6 +432,82 @@ class BucketResource {
   read(key: Uint8Array): string | Uint8Array | number | undefined {
     return this.ctx.ns.get(key);
   }
+
+  // Used by this package's own bindings (bindings.ts), which read the key
+  // and the value in the guest's memory: the same operations, checks and
+  // errors as above, without a string made of the key on the way.
+
+  /**
+   * The stored key for the `len` bytes at `at` of the guest's memory, or
+   * undefined where the string path above must decide: bytes other than
+   * ASCII (jco's UTF-8 decoding of them is the reference), an empty or too
+   * long key (the errors), a key policy (it is given a string), or bytes
+   * outside the memory.
+   */
+  guestKey(u8: Uint8Array, at: number, len: number): Uint8Array | undefined {
+    const policy = this.ctx.policy;
+    if (len === 0 || len > policy.maxKeyBytes || policy.validateKey !== undefined || at + len > u8.length) return undefined;
+    const p = this.prefixLength;
+    if (p + len > this.scratch.length) {
+      if (p + len > KEPT_SCRATCH_BYTES) return undefined;
+      const grown = new Uint8Array(p + len);
+      grown.set(this.scratch.subarray(0, p));
+      this.scratch = grown;
+    }
+    const scratch = this.scratch;
+    for (let i = 0; i < len; i++) {
+      const c = u8[at + i];
+      if (c >= 0x80) return undefined;
+      scratch[p + i] = c;
+    }
+    return scratch.subarray(0, p + len);
+  }
+
+  getBytes(key: Uint8Array): Uint8Array | undefined {
+    return asBytes(this.ctx.ns.get(key));
+  }
+
+  /** set (ttl undefined) or set-with-ttl of the value at `vp` (`vl` bytes, inside the memory). */
+  setBytes(key: Uint8Array, u8: Uint8Array, vp: number, vl: number, ttl: bigint | undefined, kp: number, kl: number): void {
+    const ms = ttl === undefined ? 0 : millis(ttl, 'set-with-ttl');
+    // Refused before anything is copied.
+    if (vl > this.ctx.policy.maxValueBytes) throw this.tooLargeValue(vl);
+    const value = u8.subarray(vp, vp + vl);
+    this.ctx.ns.set(key, value, ttl === undefined ? this.ctx.policy.writeOptions : { ttl: ms });
+    if (this.ctx.events !== null) this.ctx.changed(this.id, asciiOf(u8, kp, kl), value.slice());
+  }
+
+  deleteBytes(key: Uint8Array, u8: Uint8Array, kp: number, kl: number): void {
+    if (this.ctx.ns.delete(key)) this.ctx.changed(this.id, asciiOf(u8, kp, kl), undefined);
+  }
+
+  incrementBytes(key: Uint8Array, delta: bigint, u8: Uint8Array, kp: number, kl: number): bigint {
+    if (delta > MAX_DELTA || delta < -MAX_DELTA) {
+      throw other('ERR_INVALID_VALUE', `increment: delta must be within ±(2^53 - 1), got ${describe(delta)}`);
+    }
+    const n = this.ctx.ns.increment(key, Number(delta), this.ctx.policy.writeOptions);
+    if (this.ctx.events !== null) this.ctx.changed(this.id, asciiOf(u8, kp, kl), encoder.encode(String(n)));
+    return BigInt(n);
+  }
+
+  /** A failure of one of the above as the `error` the string path gives for it. */
+  failure(err: unknown, u8: Uint8Array, kp: number, kl: number): StoreError {
+    if (err instanceof KeyValueError) return storeError(err);
+    try {
+      this.tooLarge(err, asciiOf(u8, kp, kl));
+    } catch (e) {
+      return storeError(e);
+    }
+  }
+}
+
+const MAX_DELTA = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** An ASCII key of the guest's memory as a string. */
+function asciiOf(u8: Uint8Array, at: number, len: number): string {
+  let s = '';
+  for (let i = 0; i < len; i++) s += String.fromCharCode(u8[at + i]);
+  return s;
 }
 
 /** `ttl.lifetime` as jco represents it. */

@@ -4,6 +4,7 @@
 // import object, in this thread or (through `handle`) in workers.
 import { type KeyValueImports, KEY_VALUE_INTERFACES, WATCHER, contextOf } from './imports.js';
 import { describe } from './policy.js';
+import { bind, rebind } from './bindings.js';
 
 /** Failures of loading or instantiating a component. */
 export type PluginErrorCode =
@@ -39,6 +40,14 @@ export interface LoadOptions {
   allow?: readonly string[];
   /** A name for messages and jco's file names. @default 'plugin' */
   name?: string;
+  /**
+   * Whose bindings carry the hot key-value calls (bucket get, set, delete,
+   * exists, atomics increment, ttl set-with-ttl): this package's own
+   * (`'wasmap'`, about ten times faster; see docs/plugins.md), or jco's
+   * generated ones for every call (`'jco'`).
+   * @default 'wasmap'
+   */
+  bindings?: 'wasmap' | 'jco';
 }
 
 /** A loaded component in a form `postMessage` can carry (`component.handle`). */
@@ -51,6 +60,7 @@ export interface PluginHandle {
   readonly modules: Record<string, WebAssembly.Module>;
   readonly imports: readonly string[];
   readonly exports: readonly string[];
+  readonly bindings?: 'wasmap' | 'jco';
 }
 
 type Instantiate = (
@@ -67,11 +77,12 @@ type Instantiate = (
  * from a data: URL, so it loads the same under test runners and bundlers that
  * rewrite `import()` (vitest) and wherever data: imports are not allowed.
  */
-function evaluateJs(js: string): Instantiate {
+function evaluateJs(js: string, bindings: 'wasmap' | 'jco'): { instantiate: Instantiate; bound: string[] } {
   if (/^import\b/m.test(js)) {
     throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output imports modules (is a WASI shim mapped?)');
   }
-  const body = js
+  const rebound = bindings === 'wasmap' ? rebind(js) : { js, bound: [] };
+  const body = rebound.js
     .replace(/^export (function|const|let|class) /gm, '$1 ')
     .replace(/\bimport\.meta\.url\b/g, '"about:blank"')
     // jco 1.35's _debugLog reads process.env.JCO_DEBUG on every call (a
@@ -79,12 +90,13 @@ function evaluateJs(js: string): Instantiate {
     // guest's key-value call. Read it once instead.
     .replaceAll('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'if (!JCO_DEBUG) { return; }');
   const mod = new Function(
+    '__wasmapBind',
     `const JCO_DEBUG = globalThis?.process?.env?.JCO_DEBUG;\n${body}\nreturn { instantiate };`,
-  )() as { instantiate?: unknown };
+  )(bind) as { instantiate?: unknown };
   if (typeof mod.instantiate !== 'function') {
     throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output has no instantiate function');
   }
-  return mod.instantiate as Instantiate;
+  return { instantiate: mod.instantiate as Instantiate, bound: rebound.bound };
 }
 
 /**
@@ -152,18 +164,27 @@ export class PluginComponent {
   readonly imports: readonly string[];
   /** Its exports (functions and interface instances), by jco's names. */
   readonly exports: readonly string[];
+  /**
+   * The imported functions this package's own bindings carry (`interface#function`
+   * in jco's spelling); jco's bindings carry the rest. Empty with `bindings: 'jco'`.
+   */
+  readonly bound: readonly string[];
+  private readonly bindings: 'wasmap' | 'jco';
   private readonly js: string;
   private readonly modules: Map<string, WebAssembly.Module>;
   private readonly instantiateJs: Instantiate;
 
   private constructor(
-    name: string, js: string, modules: Map<string, WebAssembly.Module>, instantiateJs: Instantiate,
+    name: string, js: string, modules: Map<string, WebAssembly.Module>, bindings: 'wasmap' | 'jco',
     imports: readonly string[], exports: readonly string[],
   ) {
     this.name = name;
     this.js = js;
     this.modules = modules;
-    this.instantiateJs = instantiateJs;
+    this.bindings = bindings;
+    const { instantiate, bound } = evaluateJs(js, bindings);
+    this.instantiateJs = instantiate;
+    this.bound = Object.freeze(bound);
     this.imports = Object.freeze([...imports]);
     this.exports = Object.freeze([...exports]);
   }
@@ -174,11 +195,15 @@ export class PluginComponent {
       throw new PluginError('ERR_INVALID_OPTION', `load options must be an object, got ${describe(options)}`);
     }
     for (const key of Object.keys(options ?? {})) {
-      if (key !== 'allow' && key !== 'name') throw new PluginError('ERR_INVALID_OPTION', `unknown load option "${key}"`);
+      if (key !== 'allow' && key !== 'name' && key !== 'bindings') throw new PluginError('ERR_INVALID_OPTION', `unknown load option "${key}"`);
     }
     const name = options?.name ?? 'plugin';
     if (typeof name !== 'string' || !/^[A-Za-z_][\w-]*$/.test(name)) {
       throw new PluginError('ERR_INVALID_OPTION', `option "name" must be a plain identifier, got ${describe(name)}`);
+    }
+    const bindings = options?.bindings ?? 'wasmap';
+    if (bindings !== 'wasmap' && bindings !== 'jco') {
+      throw new PluginError('ERR_INVALID_OPTION', `option "bindings" must be 'wasmap' or 'jco', got ${describe(bindings)}`);
     }
     const allow = options?.allow ?? KEY_VALUE_INTERFACES;
     if (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string')) {
@@ -223,7 +248,7 @@ export class PluginComponent {
     }
     const js = new TextDecoder().decode(out.files[`${name}.js`]);
     const exports = out.exports.map(([e]) => e);
-    return new PluginComponent(name, js, modules, evaluateJs(js), imports, exports);
+    return new PluginComponent(name, js, modules, bindings, imports, exports);
   }
 
   /** Rebuilds a component from `component.handle` (in a worker): nothing is transpiled or compiled again. */
@@ -233,14 +258,15 @@ export class PluginComponent {
       throw new PluginError('ERR_INVALID_COMPONENT', `fromHandle needs a component's handle (component.handle), got ${describe(handle)}`);
     }
     const modules = new Map(Object.entries(h.modules as Record<string, WebAssembly.Module>));
-    return new PluginComponent(h.name ?? 'plugin', h.js, modules, evaluateJs(h.js), h.imports ?? [], h.exports ?? []);
+    const bindings = h.bindings === 'jco' ? 'jco' : 'wasmap';
+    return new PluginComponent(h.name ?? 'plugin', h.js, modules, bindings, h.imports ?? [], h.exports ?? []);
   }
 
   /** Structured-cloneable: pass it to a worker and call `PluginComponent.fromHandle` there. */
   get handle(): PluginHandle {
     return {
       wasmapPlugin: 1, name: this.name, js: this.js, modules: Object.fromEntries(this.modules),
-      imports: this.imports, exports: this.exports,
+      imports: this.imports, exports: this.exports, bindings: this.bindings,
     };
   }
 
