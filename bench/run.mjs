@@ -567,6 +567,12 @@ const perCall = keyRows();
 console.log('');
 console.log(keyTable(perCall));
 
+// A plugin's key-value call against the same call from JS.
+const { wasiRows, wasiTable } = await import('./wasi.mjs');
+const plugin = wasiRows();
+console.log('');
+console.log(wasiTable(plugin));
+
 // What an atomic() commit costs against its number of keys.
 const { commitRows } = await import('./commit.mjs');
 const commits = commitRows();
@@ -631,6 +637,7 @@ const report = {
   getCost: { rows: costRows, dependentLoadNs16MiB: missNs },
   commits,
   perCall,
+  plugin,
   memory: memRows,
 };
 const outDir = new URL('./results/', import.meta.url);

@@ -12,7 +12,12 @@
 //                (bucket.get(key) ...): key prefixing and checks, conversions
 //   namespace    JS calling the namespace directly with the stored key
 //   string key   JS calling the namespace with a plain string key
-// Each figure is the median of 7 rounds, in ns per operation.
+// Each figure is the median of 7 rounds, in ns per operation. The guest
+// runs twice: through the package's own bindings of its hot calls (the
+// default) and through jco's generated bindings (`bindings: 'jco'`).
+// Part of `npm run bench` (in a process of its own: wasiRows).
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { SharedMap } from 'wasmap';
 import { bucketKey, keyValueImports, loadComponent } from 'wasmap/wasi';
 
@@ -31,7 +36,9 @@ function time(f) {
   return median(runs);
 }
 
+async function measure() {
 const probe = await loadComponent(new URL('../build/plugins/probe.wasm', import.meta.url), { name: 'probe' });
+const probeJco = await loadComponent(new URL('../build/plugins/probe.wasm', import.meta.url), { name: 'probe', bindings: 'jco' });
 const map = await SharedMap.create({ maxMemoryBytes: 64 << 20 });
 const results = [];
 
@@ -41,11 +48,14 @@ for (const size of [16, 1024]) {
   const ns = map.namespace(`bench-${size}`);
   const imports = keyValueImports(ns);
   const guest = probe.instantiate(imports);
-  if (guest.handle('open\tdefault') !== 'ok\t1') throw new Error('open failed');
-  const run = (script) => {
-    const out = guest.handle(script);
+  const guestJco = probeJco.instantiate(keyValueImports(ns));
+  for (const g of [guest, guestJco]) if (g.handle('open\tdefault') !== 'ok\t1') throw new Error('open failed');
+  const runIn = (g, script) => {
+    const out = g.handle(script);
     if (!out.startsWith('ok')) throw new Error(`${script.slice(0, 40)}: ${out}`);
   };
+  const run = (script) => runIn(guest, script);
+  const jco = (script) => runIn(guestJco, script);
   run(`set\t1\tkey:0001\t${value}`);
   ns.set("key:0001", bytes); // the string-key rows read a present key too
 
@@ -56,11 +66,12 @@ for (const size of [16, 1024]) {
   const stored = bucketKey('default', 'key:0001');
   const counter = bucketKey('default', 'count:0001');
 
-  const row = (op, guestNs, layerNs, nsNs, stringNs) => results.push({
-    op, value: `${size} B`, guest: guestNs, 'host layer': layerNs, namespace: nsNs, 'string key': stringNs,
+  const row = (op, jcoNs, guestNs, layerNs, nsNs, stringNs) => results.push({
+    op, value: `${size} B`, jco: jcoNs, guest: guestNs, 'host layer': layerNs, namespace: nsNs, 'string key': stringNs,
   });
   row(
     'get',
+    time(() => jco(`repeat-get\t1\tkey:0001\t${N}`)),
     time(() => run(`repeat-get\t1\tkey:0001\t${N}`)),
     time(() => { for (let i = 0; i < N; i++) bucket.get('key:0001'); }),
     time(() => { for (let i = 0; i < N; i++) ns.get(stored); }),
@@ -68,6 +79,7 @@ for (const size of [16, 1024]) {
   );
   row(
     'set',
+    time(() => jco(`repeat-set\t1\tkey:0001\t${value}\t${N}`)),
     time(() => run(`repeat-set\t1\tkey:0001\t${value}\t${N}`)),
     time(() => { for (let i = 0; i < N; i++) bucket.set('key:0001', bytes); }),
     time(() => { for (let i = 0; i < N; i++) ns.set(stored, bytes); }),
@@ -76,6 +88,7 @@ for (const size of [16, 1024]) {
   if (size === 16) {
     row(
       'increment',
+      time(() => jco(`repeat-incr\t1\tcount:0001\t${N}`)),
       time(() => run(`repeat-incr\t1\tcount:0001\t${N}`)),
       time(() => { for (let i = 0; i < N; i++) atomics.increment(bucket, 'count:0001', 1n); }),
       time(() => { for (let i = 0; i < N; i++) ns.increment(counter, 1); }),
@@ -84,11 +97,28 @@ for (const size of [16, 1024]) {
   }
 }
 
-const fmt = (x) => `${x.toFixed(0)} ns`;
-console.log(`wasmap/wasi per-call cost, ${N} calls a round, median of ${ROUNDS} rounds (node ${process.version})\n`);
-console.log('| op | value | guest (Wasm → wasi:keyvalue) | host layer (JS → import object) | namespace (JS, stored key) | namespace (JS, string key) | guest / JS string key |');
-console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
-for (const r of results) {
-  console.log(`| ${r.op} | ${r.value} | ${fmt(r.guest)} | ${fmt(r['host layer'])} | ${fmt(r.namespace)} | ${fmt(r['string key'])} | ${(r.guest / r['string key']).toFixed(1)}× |`);
-}
 map.close();
+return results;
+}
+
+/** The rows, measured in a process of their own. */
+export function wasiRows() {
+  return JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--json'], { encoding: 'utf8' }));
+}
+
+/** The table `npm run bench` prints. */
+export function wasiTable(rows) {
+  const fmt = (x) => `${x.toFixed(0)} ns`;
+  const lines = [`wasmap/wasi per-call cost, ${N} calls a round, median of ${ROUNDS} rounds (node ${process.version})`, ''];
+  lines.push('| op | value | guest, jco\'s bindings | guest, own bindings | host layer (JS → import object) | namespace (JS, stored key) | namespace (JS, string key) | guest / JS string key |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const ratio = r.guest / r['string key'];
+    const goal = r.op === 'get' && r.value === '16 B' ? ` (goal <= 3x: ${ratio <= 3 ? 'yes' : 'NO'})` : '';
+    lines.push(`| ${r.op} | ${r.value} | ${fmt(r.jco)} | ${fmt(r.guest)} | ${fmt(r['host layer'])} | ${fmt(r.namespace)} | ${fmt(r['string key'])} | ${ratio.toFixed(1)}×${goal} |`);
+  }
+  return lines.join('\n');
+}
+
+if (process.argv[2] === '--json') console.log(JSON.stringify(await measure()));
+else if (import.meta.url === `file://${process.argv[1]}`) console.log(wasiTable(wasiRows()));
