@@ -47,6 +47,32 @@ shared('a cached value is never returned once this thread changed the key, howev
   expect(map.__verify()).toBe(0);
 });
 
+shared('the cache holds at most its capacity, and keeps a hot key through a stream of cold ones', async () => {
+  map = await createMap({ readCache: 16 });
+  for (let i = 0; i < 2000; i++) map.set(`cold:${i}`, 'v');
+  map.set('hot', 'h');
+  // Which reads of the hot key the copy served (the cache is internal).
+  const cache = (map as unknown as { cache: { map: Map<string, unknown>; lookup(k: string): unknown } }).cache;
+  const lookup = cache.lookup.bind(cache);
+  let hotMisses = 0;
+  let warm = false;
+  cache.lookup = (k: string) => {
+    const v = lookup(k);
+    if (warm && k === 'hot' && typeof v === 'symbol') hotMisses++;
+    return v;
+  };
+  for (let i = 0; i < 2000; i++) {
+    // While the cache fills every copy is read once more, and CLOCK
+    // passes them all (the hot one too) once: from then on it stays.
+    warm = i >= 100;
+    expect(map.get('hot')).toBe('h');
+    map.get(`cold:${i}`);
+    map.get(`cold:${i}`); // a second miss: let in, pushing another copy out
+    expect(cache.map.size).toBeLessThanOrEqual(16);
+  }
+  expect(hotMisses).toBe(0);
+});
+
 shared('hits served from the copy are counted, and the cache can be turned off or sized', async () => {
   map = await createMap({ readCache: 16 });
   map.set('k', 'v');
