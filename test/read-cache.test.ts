@@ -47,6 +47,29 @@ shared('a cached value is never returned once this thread changed the key, howev
   expect(map.__verify()).toBe(0);
 });
 
+shared('a cached value is never returned once it expired or was evicted', async () => {
+  map = await createMap({ readCache: 1024 });
+  map.set('x', 'v');
+  expect(map.get('x')).toBe('v');
+  expect(map.get('x')).toBe('v'); // from the copy
+  expect(map.expire('x', 1)).toBe(true);
+  const until = Date.now() + 5;
+  while (Date.now() < until); // past its expiry
+  expect(map.get('x')).toBeUndefined();
+  expect(map.has('x')).toBe(false);
+  map.close();
+
+  // Eviction ('lru'): every read must mark its entry used, so such a map
+  // keeps no copies; an evicted key reads as absent at once.
+  map = await createMap({ maxEntries: 100, eviction: 'lru', readCache: 1024 });
+  map.set('old', 'v');
+  expect(map.get('old')).toBe('v');
+  expect(map.get('old')).toBe('v');
+  for (let i = 0; i < 200; i++) map.set(`new:${i}`, 'x');
+  expect(map.stats().evictions).toBeGreaterThan(0);
+  expect(map.get('old')).toBeUndefined();
+});
+
 shared('the cache holds at most its capacity, and keeps a hot key through a stream of cold ones', async () => {
   map = await createMap({ readCache: 16 });
   for (let i = 0; i < 2000; i++) map.set(`cold:${i}`, 'v');
@@ -92,7 +115,7 @@ shared('hits served from the copy are counted, and the cache can be turned off o
 
 const url = new URL('./workers/cache-rw.mjs', import.meta.url);
 
-shared('readers never get an older value than a write that returned before the read began, while writers set, delete, commit, update, expire, increment and grow the table', async () => {
+shared('readers never get an older value than a write that returned before the read began, while writers set, delete, commit, update, expire (and let expire), increment and grow the table', async () => {
   map = await createMap({ initialCapacity: 8 });
   const keys = 32;
   const writers = 2;

@@ -27,8 +27,12 @@ if (role === 'writer') {
     else if (p < 0.4) map.delete(key);
     else if (p < 0.5) map.atomic().set(key, `${seq}:commit`).commit();
     else if (p < 0.6) map.update(key, () => `${seq}:update`);
-    else if (p < 0.7) {
+    else if (p < 0.65) {
       map.set(key, `${seq}:ttl`, { ttl: 60_000 }); // timed: not cached
+    } else if (p < 0.7) {
+      // Cached by a reader, then expired: it must read as absent (or newer).
+      map.set(key, `${seq}:expiring`);
+      map.expire(key, 1);
     } else if (p < 0.8) {
       map.set(key, `${seq}:persist`, { ttl: 60_000 });
       map.persist(key);
