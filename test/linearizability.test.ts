@@ -34,16 +34,19 @@ shared.each([
   }
 });
 
-shared('histories with TTL expiry on a shared fake clock are linearizable', async () => {
+shared.each([
+  ['', 0],
+  [', every thread reading through its read cache', 64],
+])('histories with TTL expiry on a shared fake clock are linearizable%s', async (_name, readCache) => {
   for (let round = 0; round < scale(3, 30); round++) {
     const timeMs = new Int32Array(new SharedArrayBuffer(4));
     const time = fakeTime(timeMs);
     // A table of 128 sweep chunks: an expired entry lingers until a write's
     // sweep reaches its chunk, so reads must judge expiry themselves.
-    const map = await createMap({ initialCapacity: 60_000, clock: time.clock });
+    const map = await createMap({ initialCapacity: 60_000, clock: time.clock, readCache });
     map.set('warm-up', 'x', { ttl: 1 }); // from here on every thread reads its clock
     const clock = new Int32Array(new SharedArrayBuffer(4));
-    const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler: true, ttl: true, timeMs };
+    const params = { ops: scale(1_500, 5_000), keys: 3, clock, filler: true, ttl: true, timeMs, readCache };
     const started = await startWorkers<Event[]>(map, 'lin.mjs', 2, { params });
     started.go();
     const mine = record(map, { ...params, writer: 0, time }) as Event[];
