@@ -6,6 +6,9 @@
 // operations. "plain loop" runs the same loop with no store: the harness's
 // own cost (drawing the key, building it), which every other figure pays.
 // Two workers share one wasmap map (Zipf), against one thread's lru-cache.
+// "Side by side" runs every store in one process, round after round, as a
+// shared harness does: the loop's call sites then see every store, which
+// costs each of them (V8 inlines less) and pulls every ratio toward 1.
 // Part of `npm run bench`; alone: `node bench/keys.mjs`. WASMAP_READ_CACHE=n
 // runs wasmap with a read cache of n values in every thread (default off).
 import { execFileSync } from 'node:child_process';
@@ -118,7 +121,24 @@ function dataset() {
   return { flatKeys, values };
 }
 
-async function measure({ store, keys, dist, threads, batch = 1 }) {
+/** Every store (and the plain loop) in this one process, their rounds interleaved. */
+async function measureTogether({ keys, dist }) {
+  const { flatKeys, values } = dataset();
+  const names = ['none', 'map', 'lru', 'wasmap'];
+  const stores = {};
+  for (const name of names) {
+    stores[name] = await makeStore(name);
+    if (stores[name] !== null) for (let i = 0; i < N; i++) stores[name].set(flatKeys[i], values[i]);
+  }
+  const best = Object.fromEntries(names.map((n) => [n, Infinity]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of names) best[name] = Math.min(best[name], run(stores[name], keys, dist, flatKeys, values, OPS, 17 + r));
+  }
+  return Object.fromEntries(names.map((n) => [n, OPS / (best[n] / 1e9)]));
+}
+
+async function measure({ store, keys, dist, threads, batch = 1, together = false }) {
+  if (together) return JSON.stringify(await measureTogether({ keys, dist }));
   const { flatKeys, values } = dataset();
   const s = await makeStore(store);
   if (s !== null) for (let i = 0; i < N; i++) s.set(flatKeys[i], values[i]);
@@ -155,17 +175,26 @@ for (const dist of ['uniform', 'zipf']) {
   if (dist === 'zipf') for (const keys of ['template', 'flat']) CASES.push({ store: 'wasmap', keys, dist, threads: 2 });
 }
 
-/** Ops/s of every case, each in a process of its own. */
+/** Ops/s of every case, each in a process of its own; then every store side by side in one process per key form and choice. */
 export function keyRows() {
-  return CASES.map((c) => ({
+  const alone = CASES.map((c) => ({
     ...c,
     opsPerSec: Number(execFileSync(process.execPath, [SELF, JSON.stringify(c)], { encoding: 'utf8' }).trim()),
   }));
+  const together = [];
+  for (const dist of ['uniform', 'zipf']) {
+    for (const keys of ['template', 'flat']) {
+      const c = { keys, dist, threads: 1, together: true };
+      const ops = JSON.parse(execFileSync(process.execPath, [SELF, JSON.stringify(c)], { encoding: 'utf8' }).trim());
+      for (const [store, opsPerSec] of Object.entries(ops)) together.push({ store, keys, dist, threads: 1, together: true, opsPerSec });
+    }
+  }
+  return [...alone, ...together];
 }
 
 /** The table `npm run bench` prints. */
 export function keyTable(rows) {
-  const get = (store, keys, dist, threads = 1, batch = 1) => rows.find((r) => r.store === store && r.keys === keys && r.dist === dist && r.threads === threads && (r.batch ?? 1) === batch).opsPerSec;
+  const get = (store, keys, dist, threads = 1, batch = 1, together = false) => rows.find((r) => r.store === store && r.keys === keys && r.dist === dist && r.threads === threads && (r.batch ?? 1) === batch && (r.together ?? false) === together).opsPerSec;
   const m = (v) => `${(v / 1e6).toFixed(2)}M`;
   const lines = [];
   lines.push(`${'keys, choice (each store alone, own process)'.padEnd(44)}${'loop'.padStart(8)}${'JS Map'.padStart(9)}${'lru-cache'.padStart(11)}${'wasmap'.padStart(9)}${'wasmap/lru'.padStart(12)}${'goal'.padStart(8)}`);
@@ -179,6 +208,17 @@ export function keyTable(rows) {
       lines.push(`${label.padEnd(44)}${m(get('none', keys, dist)).padStart(8)}${m(get('map', keys, dist)).padStart(9)}${m(lru).padStart(11)}${m(w).padStart(9)}${`${(w / lru).toFixed(2)}x`.padStart(12)}${`>= ${goal}x ${w / lru >= goal ? 'yes' : 'NO'}`.padStart(14)}`);
     }
   }
+  lines.push('');
+  lines.push(`${'side by side (every store in one process)'.padEnd(44)}${'loop'.padStart(8)}${'JS Map'.padStart(9)}${'lru-cache'.padStart(11)}${'wasmap'.padStart(9)}${'wasmap/lru'.padStart(12)}`);
+  lines.push('-'.repeat(93));
+  for (const dist of ['uniform', 'zipf']) {
+    for (const keys of ['template', 'flat']) {
+      const at = (store) => get(store, keys, dist, 1, 1, true);
+      const label = `${keys === 'template' ? 'template literals' : 'flat'}, ${dist === 'zipf' ? 'Zipf(0.99), 1% sets' : 'uniform, 6% sets'}`;
+      lines.push(`${label.padEnd(44)}${m(at('none')).padStart(8)}${m(at('map')).padStart(9)}${m(at('lru')).padStart(11)}${m(at('wasmap')).padStart(9)}${`${(at('wasmap') / at('lru')).toFixed(2)}x`.padStart(12)}`);
+    }
+  }
+  lines.push('');
   for (const dist of ['uniform', 'zipf']) {
     for (const keys of ['template', 'flat']) {
       const many = get('wasmap', keys, dist, 1, 16);
