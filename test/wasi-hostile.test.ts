@@ -161,25 +161,31 @@ describe('hostile plugin', () => {
   });
 
   // What the canonical ABI answers with a trap. jco 1.35 checks less than
-  // the ABI asks (a drop of a handle index it never gave out passes; a
-  // pointer outside the guest's memory throws a RangeError, which leaves the
-  // instance usable): either way nothing reaches the host's data, and the
-  // other instances go on.
+  // the ABI asks (a drop of a handle index it never gave out passes), and
+  // left an instance usable after a pointer outside its memory (a
+  // RangeError); the loader ends an instance at any exception that is not
+  // an `err` result: ERR_GUEST_TRAP, its resources released, and every later
+  // call refused so. Nothing reaches the host's data, and the other
+  // instances go on.
   test.each([
     ['swap-consumed', 'a swap of a cas that an earlier swap consumed', 'trap'],
     ['drop-twice', 'a bucket dropped twice', 'trap'],
     ['trap-holding', 'its own trap while it holds a cas', 'trap'],
-    ['bad-pointer', 'a key outside its memory', 'throws'],
+    ['bad-pointer', 'a key outside its memory', 'trap'],
     ['drop-forged-cas', 'a drop of a cas handle it never had', 'passes'],
   ])('%s: %s kills that instance at most; the others and the map go on', async (mode, _, outcome) => {
     const { a, runB, snapshot, input } = await plant();
     const before = snapshot();
     const first = hostileOver(a);
     const bystander = hostileOver(map.namespace('plugin-c'));
-    if (outcome === 'passes') expect(first.run(input(mode))).toMatch(/^not trapped\ndone\t0\t\d+$/);
-    else expect(() => first.run(input(mode))).toThrow();
-    if (outcome === 'trap') expect(() => first.run(input('probe'))).toThrow(/cannot enter component instance/);
-    else expect(findings(first.run(input('probe')))).toEqual([]);
+    if (outcome === 'passes') {
+      expect(first.run(input(mode))).toMatch(/^not trapped\ndone\t0\t\d+$/);
+      expect(findings(first.run(input('probe')))).toEqual([]);
+    } else {
+      expect(() => first.run(input(mode))).toThrow(expect.objectContaining({ name: 'PluginError', code: 'ERR_GUEST_TRAP' }));
+      expect(openResources(first.imports)).toEqual({ buckets: 0, cas: 0 }); // released at the trap
+      expect(() => first.run(input('probe'))).toThrow(expect.objectContaining({ code: 'ERR_GUEST_TRAP', message: expect.stringMatching(/trapped earlier/) }));
+    }
     expect(snapshot()).toBe(before);
     expect(runB(['get', '1', 'k'], ['set', '1', 'w', 'x'], ['delete', '1', 'w'])).toEqual(['some\tS3CRET-b-guest', 'ok', 'ok']);
     // Other instances of the same component, made before and after.

@@ -120,6 +120,14 @@ export class KeyValueContext {
     this.policy = policy;
   }
 
+  /** Every bucket and cas resource the guest holds now. */
+  readonly held = new Set<{ [DISPOSE](): void }>();
+
+  /** The instance is gone (it trapped): whatever it held is released. */
+  releaseAll(): void {
+    for (const r of [...this.held]) r[DISPOSE]();
+  }
+
   reserve(what: string): void {
     if (this.buckets + this.cas >= this.policy.maxOpenResources) {
       throw other(
@@ -207,12 +215,14 @@ export class BucketResource {
     this.scratch = new Uint8Array(prefix.length + 64);
     this.scratch.set(prefix);
     ctx.buckets++;
+    ctx.held.add(this);
   }
 
   [DISPOSE](): void {
     if (!this.live) return;
     this.live = false;
     this.ctx.buckets--;
+    this.ctx.held.delete(this);
   }
 
   /**
@@ -537,6 +547,7 @@ class CasResource {
     this.key = key.slice(); // the bucket's scratch is reused by the next call
     this.seen = bucket.read(this.key);
     bucket.ctx.cas++;
+    bucket.ctx.held.add(this);
   }
 
   /** Called by jco when the guest drops it, and by swap, which consumes it. */
@@ -544,6 +555,7 @@ class CasResource {
     if (!this.live) return;
     this.live = false;
     this.bucket.ctx.cas--;
+    this.bucket.ctx.held.delete(this);
   }
 
   current(): Uint8Array | undefined {

@@ -15,13 +15,21 @@ export type PluginErrorCode =
   /** `@bytecodealliance/jco` is not installed (it transpiles components). */
   | 'ERR_NO_JCO'
   /** A bad option; the message names it. */
-  | 'ERR_INVALID_OPTION';
+  | 'ERR_INVALID_OPTION'
+  /**
+   * The instance trapped (the guest's own trap, or one the canonical ABI
+   * requires of what it passed: a string that is not UTF-8, a bad handle or
+   * pointer). Its resources are released at once; every later call into it
+   * fails so too. Instantiate a new one: the map keeps what every finished
+   * operation wrote.
+   */
+  | 'ERR_GUEST_TRAP';
 
 export class PluginError extends Error {
   readonly code: PluginErrorCode;
 
-  constructor(code: PluginErrorCode, message: string) {
-    super(message);
+  constructor(code: PluginErrorCode, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'PluginError';
     this.code = code;
   }
@@ -88,15 +96,40 @@ function evaluateJs(js: string, bindings: 'wasmap' | 'jco'): { instantiate: Inst
     // jco 1.35's _debugLog reads process.env.JCO_DEBUG on every call (a
     // getenv in Node), several times per import call: over a third of a
     // guest's key-value call. Read it once instead.
-    .replaceAll('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'if (!JCO_DEBUG) { return; }');
+    .replaceAll('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'if (!JCO_DEBUG) { return; }')
+    // Strings cross exactly or not at all: jco decodes a guest's strings
+    // replacing bytes that are not UTF-8 with U+FFFD (two keys then name
+    // one entry) and dropping a leading BOM (so do "\uFEFFa" and "a").
+    // The canonical ABI traps on such a string instead.
+    .replace(/\bnew TextDecoder\(\)/g, '__wasmapStrict(\'utf-8\')')
+    .replace(/\bnew TextDecoder\('utf-16'\)/g, '__wasmapStrict(\'utf-16le\')');
   const mod = new Function(
     '__wasmapBind',
+    '__wasmapStrict',
     `const JCO_DEBUG = globalThis?.process?.env?.JCO_DEBUG;\n${body}\nreturn { instantiate };`,
-  )(bind) as { instantiate?: unknown };
+  )(bind, strictDecoder) as { instantiate?: unknown };
   if (typeof mod.instantiate !== 'function') {
     throw new PluginError('ERR_INVALID_COMPONENT', 'jco\'s output has no instantiate function');
   }
   return { instantiate: mod.instantiate as Instantiate, bound: rebound.bound };
+}
+
+/**
+ * A decoder of the strings a guest passes that traps (a WebAssembly
+ * RuntimeError, which the loader turns into ERR_GUEST_TRAP) on bytes that
+ * are not of the encoding, and keeps a leading BOM as the character it is.
+ */
+function strictDecoder(encoding: string): { decode(bytes: AllowSharedBufferSource): string } {
+  const decoder = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
+  return {
+    decode(bytes) {
+      try {
+        return decoder.decode(bytes);
+      } catch {
+        throw new WebAssembly.RuntimeError(`a string passed across the component boundary is not valid ${encoding.toUpperCase()} (the canonical ABI traps)`);
+      }
+    },
+  };
 }
 
 /**
@@ -304,9 +337,48 @@ export class PluginComponent {
     }
     const ctx = contextOf(imports);
     const watcher = (exports.watcher ?? exports[WATCHER]) as Record<string, Fn> | undefined;
-    if (ctx === undefined || watcher === undefined) return exports;
-    return watched(exports, watcher, ctx);
+    if (ctx !== undefined && watcher !== undefined) exports = watched(exports, watcher, ctx);
+    return guarded(exports, watcher, this.name, ctx);
   }
+}
+
+/** An exception a guest call ended with that is its `err` result (jco's ComponentError), not a trap. */
+const isErrResult = (err: unknown) => err !== null && typeof err === 'object' && 'payload' in err;
+
+/**
+ * Wraps every export but the watcher: a trap ends the instance. The first
+ * one is thrown as ERR_GUEST_TRAP with the guest's message (its cause the
+ * original error) and releases what the instance held through its key-value
+ * imports; every later call fails so without entering the instance.
+ */
+function guarded(
+  exports: Record<string, unknown>, watcher: unknown, name: string, ctx: ReturnType<typeof contextOf>,
+): Record<string, unknown> {
+  let trapped: string | null = null;
+  const wrap = (f: Fn): Fn => (...args) => {
+    if (trapped !== null) {
+      throw new PluginError('ERR_GUEST_TRAP', `${name} trapped earlier (${trapped}); instantiate a new instance`);
+    }
+    try {
+      return f(...args);
+    } catch (err) {
+      if (isErrResult(err)) throw err;
+      trapped = (err as Error)?.message ?? String(err);
+      ctx?.releaseAll();
+      throw new PluginError('ERR_GUEST_TRAP', `${name} trapped: ${trapped}`, err);
+    }
+  };
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(exports)) {
+    if (value === watcher) out[key] = value;
+    else if (typeof value === 'function') out[key] = wrap(value as Fn);
+    else if (value !== null && typeof value === 'object') {
+      out[key] = Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, typeof v === 'function' ? wrap(v as Fn) : v]),
+      );
+    } else out[key] = value;
+  }
+  return out;
 }
 
 /** Wraps every export but the watcher so that recorded changes reach it after each call. */
@@ -338,7 +410,7 @@ function watched(
     } catch (err) {
       // An `err` result (jco's ComponentError, with a payload) left the
       // instance usable: its changes are still told. A trap did not.
-      if (err !== null && typeof err === 'object' && 'payload' in err) deliver();
+      if (isErrResult(err)) deliver();
       else ctx.events = [];
       throw err;
     }

@@ -23,8 +23,9 @@
 //   done FOUND CALLS        it got to the end
 //
 // It writes only values starting "mine", so anything else it reads came from
-// outside. Keys are built as raw bytes: bytes that are not UTF-8 (0xFF, a
-// surrogate, an overlong NUL) reach the host as what jco makes of them.
+// outside. Keys are built as raw bytes; those that are not UTF-8 (0xFF, a
+// surrogate, an overlong NUL) are left out, as the canonical ABI traps on
+// them (the host turns that into ERR_GUEST_TRAP: wasi-utf8.test.ts).
 import * as kv from '../../examples/plugins/guest/abi';
 import { fieldCount, fieldI64, fieldIs, fieldLen, fieldPtr, resetFields, splitLine } from '../../examples/plugins/guest/text';
 
@@ -158,7 +159,41 @@ function listN(l: usize): i32 {
   return load<i32>(l + 4);
 }
 
+/**
+ * Whether n bytes at p are UTF-8 (no stray continuation byte, overlong
+ * form, surrogate, code point past U+10FFFF or cut sequence). A string that
+ * is not traps the instance (the canonical ABI; wasi-utf8.test.ts sends
+ * every such class), so the attack lists keep only strings that are.
+ */
+function validUtf8(p: usize, n: usize): bool {
+  let i: usize = 0;
+  while (i < n) {
+    const c = <u32>load<u8>(p + i);
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let len: usize = 0;
+    let min: u32 = 0;
+    let cp: u32 = 0;
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; min = 0x80; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; min = 0x800; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; min = 0x10000; cp = c & 0x07; }
+    else return false;
+    if (i + len > n) return false;
+    for (let j: usize = 1; j < len; j++) {
+      const d = <u32>load<u8>(p + i + j);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
 function listPush(l: usize, p: usize, n: usize): void {
+  if (!validUtf8(p, n)) return;
   const i = load<i32>(l + 4);
   if (i >= load<i32>(l + 8)) return;
   store<u32>(listAt(l) + <usize>i * 8, <u32>p);

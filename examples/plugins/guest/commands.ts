@@ -27,10 +27,13 @@
 //   repeat-get B KEY N      -> ok           (N gets)
 //   repeat-set B KEY VALUE N -> ok          (N sets)
 //   churn NAME KEY N        -> ok           (N × open, cas.new, drop, drop)
+//
+// Any field but the command's name written %x and hex digits (%x61ff62)
+// stands for those bytes: a key that is not UTF-8 can be sent so.
 import * as kv from './abi';
 import {
   fieldCount, fieldI64, fieldIs, fieldLen, fieldList, fieldPtr, outResult, outStart, put, putBytes, putError, putI64,
-  putU64, resetFields, splitLine,
+  putU64, resetFields, splitLine, unhexFields,
 } from './text';
 
 function handleOf(i: i32): i32 {
@@ -197,6 +200,7 @@ function churn(): void {
 }
 
 function command(): void {
+  unhexFields();
   if (fieldIs(0, 'open')) {
     const s = kv.open(fieldPtr(1), fieldLen(1));
     if (s != kv.OK) return fail(s);

@@ -29,6 +29,34 @@ export function splitLine(p: usize, end: usize): usize {
   }
 }
 
+function hexDigit(c: u32): i32 {
+  if (c >= 0x30 && c <= 0x39) return <i32>(c - 0x30);
+  if (c >= 0x61 && c <= 0x66) return <i32>(c - 0x61 + 10);
+  if (c >= 0x41 && c <= 0x46) return <i32>(c - 0x41 + 10);
+  return -1;
+}
+
+/**
+ * A field written `%x` and hex digits (`%x61ff62`) stands for those bytes,
+ * any bytes (not UTF-8 ones only, as the script's text is): decoded in
+ * place, the field then names them. Tests send malformed keys this way.
+ */
+export function unhexFields(): void {
+  for (let i = 1; i < fieldCount; i++) {
+    const p = fieldPtr(i);
+    const n = fieldLen(i);
+    if (n < 2 || load<u8>(p) != 0x25 || load<u8>(p + 1) != 0x78 || (n & 1) != 0) continue;
+    let ok = true;
+    for (let j: usize = 2; j < n; j++) ok = ok && hexDigit(load<u8>(p + j)) >= 0;
+    if (!ok) continue;
+    const m = (n - 2) >> 1;
+    for (let j: usize = 0; j < m; j++) {
+      store<u8>(p + j, <u8>((hexDigit(load<u8>(p + 2 + 2 * j)) << 4) | hexDigit(load<u8>(p + 3 + 2 * j))));
+    }
+    store<u32>(fields + <usize>i * 8 + 4, <u32>m);
+  }
+}
+
 /** Forgets the field table (the heap under it is about to be reset). */
 export function resetFields(): void {
   fields = 0;
