@@ -292,6 +292,21 @@ describe('resources', () => {
       .toEqual(['ok\t1', 'ok\t2', 'ok\t3', expect.stringMatching(/^err\tother\tERR_RESOURCE_LIMIT: /), 'ok', 'ok\t3']);
     expect(openResources(p.imports)).toEqual({ buckets: 3, cas: 0 });
   });
+
+  test('handles a guest forgot are released when the host ends the instance, and a new instance starts with none', async () => {
+    map = await createMap();
+    const ns = map.namespace('plugin');
+    const imports = keyValueImports(ns, { maxOpenResources: 3 });
+    const guest = probe.instantiate(imports) as { handle(s: string): string } & Disposable;
+    expect(guest.handle('open\tdefault\nopen\tdefault\nopen\tdefault\nset\t1\tk\tkept\nopen\tdefault').split('\n').at(-1))
+      .toMatch(/^err\tother\tERR_RESOURCE_LIMIT: /);
+    expect(openResources(imports)).toEqual({ buckets: 3, cas: 0 });
+    guest[Symbol.dispose]();
+    expect(openResources(imports)).toEqual({ buckets: 0, cas: 0 });
+    expect(() => guest.handle('get\t1\tk')).toThrow(expect.objectContaining({ code: 'ERR_GUEST_TRAP', message: expect.stringMatching(/ended by the host/) }));
+    const next = opened(ns, { maxOpenResources: 3 });
+    expect(next.run(['get', '1', 'k'])).toEqual(['some\tkept']);
+  });
 });
 
 describe('loading', () => {

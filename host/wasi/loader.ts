@@ -314,6 +314,10 @@ export class PluginComponent {
    * would trap), in order. Writes a watcher makes while being told are not
    * delivered back to it; a watcher that keeps the buckets it is lent is no
    * longer told once it holds the policy's maxOpenResources.
+   *
+   * A trap ends the instance (PluginError ERR_GUEST_TRAP, its resources
+   * released); so does `instance[Symbol.dispose]()` (or `using`), which
+   * releases the handles a guest never dropped.
    */
   instantiate(imports: KeyValueImports, more?: Record<string, Record<string, unknown>>): Record<string, unknown> {
     const all = withUnversioned({ ...more, ...imports });
@@ -378,8 +382,21 @@ function guarded(
       );
     } else out[key] = value;
   }
+  // Ending an instance the host is done with (a guest that forgot to drop
+  // its handles holds them until then): `using` or a call; later calls fail
+  // with ERR_GUEST_TRAP. An instance dropped without it releases them when
+  // it is collected.
+  const end = () => {
+    if (trapped === null) trapped = 'it was ended by the host';
+    ctx?.releaseAll();
+  };
+  Object.defineProperty(out, DISPOSE, { value: end, enumerable: false });
+  if (ctx !== undefined) finalizers.register(out, ctx);
   return out;
 }
+
+const DISPOSE: symbol = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
+const finalizers = new FinalizationRegistry<NonNullable<ReturnType<typeof contextOf>>>((ctx) => ctx.releaseAll());
 
 /** Wraps every export but the watcher so that recorded changes reach it after each call. */
 function watched(
