@@ -5,11 +5,19 @@
 import { type KeyValueImports, KEY_VALUE_INTERFACES, WATCHER, contextOf } from './imports.js';
 import { describe } from './policy.js';
 import { bind, rebind } from './bindings.js';
+import { HOST_SIGNATURES } from './host-signatures.js';
+import { importSignatures } from './signatures.js';
 
 /** Failures of loading or instantiating a component. */
 export type PluginErrorCode =
   /** The component imports an interface or function outside the allow-list. */
   | 'ERR_FORBIDDEN_IMPORT'
+  /**
+   * It imports a function of the key-value interfaces with a type other than
+   * the host's (built against another shape of it), or one they do not
+   * have; the message names the function and both types.
+   */
+  | 'ERR_IMPORT_TYPE'
   /** Not a component jco can transpile (or a bad handle). */
   | 'ERR_INVALID_COMPONENT'
   /** `@bytecodealliance/jco` is not installed (it transpiles components). */
@@ -162,6 +170,7 @@ interface Jco {
     exports: [string, string][];
   }>;
   componentWit(bytes: Uint8Array): Promise<string>;
+  print(bytes: Uint8Array): Promise<string>;
 }
 
 async function loadJco(): Promise<Jco> {
@@ -172,6 +181,29 @@ async function loadJco(): Promise<Jco> {
       'ERR_NO_JCO',
       `loading a component needs @bytecodealliance/jco (npm i -D @bytecodealliance/jco): ${(err as Error).message}`,
     );
+  }
+}
+
+/** A signature without its parameters' names (not part of the type the ABI checks). */
+const shape = (sig: string) => sig.replace(/(\(|, )[a-z][a-z0-9-]*: /g, '$1');
+
+/**
+ * Refuses (ERR_IMPORT_TYPE) a component that imports a function of the
+ * key-value interfaces with another type than the host's, or one they do
+ * not have: else it would load, then fail on its first call inside jco's
+ * generated bindings (a raw TypeError) and trap on the next.
+ */
+function checkTypes(name: string, componentText: string): void {
+  for (const [fn, theirs] of importSignatures(componentText)) {
+    const iface = fn.slice(0, fn.indexOf('#'));
+    if (!KEY_VALUE_INTERFACES.includes(iface)) continue;
+    const ours = HOST_SIGNATURES[fn];
+    if (ours === undefined) {
+      throw new PluginError('ERR_IMPORT_TYPE', `${name} imports ${fn}, which the host's ${iface} does not have`);
+    }
+    if (shape(ours) !== shape(theirs)) {
+      throw new PluginError('ERR_IMPORT_TYPE', `${name} imports ${fn} as ${theirs}; the host provides ${ours}`);
+    }
   }
 }
 
@@ -261,7 +293,10 @@ export class PluginComponent {
       );
     }
 
-    // 2. Transpiled and compiled once.
+    // 2. The types of the key-value functions it imports, against the host's.
+    if (imports.some((i) => KEY_VALUE_INTERFACES.includes(i))) checkTypes(name, await jco.print(bytes));
+
+    // 3. Transpiled and compiled once.
     let out: Awaited<ReturnType<Jco['transpile']>>;
     try {
       out = await jco.transpile(bytes, { name, instantiation: 'async', noTypescript: true, quiet: true });

@@ -1,0 +1,66 @@
+// A component built against another shape of a key-value function the host
+// provides (or a function the host's interface lacks) is refused by
+// loadComponent with ERR_IMPORT_TYPE, naming the function and both types,
+// before any of it runs: it used to load, then fail on its first call with
+// a raw TypeError from generated code and trap on the next.
+import { describe, expect, test } from 'vitest';
+import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
+import { PluginError, loadComponent } from '../dist/wasi.js';
+import { HOST_SIGNATURES } from '../dist/wasi/host-signatures.js';
+// @ts-expect-error: a plain JS script of the repository
+import { hostSignatures } from '../scripts/wit-signatures.mjs';
+
+/** A component whose world imports wasi:keyvalue/store as `storeBody` declares it; its handle calls `open`-like import `fn` once. */
+async function guestWith(storeBody: string, fn: string): Promise<Uint8Array> {
+  const wit = `package test:mismatch;
+world guest {
+  import wasi:keyvalue/store@0.2.0-draft2;
+  export handle: func(input: string) -> string;
+}
+package wasi:keyvalue@0.2.0-draft2 {
+  interface store {
+    ${storeBody}
+  }
+}
+`;
+  const core = await parse(`(module
+    (import "wasi:keyvalue/store@0.2.0-draft2" "${fn}" (func $f (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (global $top (mut i32) (i32.const 1024))
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $top))
+      (global.set $top (i32.add (global.get $top) (local.get 3)))
+      (local.get $p))
+    (func (export "handle") (param i32 i32) (result i32)
+      (drop (call $f (local.get 0) (local.get 1)))
+      (i32.store (i32.const 16) (i32.const 0))
+      (i32.store (i32.const 20) (i32.const 0))
+      (i32.const 16)))`);
+  return componentNew(await componentEmbed({ binary: core, witSource: wit, world: 'guest' }));
+}
+
+describe('import types', () => {
+  test('a function of another type under the host\'s name is ERR_IMPORT_TYPE, with both types', async () => {
+    const bytes = await guestWith('open: func(identifier: string) -> u32;', 'open');
+    const err = await loadComponent(bytes, { name: 'mismatched' }).catch((e) => e);
+    expect(err).toBeInstanceOf(PluginError);
+    expect(err.code).toBe('ERR_IMPORT_TYPE');
+    expect(err.message).toContain('wasi:keyvalue/store@0.2.0-draft2#open as func(identifier: string) -> u32');
+    expect(err.message).toContain(`the host provides ${HOST_SIGNATURES['wasi:keyvalue/store@0.2.0-draft2#open']}`);
+  });
+
+  test('a function the host\'s interface does not have is ERR_IMPORT_TYPE', async () => {
+    const bytes = await guestWith('steal: func(identifier: string) -> u32;', 'steal');
+    await expect(loadComponent(bytes)).rejects.toMatchObject({
+      code: 'ERR_IMPORT_TYPE', message: expect.stringContaining('wasi:keyvalue/store@0.2.0-draft2#steal, which the host'),
+    });
+  });
+
+  test('the guests built against wit/ load; the host\'s types are those of wit/ (scripts/wit-signatures.mjs)', async () => {
+    for (const name of ['probe', 'visits', 'notes', 'watching', 'hostile']) {
+      await expect(loadComponent(new URL(`../build/plugins/${name}.wasm`, import.meta.url), { name })).resolves.toBeDefined();
+    }
+    expect(await hostSignatures()).toEqual({ ...HOST_SIGNATURES });
+  });
+});
