@@ -126,25 +126,30 @@ for (const guest of GUESTS) {
 
 // --- the JavaScript guest ----------------------------------------------------------
 // examples/plugins/js-guest/probe.js -> componentize-js (StarlingMonkey, about
-// 12 MB and 8 s to build) -> build/plugins/js-probe.wasm. With every optional
-// feature disabled it imports the key-value interfaces only (the WASI
-// interfaces StarlingMonkey would import by default, 18 of them, are left
-// out); rebuilt only when its source or the WIT changed.
+// 12 MB and 8 s to build), twice:
+// - build/plugins/js-probe.wasm: every optional feature disabled, so it
+//   imports the key-value interfaces only (StarlingMonkey would import 18
+//   WASI interfaces by default);
+// - build/plugins/js-probe-clock.wasm: clocks kept, so it also imports
+//   wasi:clocks (and the wasi:io and wasi:cli/stderr interfaces they need),
+//   which the host allows and implements itself (test/wasi-js-guest.test.ts).
+// Each rebuilt only when its source or the WIT changed.
 {
   const { statSync, existsSync } = await import('node:fs');
   const source = at('examples/plugins/js-guest/probe.js');
-  const out = `${outDir}js-probe.wasm`;
   const inputs = [source, at(`${guestDir}/plugin.wit`), at('wit/ttl.wit'), at('scripts/build-guest.mjs')];
-  const stale = !existsSync(out) || inputs.some((f) => statSync(f).mtimeMs > statSync(out).mtimeMs);
-  if (stale) {
-    const { componentize } = await import('@bytecodealliance/componentize-js');
-    const { component } = await componentize({
-      sourcePath: source,
-      witPath: witDir,
-      worldName: 'plugin',
-      disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
-    });
-    writeFileSync(out, component);
+  const variants = [
+    { name: 'js-probe', disable: ['random', 'stdio', 'clocks', 'http', 'fetch-event'] },
+    { name: 'js-probe-clock', disable: ['random', 'stdio', 'http', 'fetch-event'] },
+  ];
+  for (const v of variants) {
+    const out = `${outDir}${v.name}.wasm`;
+    const stale = !existsSync(out) || inputs.some((f) => statSync(f).mtimeMs > statSync(out).mtimeMs);
+    if (stale) {
+      const { componentize } = await import('@bytecodealliance/componentize-js');
+      const { component } = await componentize({ sourcePath: source, witPath: witDir, worldName: 'plugin', disableFeatures: v.disable });
+      writeFileSync(out, component);
+    }
+    console.log(`build/plugins/${v.name}.wasm: ${statSync(out).size} bytes (world plugin, JavaScript${stale ? '' : ', up to date'})`);
   }
-  console.log(`build/plugins/js-probe.wasm: ${statSync(out).size} bytes (world plugin, JavaScript${stale ? '' : ', up to date'})`);
 }

@@ -5,6 +5,7 @@
 // results; its traps are ERR_GUEST_TRAP; the handles its garbage-collected
 // language forgets to drop are released when the host ends the instance.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { cli, clocks, io } from '@bytecodealliance/preview2-shim';
 import { SharedMap } from '../dist/index.js';
 import { KEY_VALUE_INTERFACES, PluginComponent, keyValueImports, loadComponent, openResources } from '../dist/wasi.js';
 import { createMap } from './helpers.js';
@@ -85,5 +86,29 @@ describe('a JavaScript guest', () => {
     expect(openResources(imports)).toEqual({ buckets: 3, cas: 0 });
     guest[Symbol.dispose]();
     expect(openResources(imports)).toEqual({ buckets: 0, cas: 0 });
+  });
+
+  test('a build that imports wasi:clocks loads only when the host allows them, and reads the clock the host gives it', async () => {
+    const bytes = plugin('js-probe-clock');
+    await expect(loadComponent(bytes)).rejects.toMatchObject({ code: 'ERR_FORBIDDEN_IMPORT' });
+    const others = [
+      'wasi:clocks/wall-clock@0.2.12', 'wasi:clocks/monotonic-clock@0.2.12', 'wasi:io/poll@0.2.12',
+      'wasi:io/error@0.2.12', 'wasi:io/streams@0.2.12', 'wasi:cli/stderr@0.2.12',
+    ];
+    const withClock = await loadComponent(bytes, { name: 'jsclock', allow: [...KEY_VALUE_INTERFACES, ...others] });
+    expect([...withClock.imports].sort()).toEqual([...KEY_VALUE_INTERFACES, ...others].sort());
+    map = await createMap();
+    // The host's own wall clock (fixed here), the shim's for the rest.
+    const wallClock = { now: () => ({ seconds: 1_700_000_000n, nanoseconds: 250_000_000 }), resolution: () => ({ seconds: 0n, nanoseconds: 1_000_000 }) };
+    const more = {
+      'wasi:clocks/wall-clock@0.2.12': wallClock,
+      'wasi:clocks/monotonic-clock@0.2.12': clocks.monotonicClock,
+      'wasi:io/poll@0.2.12': io.poll,
+      'wasi:io/error@0.2.12': io.error,
+      'wasi:io/streams@0.2.12': io.streams,
+      'wasi:cli/stderr@0.2.12': cli.stderr,
+    };
+    const guest = withClock.instantiate(keyValueImports(map.namespace('js')), more) as Guest;
+    expect(guest.handle('now\nopen\tdefault\nset\t1\tk\tv\nget\t1\tk')).toBe('ok\t1700000000250\nok\t1\nok\nsome\tv');
   });
 });

@@ -15,6 +15,8 @@
 //   forget B              -> ok  (drops its reference to the bucket, not the handle)
 //   repeat-get B KEY N    -> ok
 //   throw MESSAGE         -> (an exception that is not an error result: a trap)
+//   now                   -> ok MILLISECONDS (Date.now(): the host's wall clock,
+//                            in the build that imports wasi:clocks)
 import { open } from 'wasi:keyvalue/store@0.2.0-draft2';
 import { increment } from 'wasi:keyvalue/atomics@0.2.0-draft2';
 
@@ -33,6 +35,7 @@ function failure(e) {
 
 function command(f) {
   if (f[0] === 'throw') throw new Error(f[1]);
+  if (f[0] === 'now') return `ok\t${Date.now()}`;
   if (f[0] === 'open') {
     const b = open(f[1]);
     buckets.set(next, b);
