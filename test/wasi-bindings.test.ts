@@ -1,5 +1,5 @@
 // This package's own bindings of a guest's hot key-value calls (bucket get,
-// set, delete, exists, atomics increment, ttl set-with-ttl; see
+// set, delete, exists, atomics increment, ttl set-with-ttl, batch set-many; see
 // host/wasi/bindings.ts) against jco's generated ones: the same scripts, run
 // by the probe plugin through each, must give the same answers and leave the
 // same entries, in the cases the fast path takes and in those it hands back
@@ -19,6 +19,7 @@ const BOUND = [
   'wasi:keyvalue/store@0.2.0-draft2#exists',
   'wasi:keyvalue/atomics@0.2.0-draft2#increment',
   'wasmap:keyvalue/ttl@0.1.0#setWithTtl',
+  'wasi:keyvalue/batch@0.2.0-draft2#setMany',
 ];
 
 let fast: PluginComponent;
@@ -62,6 +63,12 @@ function script(rand: (n: number) => number, length: number): string[][] {
   const handle = () => ['1', '1', '1', '1', '2', '7'][rand(6)];
   const key = () => KEYS[rand(KEYS.length)];
   for (let i = 0; i < length; i++) {
+    if (rand(8) === 0) {
+      // set-many of 1 to 3 pairs (a refused key or value among them changes nothing).
+      const pairs = Array.from({ length: 1 + rand(3) }, () => [key(), VALUES[rand(VALUES.length)]]).flat();
+      lines.push(['set-many', handle(), ...pairs]);
+      continue;
+    }
     switch (rand(6)) {
       case 0: lines.push(['get', handle(), key()]); break;
       case 1: lines.push(['set', handle(), key(), VALUES[rand(VALUES.length)]]); break;
@@ -107,6 +114,15 @@ describe('the package\'s own bindings', () => {
       }
       expect(contents(a), `seed ${seed}`).toEqual(contents(b));
       expect(openResources(p.imports)).toEqual(openResources(q.imports));
+    }
+  });
+
+  test('a set-many with one value over the limit writes none of its pairs, through both', async () => {
+    map = await createMap();
+    for (const [name, component] of [['fast', fast], ['jco', jco]] as const) {
+      const p = probeOver(component, map.namespace(name), { maxValueBytes: 64 });
+      expect(p.run([['open', 'default'], ['set-many', '1', 'a', 'v', 'b', 'y'.repeat(65)], ['get', '1', 'a'], ['set-many', '1', 'a', 'v', 'b', 'w'], ['get', '1', 'b']]), name)
+        .toEqual(['ok\t1', 'err\tother\tERR_VALUE_TOO_LARGE: the value has 65 bytes; this plugin\'s policy allows 64', 'none', 'ok', 'some\tw']);
     }
   });
 

@@ -1,6 +1,7 @@
 // The package's own canonical-ABI bindings for its hottest imports: a
-// guest's bucket get, set, delete and exists, atomics increment and ttl
-// set-with-ttl. jco 1.35's generated bindings make a task and a subtask of
+// guest's bucket get, set, delete and exists, atomics increment, ttl
+// set-with-ttl and batch set-many (whose values are then refused over the
+// limit before any is copied). jco 1.35's generated bindings make a task and a subtask of
 // the component model's async machinery for every call, even a synchronous
 // one: 3.5-5.5 µs a call, 35-60 times the same call from JS. The bindings
 // here lift the arguments, call the bucket and lower the result directly.
@@ -37,6 +38,7 @@ const DELETE = 'wasi:keyvalue/store@0.2.0-draft2#delete';
 const EXISTS = 'wasi:keyvalue/store@0.2.0-draft2#exists';
 const INCREMENT = 'wasi:keyvalue/atomics@0.2.0-draft2#increment';
 const SET_WITH_TTL = 'wasmap:keyvalue/ttl@0.1.0#setWithTtl';
+const SET_MANY = 'wasi:keyvalue/batch@0.2.0-draft2#setMany';
 
 /**
  * The fingerprint (FNV-1a of the text, numbering removed: see `normalize`)
@@ -50,6 +52,7 @@ export const JCO_FINGERPRINTS: Readonly<Record<string, number>> = Object.freeze(
   [EXISTS]: 0xacc6b470,
   [INCREMENT]: 0x6af345c1,
   [SET_WITH_TTL]: 0xb6e9dd64,
+  [SET_MANY]: 0x391b32a7,
 });
 
 /** A binding's text with what varies between components (numbering) taken out. */
@@ -314,6 +317,35 @@ const MAKERS: Record<string, Maker> = {
     }
     mem.dv.setInt8(ret, 0);
   },
+};
+
+MAKERS[SET_MANY] = (original, mem, realloc, resource) => function setMany(h: number, base: number, n: number, ret: number) {
+  // set-many(bucket, key-values: list<tuple<string, list<u8>>>) -> result<_, error>:
+  // (handle, list ptr, list len, ret); each tuple 16 bytes: key ptr, key len, value ptr, value len.
+  mayLeave();
+  base >>>= 0; n >>>= 0; ret >>>= 0; // i32s arrive signed
+  const b = bucketOf(resource(h));
+  mem.refresh();
+  if (b === undefined || base % 4 !== 0 || base + 16 * n > mem.u8.length) return original(h, base, n, ret);
+  // Every key one the fast path takes and every value inside the memory
+  // (or over the limit: refused below without a copy), before any write.
+  const dv = mem.dv;
+  const u8 = mem.u8;
+  const maxValue = b.ctx.policy.maxValueBytes;
+  for (let i = 0; i < n; i++) {
+    const at = base + 16 * i;
+    const kp = dv.getUint32(at, true);
+    const kl = dv.getUint32(at + 4, true);
+    const vp = dv.getUint32(at + 8, true);
+    const vl = dv.getUint32(at + 12, true);
+    if (b.guestKey(u8, kp, kl) === undefined || (vp + vl > u8.length && vl <= maxValue)) return original(h, base, n, ret);
+  }
+  try {
+    b.setManyBytes(u8, dv, base, n);
+  } catch (err) {
+    return lowerError(mem, realloc, ret, 4, b.failure(err, u8, 0, 0));
+  }
+  mem.dv.setInt8(ret, 0);
 };
 
 /**

@@ -487,6 +487,30 @@ export class BucketResource {
     if (this.ctx.events !== null) this.ctx.changed(this.id, asciiOf(u8, kp, kl), value.slice());
   }
 
+  /**
+   * set-many of `n` (key, value) tuples at `base` (16 bytes each), every key
+   * one guestKey takes: as setMany, each value checked against the limit
+   * before the first write (so a refused one changes nothing, and nothing
+   * is copied first); a quota reached half-way leaves the first writes.
+   */
+  setManyBytes(u8: Uint8Array, dv: DataView, base: number, n: number): void {
+    batchCount(this.ctx, 'set-many', n);
+    for (let i = 0; i < n; i++) {
+      const vl = dv.getUint32(base + 16 * i + 12, true);
+      if (vl > this.ctx.policy.maxValueBytes) throw this.tooLargeValue(vl);
+    }
+    for (let i = 0; i < n; i++) {
+      const at = base + 16 * i;
+      const kp = dv.getUint32(at, true);
+      const kl = dv.getUint32(at + 4, true);
+      try {
+        this.setBytes(this.guestKey(u8, kp, kl)!, u8, dv.getUint32(at + 8, true), dv.getUint32(at + 12, true), undefined, kp, kl);
+      } catch (err) {
+        throw new KeyValueError(this.failure(err, u8, kp, kl));
+      }
+    }
+  }
+
   deleteBytes(key: Uint8Array, u8: Uint8Array, kp: number, kl: number): void {
     if (this.ctx.ns.delete(key)) this.ctx.changed(this.id, asciiOf(u8, kp, kl), undefined);
   }
@@ -600,10 +624,14 @@ class CasResource {
 
 function batchSize(ctx: KeyValueContext, what: string, items: unknown): number {
   if (!Array.isArray(items)) throw other('ERR_INVALID_VALUE', `${what}: expected a list, got ${describe(items)}`);
-  if (items.length > ctx.policy.maxBatchKeys) {
-    throw other('ERR_BATCH_TOO_LARGE', `${what}: ${items.length} keys; this plugin's policy allows ${ctx.policy.maxBatchKeys} per call`);
+  return batchCount(ctx, what, items.length);
+}
+
+function batchCount(ctx: KeyValueContext, what: string, n: number): number {
+  if (n > ctx.policy.maxBatchKeys) {
+    throw other('ERR_BATCH_TOO_LARGE', `${what}: ${n} keys; this plugin's policy allows ${ctx.policy.maxBatchKeys} per call`);
   }
-  return items.length;
+  return n;
 }
 
 function getMany(bucket: BucketResource, keys: string[]): Array<[string, Uint8Array] | undefined> {
