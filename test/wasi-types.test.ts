@@ -3,6 +3,9 @@
 // loadComponent with ERR_IMPORT_TYPE, naming the function and both types,
 // before any of it runs: it used to load, then fail on its first call with
 // a raw TypeError from generated code and trap on the next.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
 import { PluginError, loadComponent } from '../dist/wasi.js';
@@ -63,4 +66,29 @@ describe('import types', () => {
     }
     expect(await hostSignatures()).toEqual({ ...HOST_SIGNATURES });
   });
+
+  test('a JavaScript guest built against another shape of get-many is refused too', async () => {
+    // The WIT the example plugins build against, with get-many's result changed.
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    mkdirSync(join(root, '.scratch'), { recursive: true });
+    const dir = mkdtempSync(join(root, '.scratch', 'wit-'));
+    cpSync(join(root, 'build/plugins/wit'), join(dir, 'wit'), { recursive: true });
+    const batch = join(dir, 'wit/deps/wasi-keyvalue/batch.wit');
+    writeFileSync(batch, readFileSync(batch, 'utf8').replace(
+      'get-many: func(bucket: borrow<bucket>, keys: list<string>) -> result<list<option<tuple<string, list<u8>>>>, error>;',
+      'get-many: func(bucket: borrow<bucket>, keys: list<string>) -> result<list<option<list<u8>>>, error>;',
+    ));
+    writeFileSync(join(dir, 'guest.js'), `import { open } from 'wasi:keyvalue/store@0.2.0-draft2';
+import { getMany } from 'wasi:keyvalue/batch@0.2.0-draft2';
+export function handle(input) { return String(getMany(open('default'), input.split(',')).length); }
+`);
+    const { componentize } = await import('@bytecodealliance/componentize-js');
+    const { component } = await componentize({
+      sourcePath: join(dir, 'guest.js'), witPath: join(dir, 'wit'), worldName: 'plugin',
+      disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
+    });
+    const err = await loadComponent(component, { name: 'jsmismatch' }).catch((e) => e);
+    expect(err).toMatchObject({ name: 'PluginError', code: 'ERR_IMPORT_TYPE' });
+    expect(err.message).toContain('wasi:keyvalue/batch@0.2.0-draft2#get-many as func(bucket: borrow<bucket>, keys: list<string>) -> result<list<option<list<u8>>>');
+  }, 120_000);
 });
