@@ -111,4 +111,15 @@ describe('a JavaScript guest', () => {
     const guest = withClock.instantiate(keyValueImports(map.namespace('js')), more) as Guest;
     expect(guest.handle('now\nopen\tdefault\nset\t1\tk\tv\nget\t1\tk')).toBe('ok\t1700000000250\nok\t1\nok\nsome\tv');
   });
+
+  test('a string the guest makes with a lone surrogate reaches the host as its runtime encodes it (U+FFFD), valid UTF-8', async () => {
+    // The replacement is StarlingMonkey's, inside the guest: what crosses is
+    // well formed, so the host has nothing to refuse. A JavaScript plugin's
+    // keys 'a\uD800b' and 'a\uFFFDb' are one key (docs/plugins.md).
+    map = await createMap();
+    const ns = map.namespace('js');
+    const guest = js.instantiate(keyValueImports(ns)) as Guest;
+    expect(guest.handle('open\tdefault\nset-lone\t1\tone')).toBe('ok\t1\nok');
+    expect([...ns.keys()].map((k) => [...(k as Uint8Array).subarray(8)])).toEqual([[0x61, 0xef, 0xbf, 0xbd, 0x62]]);
+  });
 });

@@ -15,6 +15,8 @@
 //   forget B              -> ok  (drops its reference to the bucket, not the handle)
 //   repeat-get B KEY N    -> ok
 //   throw MESSAGE         -> (an exception that is not an error result: a trap)
+//   set-lone B VALUE      -> ok  (sets the key 'a', U+D800 alone, 'b': a string
+//                            that is not well formed, made in the guest)
 //   now                   -> ok MILLISECONDS (Date.now(): the host's wall clock,
 //                            in the build that imports wasi:clocks)
 import { open } from 'wasi:keyvalue/store@0.2.0-draft2';
@@ -56,6 +58,9 @@ function command(f) {
     }
     case 'set':
       b.set(f[2], encoder.encode(f[3]));
+      return 'ok';
+    case 'set-lone':
+      b.set(`a${String.fromCharCode(0xd800)}b`, encoder.encode(f[2]));
       return 'ok';
     case 'delete':
       b.delete(f[2]);
