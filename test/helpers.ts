@@ -92,7 +92,14 @@ export async function startWorkers<T>(
 
 /** A small deterministic PRNG (xorshift32), the same one the workers use. */
 // @ts-expect-error: plain JS module shared with the workers
-export { rng } from './workers/common.mjs';
+import { rng } from './workers/common.mjs';
+export { rng };
+
+/** Integers below n, from a seeded rng: the same script for the same seed. */
+export function randomInt(seed: number): (n: number) => number {
+  const next = rng(seed);
+  return (n) => Math.floor(next() * n);
+}
 
 /** The MapError code `fn` throws (failing the test on any other error), or undefined. */
 export function codeOf(fn: () => unknown): string | undefined {

@@ -8,7 +8,7 @@
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
 import { type KeyValuePolicy, PluginComponent, keyValueImports, loadComponent, openResources } from '../dist/wasi.js';
-import { createMap } from './helpers.js';
+import { createMap, randomInt } from './helpers.js';
 
 const plugin = (name: string) => new URL(`../build/plugins/${name}.wasm`, import.meta.url);
 
@@ -38,16 +38,6 @@ function probeOver(component: PluginComponent, ns: SharedMap, policy?: KeyValueP
   return { imports, run: (lines: string[][]) => exports.handle(lines.map((c) => c.join('\t')).join('\n')).split('\n') };
 }
 
-/** A seeded xorshift, so that a failure names the script that found it. */
-function random(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
 
 const KEYS = [
   'a', 'k1', 'user:42', 'ключ', 'naïve', 'e\u0301', '\u{1F600}', 'x'.repeat(40), 'y'.repeat(41), 'z'.repeat(200),
@@ -106,7 +96,7 @@ describe('the package\'s own bindings', () => {
       const b = map.namespace(`jco-${seed}`);
       const p = probeOver(fast, a, policy);
       const q = probeOver(jco, b, policy);
-      const lines = script(random(seed), 150);
+      const lines = script(randomInt(seed), 150);
       const got = p.run(lines);
       const want = q.run(lines);
       for (let i = 0; i < lines.length; i++) {

@@ -8,7 +8,7 @@
 import { afterEach, beforeAll, expect, test } from 'vitest';
 import { SharedMap } from '../dist/index.js';
 import { PluginComponent, bucketKey, keyValueImports, loadComponent, openResources } from '../dist/wasi.js';
-import { createMap, scale, shared, startWorkers } from './helpers.js';
+import { createMap, scale, shared, startWorkers, randomInt } from './helpers.js';
 
 let probe: PluginComponent;
 beforeAll(async () => {
@@ -18,15 +18,6 @@ beforeAll(async () => {
 let map: SharedMap;
 afterEach(() => map?.close());
 
-function random(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
 
 const hex = (bytes: number[]) => `%x${bytes.map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 const utf8 = (s: string) => [...new TextEncoder().encode(s)];
@@ -54,7 +45,7 @@ shared('random calls with malformed inputs beside two counting workers: document
 
   const ns = map.namespace('fuzz');
   const policy = { maxKeyBytes: 40, maxValueBytes: 64 };
-  const rand = random(2026);
+  const rand = randomInt(2026);
   const model = new Map<string, string>(); // hex of the key's bytes -> value
   let imports = keyValueImports(ns, policy);
   let guest = probe.instantiate(imports) as { handle(s: string): string };

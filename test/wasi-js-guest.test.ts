@@ -8,7 +8,7 @@ import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { cli, clocks, io } from '@bytecodealliance/preview2-shim';
 import { SharedMap } from '../dist/index.js';
 import { KEY_VALUE_INTERFACES, PluginComponent, keyValueImports, loadComponent, openResources } from '../dist/wasi.js';
-import { createMap } from './helpers.js';
+import { createMap, randomInt } from './helpers.js';
 
 const plugin = (name: string) => new URL(`../build/plugins/${name}.wasm`, import.meta.url);
 
@@ -24,15 +24,6 @@ afterEach(() => map?.close());
 
 type Guest = { handle(s: string): string } & Disposable;
 
-function random(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
 
 describe('a JavaScript guest', () => {
   test('imports the key-value interfaces only, and its hot calls go through the package\'s own bindings', () => {
@@ -43,7 +34,7 @@ describe('a JavaScript guest', () => {
 
   test('answers random scripts as the AssemblyScript guest does, and leaves the same entries', async () => {
     map = await createMap();
-    const rand = random(7);
+    const rand = randomInt(7);
     const keys = ['a', 'b', 'user:1', 'ключ', 'x'.repeat(300), ''];
     const lines = ['open\tdefault'];
     for (let i = 0; i < 300; i++) {

@@ -407,16 +407,7 @@ function guarded(
       throw new PluginError('ERR_GUEST_TRAP', `${name} trapped: ${trapped}`, err);
     }
   };
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(exports)) {
-    if (value === watcher) out[key] = value;
-    else if (typeof value === 'function') out[key] = wrap(value as Fn);
-    else if (value !== null && typeof value === 'object') {
-      out[key] = Object.fromEntries(
-        Object.entries(value).map(([k, v]) => [k, typeof v === 'function' ? wrap(v as Fn) : v]),
-      );
-    } else out[key] = value;
-  }
+  const out = mapExports(exports, watcher, wrap);
   // Ending an instance the host is done with (a guest that forgot to drop
   // its handles holds them until then): `using` or a call; later calls fail
   // with ERR_GUEST_TRAP. An instance dropped without it releases them when
@@ -469,6 +460,11 @@ function watched(
     deliver();
     return result;
   };
+  return mapExports(exports, watcher, wrap);
+}
+
+/** The exports with every function (also those of interface objects) but the watcher's wrapped. */
+function mapExports(exports: Record<string, unknown>, watcher: unknown, wrap: (f: Fn) => Fn): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(exports)) {
     if (value === watcher) out[name] = value;
