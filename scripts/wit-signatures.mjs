@@ -5,10 +5,10 @@
 // test/wasi-types.test.ts fails while the file is out of date.
 import { print } from '@bytecodealliance/jco';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { importSignatures } from '../dist/wasi/signatures.js';
+import { componentHead, importSignatures } from '../dist/wasi/signatures.js';
 
 export async function hostSignatures() {
-  const wat = await print(readFileSync(new URL('../build/plugins/probe.wasm', import.meta.url)));
+  const wat = await print(componentHead(readFileSync(new URL('../build/plugins/probe.wasm', import.meta.url))));
   return Object.fromEntries([...importSignatures(wat)].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 

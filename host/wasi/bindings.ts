@@ -138,6 +138,29 @@ class GuestMemory {
 
   constructor(private readonly memory: () => WebAssembly.Memory) {}
 
+  /** The stored key of the call `enter` last took. */
+  key: Uint8Array = new Uint8Array(0);
+
+  /**
+   * The start of every binding: the bucket of handle `h`, with the stored
+   * key for the `kl` bytes at `kp` in `key`, when this package's binding
+   * takes the call; undefined when jco's must (see BucketResource.guestKey).
+   */
+  enter(resource: (h: number) => unknown, h: number, kp: number, kl: number): BucketResource | undefined {
+    mayLeave();
+    const b = bucketOf(resource(h));
+    this.refresh();
+    const key = b?.guestKey(this.u8, kp, kl);
+    if (key === undefined) return undefined;
+    this.key = key;
+    return b;
+  }
+
+  /** A value outside the memory and within the limit: jco's binding decides (one over the limit is refused without a copy). */
+  outside(b: BucketResource, vp: number, vl: number): boolean {
+    return vp + vl > this.u8.length && vl <= b.ctx.policy.maxValueBytes;
+  }
+
   refresh(): void {
     const buffer = this.memory().buffer;
     if (buffer !== this.buffer) {
@@ -200,12 +223,10 @@ type Maker = (original: CoreFn, mem: GuestMemory, realloc: () => Realloc, resour
 const MAKERS: Record<string, Maker> = {
   // get(self, key) -> result<option<list<u8>>, error>: (handle, key ptr, key len, ret)
   [GET]: (original, mem, realloc, resource) => function get(h: number, kp: number, kl: number, ret: number) {
-    mayLeave();
     kp >>>= 0; kl >>>= 0; ret >>>= 0; // i32s arrive signed
-    const b = bucketOf(resource(h));
-    mem.refresh();
-    const key = b?.guestKey(mem.u8, kp, kl);
-    if (b === undefined || key === undefined) return original(h, kp, kl, ret);
+    const b = mem.enter(resource, h, kp, kl);
+    if (b === undefined) return original(h, kp, kl, ret);
+    const key = mem.key;
     let v: Uint8Array | undefined;
     try {
       v = b.getBytes(key);
@@ -228,14 +249,10 @@ const MAKERS: Record<string, Maker> = {
 
   // set(self, key, value) -> result<_, error>: (handle, key ptr, key len, value ptr, value len, ret)
   [SET]: (original, mem, realloc, resource) => function set(h: number, kp: number, kl: number, vp: number, vl: number, ret: number) {
-    mayLeave();
     kp >>>= 0; kl >>>= 0; vp >>>= 0; vl >>>= 0; ret >>>= 0; // i32s arrive signed
-    const b = bucketOf(resource(h));
-    mem.refresh();
-    const key = b?.guestKey(mem.u8, kp, kl);
-    // A value outside the guest's memory: jco's binding decides (the
-    // policy's limit is checked first, without copying anything).
-    if (b === undefined || key === undefined || (vp + vl > mem.u8.length && vl <= b.ctx.policy.maxValueBytes)) return original(h, kp, kl, vp, vl, ret);
+    const b = mem.enter(resource, h, kp, kl);
+    if (b === undefined || mem.outside(b, vp, vl)) return original(h, kp, kl, vp, vl, ret);
+    const key = mem.key;
     try {
       b.setBytes(key, mem.u8, vp, vl, undefined, kp, kl);
     } catch (err) {
@@ -246,12 +263,10 @@ const MAKERS: Record<string, Maker> = {
 
   // delete(self, key) -> result<_, error>: (handle, key ptr, key len, ret)
   [DELETE]: (original, mem, realloc, resource) => function del(h: number, kp: number, kl: number, ret: number) {
-    mayLeave();
     kp >>>= 0; kl >>>= 0; ret >>>= 0; // i32s arrive signed
-    const b = bucketOf(resource(h));
-    mem.refresh();
-    const key = b?.guestKey(mem.u8, kp, kl);
-    if (b === undefined || key === undefined) return original(h, kp, kl, ret);
+    const b = mem.enter(resource, h, kp, kl);
+    if (b === undefined) return original(h, kp, kl, ret);
+    const key = mem.key;
     try {
       b.deleteBytes(key, mem.u8, kp, kl);
     } catch (err) {
@@ -262,12 +277,10 @@ const MAKERS: Record<string, Maker> = {
 
   // exists(self, key) -> result<bool, error>: (handle, key ptr, key len, ret)
   [EXISTS]: (original, mem, realloc, resource) => function exists(h: number, kp: number, kl: number, ret: number) {
-    mayLeave();
     kp >>>= 0; kl >>>= 0; ret >>>= 0; // i32s arrive signed
-    const b = bucketOf(resource(h));
-    mem.refresh();
-    const key = b?.guestKey(mem.u8, kp, kl);
-    if (b === undefined || key === undefined) return original(h, kp, kl, ret);
+    const b = mem.enter(resource, h, kp, kl);
+    if (b === undefined) return original(h, kp, kl, ret);
+    const key = mem.key;
     let found: boolean;
     try {
       found = b.ctx.ns.has(key);
@@ -281,12 +294,10 @@ const MAKERS: Record<string, Maker> = {
 
   // increment(bucket, key, delta: s64) -> result<s64, error>: (handle, key ptr, key len, delta, ret)
   [INCREMENT]: (original, mem, realloc, resource) => function increment(h: number, kp: number, kl: number, delta: bigint, ret: number) {
-    mayLeave();
     kp >>>= 0; kl >>>= 0; ret >>>= 0; // i32s arrive signed
-    const b = bucketOf(resource(h));
-    mem.refresh();
-    const key = b?.guestKey(mem.u8, kp, kl);
-    if (b === undefined || key === undefined) return original(h, kp, kl, delta, ret);
+    const b = mem.enter(resource, h, kp, kl);
+    if (b === undefined) return original(h, kp, kl, delta, ret);
+    const key = mem.key;
     let n: bigint;
     try {
       n = b.incrementBytes(key, delta, mem.u8, kp, kl);
@@ -302,14 +313,10 @@ const MAKERS: Record<string, Maker> = {
   [SET_WITH_TTL]: (original, mem, realloc, resource) => function setWithTtl(
     h: number, kp: number, kl: number, vp: number, vl: number, ttl: bigint, ret: number,
   ) {
-    mayLeave();
     kp >>>= 0; kl >>>= 0; vp >>>= 0; vl >>>= 0; ret >>>= 0; // i32s arrive signed
-    const b = bucketOf(resource(h));
-    mem.refresh();
-    const key = b?.guestKey(mem.u8, kp, kl);
-    // A value outside the guest's memory: jco's binding decides (the
-    // policy's limit is checked first, without copying anything).
-    if (b === undefined || key === undefined || (vp + vl > mem.u8.length && vl <= b.ctx.policy.maxValueBytes)) return original(h, kp, kl, vp, vl, ttl, ret);
+    const b = mem.enter(resource, h, kp, kl);
+    if (b === undefined || mem.outside(b, vp, vl)) return original(h, kp, kl, vp, vl, ttl, ret);
+    const key = mem.key;
     try {
       b.setBytes(key, mem.u8, vp, vl, BigInt.asUintN(64, ttl), kp, kl);
     } catch (err) {
@@ -331,14 +338,13 @@ MAKERS[SET_MANY] = (original, mem, realloc, resource) => function setMany(h: num
   // (or over the limit: refused below without a copy), before any write.
   const dv = mem.dv;
   const u8 = mem.u8;
-  const maxValue = b.ctx.policy.maxValueBytes;
   for (let i = 0; i < n; i++) {
     const at = base + 16 * i;
     const kp = dv.getUint32(at, true);
     const kl = dv.getUint32(at + 4, true);
     const vp = dv.getUint32(at + 8, true);
     const vl = dv.getUint32(at + 12, true);
-    if (b.guestKey(u8, kp, kl) === undefined || (vp + vl > u8.length && vl <= maxValue)) return original(h, base, n, ret);
+    if (b.guestKey(u8, kp, kl) === undefined || mem.outside(b, vp, vl)) return original(h, base, n, ret);
   }
   try {
     b.setManyBytes(u8, dv, base, n);

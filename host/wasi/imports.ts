@@ -100,7 +100,8 @@ export interface WatchEvent {
   value: Uint8Array | undefined;
 }
 
-const DISPOSE: symbol = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
+/** @internal `Symbol.dispose` where the runtime has it (jco calls it to drop a resource). */
+export const DISPOSE: symbol = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
 const encoder = new TextEncoder();
 
 /** Everything one import object holds; found from the object by `contextOf`. */

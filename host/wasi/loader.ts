@@ -2,11 +2,11 @@
 // against an allow-list of imports before anything of it runs, its core
 // modules compiled once; then as many instances as wanted, each with its own
 // import object, in this thread or (through `handle`) in workers.
-import { type KeyValueImports, KEY_VALUE_INTERFACES, WATCHER, contextOf } from './imports.js';
+import { DISPOSE, type KeyValueImports, KEY_VALUE_INTERFACES, WATCHER, contextOf } from './imports.js';
 import { describe } from './policy.js';
 import { bind, rebind } from './bindings.js';
 import { HOST_SIGNATURES } from './host-signatures.js';
-import { importSignatures } from './signatures.js';
+import { componentHead, importSignatures } from './signatures.js';
 
 /** Failures of loading or instantiating a component. */
 export type PluginErrorCode =
@@ -58,7 +58,7 @@ export interface LoadOptions {
   name?: string;
   /**
    * Whose bindings carry the hot key-value calls (bucket get, set, delete,
-   * exists, atomics increment, ttl set-with-ttl): this package's own
+   * exists, atomics increment, ttl set-with-ttl, batch set-many): this package's own
    * (`'wasmap'`, about ten times faster; see docs/plugins.md), or jco's
    * generated ones for every call (`'jco'`).
    * @default 'wasmap'
@@ -294,7 +294,7 @@ export class PluginComponent {
     }
 
     // 2. The types of the key-value functions it imports, against the host's.
-    if (imports.some((i) => KEY_VALUE_INTERFACES.includes(i))) checkTypes(name, await jco.print(bytes));
+    if (imports.some((i) => KEY_VALUE_INTERFACES.includes(i))) checkTypes(name, await jco.print(componentHead(bytes)));
 
     // 3. Transpiled and compiled once.
     let out: Awaited<ReturnType<Jco['transpile']>>;
@@ -421,7 +421,6 @@ function guarded(
   return out;
 }
 
-const DISPOSE: symbol = (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
 const finalizers = new FinalizationRegistry<NonNullable<ReturnType<typeof contextOf>>>((ctx) => ctx.releaseAll());
 
 /** Wraps every export but the watcher so that recorded changes reach it after each call. */

@@ -11,6 +11,33 @@
 
 type Sexp = string | Sexp[];
 
+/**
+ * The part of a component's binary before its first core module: the
+ * types, imports and aliases `importSignatures` reads (wit-component puts
+ * them first). Printing only that is what keeps the check cheap: the text of
+ * a whole 12 MB JavaScript guest (its engine) is 174 MB and takes seconds.
+ * The whole binary if it cannot be walked.
+ */
+export function componentHead(bytes: Uint8Array): Uint8Array {
+  let at = 8; // magic and version/layer
+  while (at < bytes.length) {
+    const id = bytes[at];
+    if (id === 1) return bytes.subarray(0, at); // a core module
+    let size = 0;
+    let shift = 0;
+    let p = at + 1;
+    for (;;) {
+      if (p >= bytes.length || shift > 28) return bytes;
+      const b = bytes[p++];
+      size += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if ((b & 0x80) === 0) break;
+    }
+    at = p + size;
+  }
+  return bytes;
+}
+
 /** The s-expressions of a component's text: strings keep their quotes; comments and annotations are dropped. */
 function parse(text: string): Sexp[] {
   const stack: Sexp[][] = [[]];
@@ -131,9 +158,9 @@ class Scope {
         this.types.push(this.type(items[0]));
         break;
       case 'alias': {
-        // (alias outer 1 $name (type)): a type of the enclosing component.
-        const name = d.find((x) => typeof x === 'string' && x.startsWith('$')) as string | undefined;
-        if (d.some((x) => head(x) === 'type')) this.types.push(this.outer(name ?? '?'));
+        // (alias outer 1 REF (type)): a type of the enclosing component, by
+        // $name or index.
+        if (d.some((x) => head(x) === 'type')) this.types.push(this.outer(String(d[3])));
         break;
       }
       case 'export': {
@@ -159,41 +186,57 @@ class Scope {
  * The canonical type of every function the component imports from an
  * instance (an interface), by `interface#function` (the interface's
  * versioned name, the function's name in the component: `[method]bucket.get`).
+ * References are by `$name` where the text has names, else by index.
  */
 export function importSignatures(componentText: string): Map<string, string> {
   const top = parse(componentText)[0];
   const out = new Map<string, string>();
   if (!isList(top) || head(top) !== 'component') return out;
-  const instanceTypes = new Map<string, Scope>();
-  const instances = new Map<string, Scope>();
-  const aliases = new Map<string, string>();
-  const outer = (name: string) => aliases.get(name) ?? `?${name}`;
+  // The component's type and instance index spaces, and their names.
+  const types: { scope?: Scope; canon: string }[] = [];
+  const typeNames = new Map<string, number>();
+  const instances: (Scope | undefined)[] = [];
+  const instanceNames = new Map<string, number>();
+  const typeAt = (ref: string) => types[ref.startsWith('$') ? typeNames.get(ref) ?? -1 : Number(ref)];
+  const instanceAt = (ref: string) => instances[ref.startsWith('$') ? instanceNames.get(ref) ?? -1 : Number(ref)];
+  const nameOf = (d: Sexp[]) => d.find((x) => typeof x === 'string' && x.startsWith('$')) as string | undefined;
+  const defineType = (name: string | undefined, t: { scope?: Scope; canon: string }) => {
+    if (name !== undefined) typeNames.set(name, types.length);
+    types.push(t);
+  };
+  const outer = (ref: string) => typeAt(ref)?.canon ?? `?${ref}`;
   for (const d of top.slice(1)) {
     if (!isList(d)) continue;
     const kind = head(d);
     if (kind === 'type') {
-      const name = d[1];
       const inst = d.find((x) => head(x) === 'instance') as Sexp[] | undefined;
-      if (typeof name !== 'string' || inst === undefined) continue;
+      if (inst === undefined) {
+        defineType(nameOf(d), { canon: '?' }); // a type of the component's own (its exports'): not read
+        continue;
+      }
       const scope = new Scope(outer);
       for (const decl of inst.slice(1)) scope.declare(decl);
-      instanceTypes.set(name, scope);
+      defineType(nameOf(d), { scope, canon: 'instance' });
     } else if (kind === 'import') {
       const iface = unquote(d[1]);
-      const inst = d[2];
-      if (head(inst) !== 'instance') continue;
-      const instName = (inst as Sexp[])[1];
-      const typeRef = (inst as Sexp[]).find((x) => head(x) === 'type') as Sexp[] | undefined;
-      const scope = typeRef === undefined ? undefined : instanceTypes.get(String(typeRef[1]));
-      if (scope === undefined || typeof instName !== 'string') continue;
-      instances.set(instName, scope);
-      for (const [fn, sig] of scope.funcs) out.set(`${iface}#${fn}`, sig);
+      const what = d[2];
+      if (head(what) === 'type') {
+        defineType(nameOf(what as Sexp[]), { canon: '?' });
+        continue;
+      }
+      if (head(what) !== 'instance') continue;
+      const typeRef = (what as Sexp[]).find((x) => head(x) === 'type') as Sexp[] | undefined;
+      const scope = typeRef === undefined ? undefined : typeAt(String(typeRef[1]))?.scope;
+      const name = nameOf(what as Sexp[]);
+      if (name !== undefined) instanceNames.set(name, instances.length);
+      instances.push(scope);
+      if (scope !== undefined) for (const [fn, sig] of scope.funcs) out.set(`${iface}#${fn}`, sig);
     } else if (kind === 'alias' && d[1] === 'export') {
-      // (alias export $instance "name" (type $alias))
-      const scope = instances.get(String(d[2]));
-      const ty = d.find((x) => head(x) === 'type') as Sexp[] | undefined;
-      const alias = ty?.[1];
-      if (scope !== undefined && typeof alias === 'string') aliases.set(alias, scope.exported.get(unquote(d[3])) ?? '?');
+      // (alias export INSTANCE "name" (type NAME?)): a type an instance exports.
+      const sort = d.find((x) => isList(x)) as Sexp[] | undefined;
+      if (sort === undefined || head(sort) !== 'type') continue;
+      const scope = instanceAt(String(d[2]));
+      defineType(nameOf(sort), { canon: scope?.exported.get(unquote(d[3])) ?? '?' });
     }
   }
   return out;
