@@ -53,7 +53,7 @@ export const MISS = Symbol('miss');
 
 /**
  * Keys in, keys out: CLOCK (a copy read since the hand last passed it is
- * spared once), and, once full, a key gets in only on its second miss
+ * spared once), and, once every place holds a copy, a key gets in only on its second miss
  * within a while (a bit per slot address, cleared every two capacities'
  * worth of misses): reads spread over many more keys than it holds pay a lookup and
  * no churn, and a hot key is not pushed out by a stream of cold ones.
@@ -65,6 +65,9 @@ export class ReadCache {
   /** 1: the copy at that place of the ring was read since the hand last passed it. */
   private readonly refs: Uint8Array;
   private readonly seen: Uint8Array;
+  /** Places holding no copy (a stack of freeCount): taken before the hand evicts. */
+  private readonly free: Int32Array;
+  private freeCount: number;
   private misses = 0;
   private hits = 0;
 
@@ -75,6 +78,9 @@ export class ReadCache {
   ) {
     this.ring = new Array<CachedValue | undefined>(capacity).fill(undefined);
     this.refs = new Uint8Array(capacity);
+    this.free = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    this.freeCount = capacity;
     this.seen = new Uint8Array(capacity * 8);
   }
 
@@ -85,8 +91,7 @@ export class ReadCache {
     const i32 = this.s.i32;
     if (Atomics.load(i32, c.slot) !== c.entry || Atomics.load(i32, c.rev) !== c.revLo) {
       this.map.delete(key);
-      c.live = false;
-      this.refs[c.at] = 0; // its place is the next one the hand takes
+      this.release(c);
       return MISS;
     }
     this.refs[c.at] = 1;
@@ -99,7 +104,10 @@ export class ReadCache {
     const slot = this.core.cacheSlot();
     if (slot === 0) return;
     const map = this.map;
-    if (map.size >= this.capacity) {
+    // A free place (never used, or left by a stale copy) takes the copy
+    // with no eviction; only a full ring makes a first miss wait.
+    let at = this.freeCount > 0 ? this.free[--this.freeCount] : -1;
+    if (at < 0) {
       // Bits of the slot's address: its second miss lets it in.
       const bit = (slot >>> 3) % (this.capacity * 64);
       const byte = bit >>> 3;
@@ -113,38 +121,49 @@ export class ReadCache {
         return;
       }
     }
-    // The clock hand: past copies read lately, to one that was not (or a
-    // place left empty by a stale copy). Whether each was read lately is a
+    // No free place: the clock hand, past copies read lately, to one that
+    // was not. Whether each was read lately is a
     // byte of a dense array, not a field of the copy: between two misses a
     // cache serving most reads marks about as many copies read as there
     // were hits, so the hand passes as many places each time, and a field
     // would make each of them a cache miss (8 µs a fill at a 98% hit rate).
     const ring = this.ring;
-    const refs = this.refs;
-    let hand = this.hand;
-    while (refs[hand] !== 0) {
-      refs[hand] = 0;
-      if (++hand === this.capacity) hand = 0;
-    }
-    const old = ring[hand];
-    if (old !== undefined && old.live) {
+    if (at < 0) {
+      const refs = this.refs;
+      let hand = this.hand;
+      while (refs[hand] !== 0) {
+        refs[hand] = 0;
+        if (++hand === this.capacity) hand = 0;
+      }
+      // Every place off the free stack holds a live copy.
+      const old = ring[hand]!;
       map.delete(old.key);
       old.live = false;
+      at = hand;
+      this.hand = hand + 1 === this.capacity ? 0 : hand + 1;
     }
+    const prev = map.get(key);
+    if (prev !== undefined) this.release(prev); // (lookup dropped it: not reached)
     const entry = this.core.cacheEntry();
     const c: CachedValue = {
       key, value, slot: slot >>> 2, rev: (entry + E_REV) >>> 2, entry: entry | 0, revLo: this.core.cacheRev() | 0,
-      at: hand, live: true,
+      at, live: true,
     };
-    const prev = map.get(key);
-    if (prev !== undefined) {
-      prev.live = false;
-      refs[prev.at] = 0;
-      ring[prev.at] = undefined;
-    }
     map.set(key, c);
-    ring[hand] = c;
-    this.hand = hand + 1 === this.capacity ? 0 : hand + 1;
+    ring[at] = c;
+  }
+
+  /** Gives a dropped copy's place back to the free stack. */
+  private release(c: CachedValue): void {
+    c.live = false;
+    this.refs[c.at] = 0;
+    this.ring[c.at] = undefined;
+    this.free[this.freeCount++] = c.at;
+  }
+
+  /** Copies held now. */
+  get size(): number {
+    return this.map.size;
   }
 
   /** Adds the hits counted here to the thread's statistics. */

@@ -96,6 +96,37 @@ shared('the cache holds at most its capacity, and keeps a hot key through a stre
   expect(hotMisses).toBe(0);
 });
 
+shared('a key read once never enters a full cache, also after copies were dropped as stale', async () => {
+  map = await createMap({ readCache: 16 });
+  const cache = (map as unknown as { cache: { map: Map<string, unknown> } }).cache;
+  for (let i = 0; i < 16; i++) map.set(`warm:${i}`, 'v');
+  for (let i = 0; i < 16; i++) map.get(`warm:${i}`); // fills the free places
+  expect(cache.map.size).toBe(16);
+  // Two copies go stale (their keys change) and are read again: their
+  // places free up and take the new copies, nothing else moves.
+  map.set('warm:3', 'w');
+  map.set('warm:9', 'w');
+  expect(map.get('warm:3')).toBe('w');
+  expect(map.get('warm:9')).toBe('w');
+  expect(cache.map.size).toBe(16);
+  // A stale copy whose key is not read again leaves a free place, which the
+  // next miss takes; then the cache is full again.
+  map.set('warm:5', 'w');
+  expect(map.get('warm:5')).toBe('w');
+  map.delete('warm:5');
+  expect(map.get('warm:5')).toBeUndefined();
+  expect(cache.map.size).toBe(15);
+  for (let i = 0; i < 200; i++) map.set(`once:${i}`, 'v');
+  expect(map.get('once:0')).toBe('v'); // the free place
+  expect(cache.map.size).toBe(16);
+  for (let i = 1; i < 200; i++) expect(map.get(`once:${i}`)).toBe('v');
+  // None of the keys read once got in past the first: every warm copy but
+  // the deleted one is still there.
+  const held = [...cache.map.keys()];
+  expect(held.filter((k) => k.startsWith('once:'))).toEqual(['once:0']);
+  expect(held.filter((k) => k.startsWith('warm:')).length).toBe(15);
+});
+
 shared('hits served from the copy are counted, and the cache can be turned off or sized', async () => {
   map = await createMap({ readCache: 16 });
   map.set('k', 'v');
