@@ -9,8 +9,9 @@ import { MISS, ReadCache } from './read-cache.js';
 import { ATOMIC_MAX_BYTES, type AtomicKeyOp, AtomicOperation, type AtomicResult } from './atomic.js';
 import { encodeString, isBytes, keyFromBytes, keyError, nativeUtf8Length, utf8Length, valueError } from './codec.js';
 import { MapError } from './errors.js';
+import { ExportWriter } from './export.js';
 import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
-import {
+import { EXPIRES_AT,
   type ComputeOptions, type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
   describe, resolveNamespaceOptions, resolveOptions,
 } from './options.js';
@@ -905,6 +906,72 @@ export abstract class BaseMap {
   }
 
   /**
+   * This map's (or namespace's) entries as a byte stream (a web
+   * `ReadableStream`; the format: docs/export.md), for
+   * `SharedMap.restore` / `LocalMap.restore`: values, counters and absolute
+   * expiries, with the map's options. It reads the live map, so it needs
+   * every thread to leave the map unchanged until it ends (a service's
+   * shutdown): if any write lands meanwhile the stream fails with
+   * `ERR_CONCURRENT_WRITE` and never sends its end block, so what it sent
+   * cannot be restored. Entries go out as the stream is read.
+   */
+  export(): ReadableStream<Uint8Array> {
+    const core = this.live();
+    const revision = core.revision();
+    let header: Uint8Array | null = ExportWriter.header({
+      format: 'wasmap',
+      revision,
+      exportedAt: this.s.clock(),
+      options: {
+        maxKeyBytes: this.maxKey,
+        maxValueBytes: this.maxValue,
+        maxMemoryBytes: core.memoryLimit(),
+        ...(this.defaultTtl > 0 ? { defaultTtl: this.defaultTtl } : {}),
+      },
+    });
+    const writer = new ExportWriter();
+    let cursor = 0;
+    let done = false;
+    const changed = () => new MapError(
+      'ERR_CONCURRENT_WRITE',
+      `the map changed while it was exported (revision ${revision}, now ${this.s.core?.revision()}); export reads the live map: ` +
+      'let no thread write until the stream ends',
+    );
+    return new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        if (header !== null) {
+          controller.enqueue(header);
+          header = null;
+          return;
+        }
+        for (;;) {
+          if (done) {
+            const last = writer.flush();
+            if (last !== null) controller.enqueue(last);
+            controller.enqueue(writer.end(revision));
+            controller.close();
+            return;
+          }
+          const page = this.scan(cursor);
+          const blocks: Uint8Array[] = [];
+          for (const key of page.keys) {
+            const e = this.getEntry(key);
+            if (e === undefined) continue; // expired meanwhile: not a change
+            const block = writer.add({ key, value: e.value, expiresAt: e.expiresAt });
+            if (block !== null) blocks.push(block);
+          }
+          // What was read is the map at `revision` only if nothing changed since.
+          if (this.live().revision() !== revision) throw changed();
+          cursor = page.cursor;
+          done = page.done;
+          for (const b of blocks) controller.enqueue(b);
+          if (blocks.length > 0) return;
+        }
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /**
    * Milliseconds until the entry at `key` expires: `Infinity` if it has no
    * expiry, `undefined` if it is absent (or already expired).
    */
@@ -1261,6 +1328,8 @@ export abstract class BaseMap {
         throw new MapError('ERR_INVALID_OPTION', `write options must be an object, got ${describe(options)}`);
       }
       if (options.ttl !== undefined) ttl = checkTtl(options.ttl);
+      const at = (options as { [EXPIRES_AT]?: number })[EXPIRES_AT];
+      if (at !== undefined) return at;
     }
     if (ttl === 0) return 0;
     this.clockAt = this.s.clock();

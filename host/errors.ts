@@ -38,7 +38,11 @@ export type MapErrorCode =
   /** `attach` was given something that is not a live wasmap handle of this version. */
   | 'ERR_INVALID_HANDLE'
   /** Shared memory is not available here (a browser page without COOP/COEP headers). */
-  | 'ERR_NO_SHARED_MEMORY';
+  | 'ERR_NO_SHARED_MEMORY'
+  /** restore(): the stream is not a whole wasmap export (foreign, cut short, or altered). */
+  | 'ERR_CORRUPT'
+  /** export(): the map changed while it was being read (export reads the live map). */
+  | 'ERR_CONCURRENT_WRITE';
 
 export class MapError extends Error {
   readonly code: MapErrorCode;

@@ -12,6 +12,10 @@ export type {
 export { AtomicOperation, ATOMIC_MAX_BYTES, ATOMIC_MAX_KEYS } from './atomic.js';
 export type { AtomicResult } from './atomic.js';
 
+// Export and restore
+export { EXPORT_VERSION } from './export.js';
+export type { ExportHeader, ExportSource } from './export.js';
+
 // Statistics
 export type { MapStats } from './metrics.js';
 

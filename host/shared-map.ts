@@ -3,6 +3,7 @@
 import { type CoreExports, NS_DEFAULT, NS_REGISTRY, instantiate } from './core.js';
 import { BaseMap, type MapView, type ViewClass, isCore, newCore, openSession, tokenOf } from './base-map.js';
 import { MapError } from './errors.js';
+import { type ExportSource, restoreMap } from './export.js';
 import { type AttachOptions, type SharedMapOptions, checkClock, checkReadCache, describe } from './options.js';
 import type { Session } from './session.js';
 import { hostThreadId } from './thread-id.js';
@@ -34,6 +35,16 @@ export class SharedMap extends BaseMap {
    * Creates a new, empty map in a new shared memory, attached to this thread.
    * Throws ERR_NO_SHARED_MEMORY where there is no shared memory (use LocalMap).
    */
+  /**
+   * A new map holding what `map.export()` wrote (docs/export.md): its
+   * options (those given here win), entries, counters and expiries (absolute:
+   * entries that expired since are left out). A stream that is not a whole
+   * export is refused with `ERR_CORRUPT`, and nothing was made.
+   */
+  static restore(source: ExportSource, options?: SharedMapOptions): Promise<SharedMap> {
+    return restoreMap(source, options, (o) => SharedMap.create(o));
+  }
+
   static async create(options?: SharedMapOptions): Promise<SharedMap> {
     const readCache = checkReadCache(options?.readCache);
     const { memory, module, core, clock } = await newCore(options, 'shared');
