@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, expect, test } from 'vitest';
 import { LocalMap, MapError, SharedMap } from '../dist/index.js';
-import { LOCAL, createMap, randomInt, scale } from './helpers.js';
+import { LOCAL, createMap, randomInt, scale, shared } from './helpers.js';
 
 type AnyMap = SharedMap | LocalMap;
 const Map_ = (LOCAL ? LocalMap : SharedMap) as unknown as {
@@ -234,4 +234,16 @@ test('restore refuses what is not a stream with ERR_INVALID_OPTION', async () =>
   await expect(Map_.restore(null)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
   await expect(Map_.restore(new Uint8Array(0), 'x')).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
   await expect(Map_.restore(['not bytes'])).rejects.toMatchObject({ code: 'ERR_CORRUPT' });
+});
+
+shared('examples/warm-restart.mjs starts cold, then warm from the file its first run wrote', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const dir = await mkdtemp(join(tmpdir(), 'wasmap-warm-'));
+  try {
+    const run = () => execFileSync(process.execPath, [new URL('../examples/warm-restart.mjs', import.meta.url).pathname, join(dir, 'state.bin')], { encoding: 'utf8', timeout: 30_000 }).trim();
+    expect(run()).toBe('run 1: 2 entries, started cold');
+    expect(run()).toBe('run 2: 3 entries, started warm');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
