@@ -19,7 +19,8 @@
 // multi-thread ones the most.
 //
 // After them: other get/set mixes with latency percentiles, the hit ratio of
-// eviction against lru-cache, where one get's time goes (get-cost.mjs), what
+// eviction against lru-cache, where one get's time goes (get-cost.mjs), the
+// Redis near cache against Redis and node-redis's cache (redis.mjs), what
 // an atomic() commit costs against its keys (commit.mjs), per-call speed with
 // each store alone and both key forms (keys.mjs), and memory per entry with the worst pause while filling (memory.mjs).
 //
@@ -573,6 +574,13 @@ const plugin = wasiRows();
 console.log('');
 console.log(wasiTable(plugin));
 
+// wasmap/redis against Redis itself and node-redis's client-side cache, on a
+// Redis started for it (when redis-server is installed).
+const { redisTable } = await import('./redis.mjs');
+const redisReport = await redisTable();
+console.log('');
+console.log(redisReport);
+
 // What an atomic() commit costs against its number of keys.
 const { commitRows } = await import('./commit.mjs');
 const commits = commitRows();
@@ -629,6 +637,7 @@ const report = {
   results,
   ratios,
   mixes: mixRows,
+  redis: redisReport,
   hitRatios: hitRows,
   sizeReuse: sizeRows,
   drift: driftRow,
