@@ -1,9 +1,10 @@
-// Makes sure the servers the tests of wasmap/redis start are installed:
-// Debian's redis-server (7.0) at /usr/bin/redis-server. Nothing happens when
-// it is there already; otherwise it runs `apt-get update` and
-// `apt-get install -y redis-server` (once per machine). The package's own
-// service is not used: each test run starts its own server on a loopback
-// port of its own (test/servers.ts).
+// Makes sure the servers the tests of wasmap/redis and wasmap/etcd start are
+// installed: Debian's redis-server (7.0, /usr/bin/redis-server) and
+// etcd-server (3.4, /usr/bin/etcd). Nothing happens when they are there
+// already; otherwise it runs `apt-get update` and `apt-get install -y` of
+// what is missing (once per machine). The packages' own services are not
+// used: each test run starts its own servers on loopback ports of their own
+// (test/servers.ts).
 //
 //   node scripts/ensure-servers.mjs
 //
@@ -12,7 +13,10 @@
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
-const SERVERS = [{ binary: '/usr/bin/redis-server', pkg: 'redis-server' }];
+const SERVERS = [
+  { binary: '/usr/bin/redis-server', pkg: 'redis-server' },
+  { binary: '/usr/bin/etcd', pkg: 'etcd-server' },
+];
 
 function fail(message) {
   process.stderr.write(`ensure-servers: ${message}\n`);

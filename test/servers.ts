@@ -75,3 +75,65 @@ export async function startRedis(): Promise<RedisServer> {
     },
   };
 }
+
+export interface EtcdServer {
+  /** host:port for the etcd3 client. */
+  hosts: string;
+  kill(): Promise<void>;
+  /** Starts it again with the same data. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** etcd 3.4 (Debian's etcd-server) on two loopback ports of its own, data in a temp dir. */
+export async function startEtcd(): Promise<EtcdServer> {
+  const client = await freePort();
+  const peer = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'wasmap-etcd-'));
+  let proc: ChildProcess | null = null;
+  const start = async () => {
+    proc = spawn('/usr/bin/etcd', [
+      '--name', 't', '--data-dir', join(dir, 'data'),
+      '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `t=http://127.0.0.1:${peer}`,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = proc;
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`etcd did not start: ${out.slice(-2000)}`)), 20_000);
+      const onData = (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('ready to serve client requests')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      p.stdout!.on('data', onData);
+      p.stderr!.on('data', onData);
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`etcd exited (${code}): ${out.slice(-2000)}`));
+      });
+    });
+  };
+  const kill = async () => {
+    const p = proc;
+    proc = null;
+    if (p === null || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  };
+  await start();
+  return {
+    hosts: `127.0.0.1:${client}`,
+    kill,
+    start,
+    stop: async () => {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
