@@ -19,6 +19,42 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A server process: started by `start` until its output says `ready`, killed as a crash. */
+function managed(binary: string, args: () => string[], ready: string, what: string) {
+  let proc: ChildProcess | null = null;
+  const start = async () => {
+    proc = spawn(binary, args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = proc;
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out.slice(-2000)}`)), 20_000);
+      const onData = (d: Buffer) => {
+        out += d.toString();
+        if (out.includes(ready)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      p.stdout!.on('data', onData);
+      p.stderr!.on('data', onData);
+      p.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${what} exited (${code}): ${out.slice(-2000)}`));
+      });
+    });
+  };
+  const kill = async () => {
+    const p = proc;
+    proc = null;
+    if (p === null || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  };
+  return { start, kill };
+}
+
 export interface RedisServer {
   port: number;
   url: string;
@@ -32,37 +68,9 @@ export interface RedisServer {
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'wasmap-redis-'));
-  let proc: ChildProcess | null = null;
-  const start = async () => {
-    proc = spawn('/usr/bin/redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const p = proc;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-      p.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      p.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited (${code}): ${out}`));
-      });
-    });
-  };
-  const kill = async () => {
-    const p = proc;
-    proc = null;
-    if (p === null || p.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  };
+  const { start, kill } = managed('/usr/bin/redis-server', () => [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+  ], 'Ready to accept connections', 'redis-server');
   await start();
   return {
     port,
@@ -90,42 +98,12 @@ export async function startEtcd(): Promise<EtcdServer> {
   const client = await freePort();
   const peer = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'wasmap-etcd-'));
-  let proc: ChildProcess | null = null;
-  const start = async () => {
-    proc = spawn('/usr/bin/etcd', [
-      '--name', 't', '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `t=http://127.0.0.1:${peer}`,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const p = proc;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`etcd did not start: ${out.slice(-2000)}`)), 20_000);
-      const onData = (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('ready to serve client requests')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      p.stdout!.on('data', onData);
-      p.stderr!.on('data', onData);
-      p.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`etcd exited (${code}): ${out.slice(-2000)}`));
-      });
-    });
-  };
-  const kill = async () => {
-    const p = proc;
-    proc = null;
-    if (p === null || p.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
-  };
+  const { start, kill } = managed('/usr/bin/etcd', () => [
+    '--name', 't', '--data-dir', join(dir, 'data'),
+    '--listen-client-urls', `http://127.0.0.1:${client}`, '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-cluster', `t=http://127.0.0.1:${peer}`,
+  ], 'ready to serve client requests', 'etcd');
   await start();
   return {
     hosts: `127.0.0.1:${client}`,
