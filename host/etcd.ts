@@ -95,12 +95,22 @@ export class EtcdMirror {
 
   /** The etcd revision the mirror reflects: every change up to it, none after. */
   get revision(): number {
-    return Number(this.current().get('r') ?? 0);
+    for (;;) {
+      const side = this.current();
+      const r = side.get('r');
+      if (this.current() === side) return Number(r ?? 0);
+    }
   }
 
   /** The value of `key` (the whole key, prefix included) as of `revision`. */
   get(key: string): string | undefined {
-    return this.current().get(`d${key}`) as string | undefined;
+    for (;;) {
+      // Read from the side that was current before and after: a side being
+      // rebuilt by a second resync is never read.
+      const side = this.current();
+      const v = side.get(`d${key}`) as string | undefined;
+      if (this.current() === side) return v;
+    }
   }
 
   /** Every [key, value] at one revision, and that revision. */

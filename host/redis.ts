@@ -190,8 +190,14 @@ export class RedisNearCache {
     if (this.prefixes === null && this.trackedFor !== leaderId && !this.leader) {
       // Default mode: the keys this connection reads are tracked for the
       // leader's connection, whose id changes when it reconnects.
-      await this.client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'REDIRECT', leaderId]);
-      this.trackedFor = leaderId;
+      try {
+        await this.client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'REDIRECT', leaderId]);
+        this.trackedFor = leaderId;
+      } catch {
+        // The leader's connection went meanwhile (its id is gone): read through.
+        this.stats0.bypassed++;
+        return this.client.get(key) as Promise<string | null>;
+      }
     }
     const connection = this.connection;
     const gen = ns.getEntry('g');
@@ -204,7 +210,11 @@ export class RedisNearCache {
     if (value !== null && pttl !== -2) {
       commit.set(`d${key}`, value, pttl > 0 ? { ttl: pttl } : undefined);
     }
-    if (commit.commit().ok && value !== null) this.stats0.fills++;
+    try {
+      if (commit.commit().ok && value !== null) this.stats0.fills++;
+    } catch {
+      // Not kept (a value over the map's maxValueBytes, a full map): the read still stands.
+    }
     return value;
   }
 

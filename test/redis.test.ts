@@ -201,6 +201,23 @@ for (const mode of ['broadcast', 'default'] as const) {
   });
 }
 
+describeShared('limits', () => {
+  shared("a value the map cannot hold is read, not kept, and the read does not fail", async () => {
+    const { SharedMap } = await import('../dist/index.js');
+    const map = await SharedMap.create({ maxValueBytes: 64 });
+    const near = await leader({ map, prefixes: [''] });
+    await ext.set('big', 'x'.repeat(100));
+    await ext.set('small', 'y');
+    expect(await near.get('big')).toBe('x'.repeat(100));
+    expect(cachedIn(near, 'big')).toBeUndefined();
+    expect(await near.get('small')).toBe('y');
+    expect(cachedIn(near, 'small')).toBe('y');
+    expect(near.stats().fills).toBe(1);
+    await near.close();
+    map.close();
+  });
+});
+
 describeShared('staleness bound', () => {
   shared('with maxStaleMs, cached values are served while the connection is down, for that long at most, then flushed', async () => {
     const near = await leader({ prefixes: [''], maxStaleMs: 300 });
