@@ -161,9 +161,10 @@ async function measure({ store, keys, dist, threads, batch = 1, together = false
     }
     return best;
   }
-  let bestNs = Infinity;
-  for (let r = 0; r < ROUNDS; r++) bestNs = Math.min(bestNs, run(s, keys, dist, flatKeys, values, OPS, 17 + r, batch));
-  return OPS / (bestNs / 1e9);
+  // Every round's ops/s: the best is the figure, the spread shows the noise.
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) rounds.push(OPS / (run(s, keys, dist, flatKeys, values, OPS, 17 + r, batch) / 1e9));
+  return JSON.stringify({ best: Math.max(...rounds), worst: Math.min(...rounds) });
 }
 
 const CASES = [];
@@ -175,11 +176,17 @@ for (const dist of ['uniform', 'zipf']) {
   if (dist === 'zipf') for (const keys of ['template', 'flat']) CASES.push({ store: 'wasmap', keys, dist, threads: 2 });
 }
 
+/** A case's output: the best round's ops/s, and the worst's (a bare number from the 2-worker cases). */
+function fromRounds(out) {
+  const r = JSON.parse(out);
+  return typeof r === 'number' ? { opsPerSec: r, worst: undefined } : { opsPerSec: r.best, worst: r.worst };
+}
+
 /** Ops/s of every case, each in a process of its own; then every store side by side in one process per key form and choice. */
 export function keyRows() {
   const alone = CASES.map((c) => ({
     ...c,
-    opsPerSec: Number(execFileSync(process.execPath, [SELF, JSON.stringify(c)], { encoding: 'utf8' }).trim()),
+    ...fromRounds(execFileSync(process.execPath, [SELF, JSON.stringify(c)], { encoding: 'utf8' }).trim()),
   }));
   const together = [];
   for (const dist of ['uniform', 'zipf']) {
@@ -194,18 +201,23 @@ export function keyRows() {
 
 /** The table `npm run bench` prints. */
 export function keyTable(rows) {
-  const get = (store, keys, dist, threads = 1, batch = 1, together = false) => rows.find((r) => r.store === store && r.keys === keys && r.dist === dist && r.threads === threads && (r.batch ?? 1) === batch && (r.together ?? false) === together).opsPerSec;
+  const row = (store, keys, dist, threads = 1, batch = 1, together = false) => rows.find((r) => r.store === store && r.keys === keys && r.dist === dist && r.threads === threads && (r.batch ?? 1) === batch && (r.together ?? false) === together);
+  const get = (...args) => row(...args).opsPerSec;
+  const spread = (store, keys, dist) => {
+    const r = row(store, keys, dist);
+    return r.worst === undefined ? '' : `${(r.worst / 1e6).toFixed(2)}-${(r.opsPerSec / 1e6).toFixed(2)}`;
+  };
   const m = (v) => `${(v / 1e6).toFixed(2)}M`;
   const lines = [];
-  lines.push(`${'keys, choice (each store alone, own process)'.padEnd(44)}${'loop'.padStart(8)}${'JS Map'.padStart(9)}${'lru-cache'.padStart(11)}${'wasmap'.padStart(9)}${'wasmap/lru'.padStart(12)}${'goal'.padStart(8)}`);
-  lines.push('-'.repeat(101));
+  lines.push(`${'keys, choice (each store alone, own process)'.padEnd(44)}${'loop'.padStart(8)}${'JS Map'.padStart(9)}${'lru-cache'.padStart(11)}${'wasmap'.padStart(9)}${'wasmap/lru'.padStart(12)}${'goal'.padStart(14)}${'rounds: lru, wasmap'.padStart(24)}`);
+  lines.push('-'.repeat(131));
   for (const dist of ['uniform', 'zipf']) {
     for (const keys of ['template', 'flat']) {
       const lru = get('lru', keys, dist);
       const w = get('wasmap', keys, dist);
       const goal = dist === 'zipf' ? 1 : 0.5;
       const label = `${keys === 'template' ? 'template literals' : 'flat'}, ${dist === 'zipf' ? 'Zipf(0.99), 1% sets' : 'uniform, 6% sets'}`;
-      lines.push(`${label.padEnd(44)}${m(get('none', keys, dist)).padStart(8)}${m(get('map', keys, dist)).padStart(9)}${m(lru).padStart(11)}${m(w).padStart(9)}${`${(w / lru).toFixed(2)}x`.padStart(12)}${`>= ${goal}x ${w / lru >= goal ? 'yes' : 'NO'}`.padStart(14)}`);
+      lines.push(`${label.padEnd(44)}${m(get('none', keys, dist)).padStart(8)}${m(get('map', keys, dist)).padStart(9)}${m(lru).padStart(11)}${m(w).padStart(9)}${`${(w / lru).toFixed(2)}x`.padStart(12)}${`>= ${goal}x ${w / lru >= goal ? 'yes' : 'NO'}`.padStart(14)}${`${spread('lru', keys, dist)}, ${spread('wasmap', keys, dist)}`.padStart(24)}`);
     }
   }
   lines.push('');
