@@ -16,8 +16,9 @@
 //     invalidation of the key) and the generation (bumped by every flush).
 //     An invalidation or a flush that lands while the read is in flight
 //     makes the fill a no-op; one that comes after the fill deletes it.
-//   - The leader marks the cache up (key `u`: its connection's id) only
-//     while its connection tracks. When the connection drops, the cache is
+//   - The leader marks the cache up (key `u`: its connection's id, a lease
+//     it renews) only while its connection tracks; a leader whose thread
+//     dies lets the mark expire, and the cache goes down within leaseMs. When the connection drops, the cache is
 //     flushed (after `maxStaleMs`, if set: until then hits are served and
 //     counted as stale serves), and misses read through without filling;
 //     once the connection is back and tracking again, the generation is
@@ -55,6 +56,12 @@ export interface NearCacheOptions {
   namespace?: string;
   /** With no `map`: its size. @default 64 MiB */
   maxMemoryBytes?: number;
+  /**
+   * The leader renews its mark every leaseMs / 4; a leader that stops (its
+   * thread killed) takes the cache down for the other threads once its mark
+   * expires, at most this many ms later. @default 2000
+   */
+  leaseMs?: number;
 }
 
 /** What a worker needs to attach: pass `near.handle` in postMessage. */
@@ -90,6 +97,10 @@ export class RedisNearCache {
   /** Bumped whenever this thread's connection drops or comes back: a read sent before must not fill. */
   private connection = 0;
   private staleTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Leader: its connection's id while the cache is up. */
+  private upId: string | undefined;
+  private leaseMs = 2000;
   private closed = false;
   private tokens = 0;
 
@@ -120,7 +131,12 @@ export class RedisNearCache {
     const ns = map.namespace(name);
     ns.clear();
     const client = createClient({ ...options.client, url: options.url, RESP: 3, emitInvalidate: true });
+    const leaseMs = options.leaseMs ?? 2000;
+    if (!(Number.isFinite(leaseMs) && leaseMs >= 20)) {
+      throw new MapError('ERR_INVALID_OPTION', `option "leaseMs" must be a number of ms >= 20, got ${String(options.leaseMs)}`);
+    }
     const near = new RedisNearCache(map, ns, name, client, prefixes, true, options.map === undefined, maxStaleMs);
+    near.leaseMs = leaseMs;
     client.on('invalidate', (key: unknown) => near.invalidated(key));
     client.on('error', () => near.down());
     client.on('end', () => near.down());
@@ -128,6 +144,8 @@ export class RedisNearCache {
     await near.up();
     // Reconnected: tracking again (node-redis's handshake turned it on), then up.
     client.on('ready', () => { near.up().catch(() => near.down()); });
+    near.heartbeat = setInterval(() => near.renew(), leaseMs / 4);
+    (near.heartbeat as { unref?: () => void }).unref?.();
     return near;
   }
 
@@ -236,7 +254,9 @@ export class RedisNearCache {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.staleTimer);
+    clearInterval(this.heartbeat);
     if (this.leader) {
+      this.upId = undefined;
       this.ns.delete('u');
       this.flush();
     }
@@ -283,16 +303,28 @@ export class RedisNearCache {
       await client.sendCommand(args);
     }
     const id = String(await client.sendCommand(['CLIENT', 'ID']));
-    if (this.ns.get('u') === id) return;
+    if (this.closed || (this.upId === id && this.ns.get('u') === id)) return;
     clearTimeout(this.staleTimer);
     this.staleTimer = undefined;
     this.flush();
     this.ns.delete('s');
-    this.ns.set('u', id);
+    this.upId = id;
+    this.ns.set('u', id, { ttl: this.leaseMs });
+  }
+
+  /** The leader's lease: renewed while up. If it lapsed (this thread was
+   *  held up longer than leaseMs), the others stopped serving meanwhile and
+   *  invalidations may wait unread: flush before serving again. */
+  private renew(): void {
+    const id = this.upId;
+    if (this.closed || id === undefined) return;
+    if (this.ns.get('u') !== id) this.flush();
+    this.ns.set('u', id, { ttl: this.leaseMs });
   }
 
   private down(): void {
-    if (this.closed || this.ns.get('u') === undefined) return;
+    if (this.closed || this.upId === undefined) return;
+    this.upId = undefined;
     this.stats0.disconnects++;
     if (this.maxStaleMs === 0) {
       this.ns.delete('u');

@@ -218,6 +218,30 @@ describeShared('limits', () => {
   });
 });
 
+describeShared('leader', () => {
+  shared("a leader whose thread dies takes the cache down for the other threads within leaseMs: its invalidations go nowhere after", async () => {
+    const w = new Worker(new URL('./workers/near-leader.mjs', import.meta.url), { workerData: { url: server.url, leaseMs: 300 } });
+    const handle = await new Promise<RedisNearCache['handle']>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    const near = await RedisNearCache.attach(handle, { url: server.url });
+    open.push(near);
+    await ext.set('user:d', 'old');
+    expect(await near.get('user:d')).toBe('old');
+    expect(await near.get('user:d')).toBe('old');
+    expect(near.stats().hits).toBe(1);
+    await new Promise((r) => setTimeout(r, 400)); // past one lease: renewed, still up
+    expect(near.serving).toBe(true);
+    await w.terminate();
+    const dead = Date.now();
+    await ext.set('user:d', 'new'); // no leader receives its invalidation
+    await until('the cache went down', () => !near.serving, 3_000);
+    expect(Date.now() - dead).toBeLessThan(300 + 250);
+    expect(await near.get('user:d')).toBe('new');
+  });
+});
+
 describeShared('staleness bound', () => {
   shared('with maxStaleMs, cached values are served while the connection is down, for that long at most, then flushed', async () => {
     const near = await leader({ prefixes: [''], maxStaleMs: 300 });
