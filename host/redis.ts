@@ -277,7 +277,12 @@ export class RedisNearCache {
   private invalidated(key: unknown): void {
     this.stats0.invalidations++;
     if (key === null) {
-      this.flush(); // FLUSHALL, FLUSHDB
+      // FLUSHALL, FLUSHDB: down while the copies go (a large cache takes a
+      // while), so that no thread serves one meanwhile.
+      const id = this.upId;
+      this.ns.delete('u');
+      this.flush();
+      if (id !== undefined && this.upId === id && !this.closed) this.ns.set('u', id, { ttl: this.leaseMs });
       return;
     }
     this.drop(typeof key === 'string' ? key : new TextDecoder().decode(key as Uint8Array));

@@ -218,6 +218,41 @@ describeShared('limits', () => {
   });
 });
 
+describeShared('flush', () => {
+  shared('while a FLUSHALL empties a large cache, no thread serves a value from before it', async () => {
+    const near = await leader({ prefixes: ['user:'] });
+    const keys = 20_000;
+    for (let i = 0; i < keys; i += 1_000) {
+      const m = ext.multi();
+      for (let j = i; j < i + 1_000; j++) m.set(`user:${j}`, `v${j}`);
+      await m.exec();
+    }
+    for (let i = 0; i < keys; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, j) => near.get(`user:${i + j}`)));
+    }
+    expect(near.stats().fills).toBe(keys);
+    const w = new Worker(new URL('./workers/near-flush-reader.mjs', import.meta.url), { workerData: { near: near.handle, url: server.url, keys } });
+    const messages: { ready?: boolean; reads?: number; afterFlush?: number; violations?: number }[] = [];
+    const next = () => new Promise<(typeof messages)[number]>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    await next(); // ready
+    await new Promise((r) => setTimeout(r, 50));
+    const before = near.stats().flushes;
+    await ext.flushAll();
+    await until('the flush arrived', () => near.stats().flushes > before);
+    await until('the cache is back up', () => near.serving);
+    await new Promise((r) => setTimeout(r, 50));
+    const done = next();
+    w.postMessage('stop');
+    const r = await done;
+    await w.terminate();
+    expect(r.afterFlush).toBeGreaterThan(0);
+    expect(r.violations).toBe(0);
+  });
+});
+
 describeShared('leader', () => {
   shared("a leader whose thread dies takes the cache down for the other threads within leaseMs: its invalidations go nowhere after", async () => {
     const w = new Worker(new URL('./workers/near-leader.mjs', import.meta.url), { workerData: { url: server.url, leaseMs: 300 } });
