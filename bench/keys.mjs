@@ -14,6 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
+import { xorshift, zipf } from './workload.mjs';
 
 const N = 100_000;
 const OPS = 2_000_000;
@@ -27,35 +28,13 @@ const valueOf = (i) => `{"uid":"u${String(i).padStart(8, '0')}","role":"member",
 
 /** A draw of a key index: uniform, or Zipf(0.99) by the inverse of its CDF. */
 function chooser(dist, seed) {
-  let x = seed >>> 0 || 1;
-  const rand = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
+  const rand = xorshift(seed);
   if (dist === 'uniform') return { next: () => Math.floor(rand() * N), rand };
-  const cdf = new Float64Array(N);
-  let sum = 0;
-  for (let i = 0; i < N; i++) cdf[i] = sum += 1 / Math.pow(i + 1, 0.99);
-  for (let i = 0; i < N; i++) cdf[i] /= sum;
+  const rank = zipf(N, rand);
   // Ranks scattered over the keys, so that hot keys are not neighbours.
   const perm = new Int32Array(N);
   for (let i = 0; i < N; i++) perm[i] = Math.floor(((i * 2654435761) >>> 0) % N);
-  return {
-    next: () => {
-      const u = rand();
-      let lo = 0;
-      let hi = N - 1;
-      while (lo < hi) {
-        const m = (lo + hi) >> 1;
-        if (cdf[m] < u) lo = m + 1;
-        else hi = m;
-      }
-      return perm[lo];
-    },
-    rand,
-  };
+  return { next: () => perm[rank()], rand };
 }
 
 async function makeStore(store) {

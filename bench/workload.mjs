@@ -221,3 +221,33 @@ export function verify(store, data) {
   if (bad > 3) problems.push(`... ${bad} wrong values in all`);
   return problems;
 }
+
+/** Uniform draws in [0, 1) from `seed` (xorshift32): the same sequence in every run. */
+export function xorshift(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+/** Draws of an index in [0, n) by Zipf(s) (rank 0 the most frequent), by the inverse of its CDF. */
+export function zipf(n, rand, s = 0.99) {
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s);
+  for (let i = 0; i < n; i++) cdf[i] /= sum;
+  return () => {
+    const u = rand();
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (cdf[m] < u) lo = m + 1;
+      else hi = m;
+    }
+    return lo;
+  };
+}
