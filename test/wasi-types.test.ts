@@ -7,9 +7,9 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
 import { PluginError, loadComponent } from '../dist/wasi.js';
 import { HOST_SIGNATURES } from '../dist/wasi/host-signatures.js';
+import { oneCallGuest } from './wasi-guest.js';
 // @ts-expect-error: a plain JS script of the repository
 import { hostSignatures } from '../scripts/wit-signatures.mjs';
 
@@ -26,21 +26,7 @@ package wasi:keyvalue@0.2.0-draft2 {
   }
 }
 `;
-  const core = await parse(`(module
-    (import "wasi:keyvalue/store@0.2.0-draft2" "${fn}" (func $f (param i32 i32) (result i32)))
-    (memory (export "memory") 1)
-    (global $top (mut i32) (i32.const 1024))
-    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $top))
-      (global.set $top (i32.add (global.get $top) (local.get 3)))
-      (local.get $p))
-    (func (export "handle") (param i32 i32) (result i32)
-      (drop (call $f (local.get 0) (local.get 1)))
-      (i32.store (i32.const 16) (i32.const 0))
-      (i32.store (i32.const 20) (i32.const 0))
-      (i32.const 16)))`);
-  return componentNew(await componentEmbed({ binary: core, witSource: wit, world: 'guest' }));
+  return oneCallGuest(wit, 'guest', `"wasi:keyvalue/store@0.2.0-draft2" "${fn}"`);
 }
 
 describe('import types', () => {

@@ -6,12 +6,13 @@
 // it: canonical ABI, jco's bindings, resource handles.
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco';
+import { parse } from '@bytecodealliance/jco';
 import { SharedMap } from '../dist/index.js';
 import {
   type KeyValuePolicy, PluginComponent, PluginError, bucketKey, keyValueImports, loadComponent, openResources,
 } from '../dist/wasi.js';
 import { createMap, shared, startWorkers } from './helpers.js';
+import { oneCallGuest } from './wasi-guest.js';
 
 const plugin = (name: string) => new URL(`../build/plugins/${name}.wasm`, import.meta.url);
 
@@ -310,25 +311,10 @@ describe('resources', () => {
 });
 
 describe('loading', () => {
-  // Built here from source: a core module in WAT, its world in WIT, then
-  // jco embed + new, as the build does for the AssemblyScript guests.
+  // Built here from source (wasi-guest.ts).
   async function sneaky(world: string, importLine: string, coreImport: string): Promise<Uint8Array> {
     const wit = `package test:sneaky;\ninterface socket { connect: func(host: string) -> u32; }\nworld ${world} {\n  ${importLine}\n  export handle: func(input: string) -> string;\n}\n`;
-    const core = await parse(`(module
-      (import ${coreImport} (func $steal (param i32 i32) (result i32)))
-      (memory (export "memory") 1)
-      (global $top (mut i32) (i32.const 1024))
-      (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-        (local $p i32)
-        (local.set $p (global.get $top))
-        (global.set $top (i32.add (global.get $top) (local.get 3)))
-        (local.get $p))
-      (func (export "handle") (param i32 i32) (result i32)
-        (drop (call $steal (local.get 0) (local.get 1)))
-        (i32.store (i32.const 16) (i32.const 0))
-        (i32.store (i32.const 20) (i32.const 0))
-        (i32.const 16)))`);
-    return componentNew(await componentEmbed({ binary: core, witSource: wit, world }));
+    return oneCallGuest(wit, world, coreImport);
   }
 
   test.each([
