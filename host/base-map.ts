@@ -11,8 +11,8 @@ import { encodeString, isBytes, keyFromBytes, keyError, nativeUtf8Length, utf8Le
 import { MapError } from './errors.js';
 import { ExportWriter } from './export.js';
 import { CORE_STATS, type MapStats, type NamespaceGauges, formatMetrics } from './metrics.js';
-import { EXPIRES_AT,
-  type ComputeOptions, type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
+import {
+  EXPIRES_AT, type ComputeOptions, type NamespaceOptions, type SharedMapOptions, type WriteOptions, checkClock, checkTtl,
   describe, resolveNamespaceOptions, resolveOptions,
 } from './options.js';
 import { MIN_OUT, SCRATCH_BYTES, Session, TAG_BYTES, align8 } from './session.js';
@@ -1328,8 +1328,10 @@ export abstract class BaseMap {
         throw new MapError('ERR_INVALID_OPTION', `write options must be an object, got ${describe(options)}`);
       }
       if (options.ttl !== undefined) ttl = checkTtl(options.ttl);
-      const at = (options as { [EXPIRES_AT]?: number })[EXPIRES_AT];
-      if (at !== undefined) return at;
+      else {
+        const at = (options as { [EXPIRES_AT]?: number })[EXPIRES_AT];
+        if (at !== undefined) return at;
+      }
     }
     if (ttl === 0) return 0;
     this.clockAt = this.s.clock();

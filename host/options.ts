@@ -108,10 +108,10 @@ export function checkReadCache(n: unknown): number {
   return n;
 }
 
-/** Options of a single write. */
 /** @internal A write option of restore's (export.ts): the absolute expiry itself, not a ttl. */
 export const EXPIRES_AT = Symbol('wasmap.expiresAt');
 
+/** Options of a single write. */
 export interface WriteOptions {
   /** Milliseconds this entry lives; a positive finite number. @default the namespace's or map's defaultTtl */
   ttl?: number;

@@ -53,10 +53,11 @@ export const MISS = Symbol('miss');
 
 /**
  * Keys in, keys out: CLOCK (a copy read since the hand last passed it is
- * spared once), and, once every place holds a copy, a key gets in only on its second miss
- * within a while (a bit per slot address, cleared every two capacities'
- * worth of misses): reads spread over many more keys than it holds pay a lookup and
- * no churn, and a hot key is not pushed out by a stream of cold ones.
+ * spared once), and, once every place holds a copy, a key gets in only on
+ * its second miss within a while (a bit per slot address, cleared every two
+ * capacities' worth of misses): reads spread over many more keys than it
+ * holds pay a lookup and no churn, and a hot key is not pushed out by a
+ * stream of cold ones.
  */
 export class ReadCache {
   private readonly map = new Map<string, CachedValue>();
@@ -142,8 +143,6 @@ export class ReadCache {
       at = hand;
       this.hand = hand + 1 === this.capacity ? 0 : hand + 1;
     }
-    const prev = map.get(key);
-    if (prev !== undefined) this.release(prev); // (lookup dropped it: not reached)
     const entry = this.core.cacheEntry();
     const c: CachedValue = {
       key, value, slot: slot >>> 2, rev: (entry + E_REV) >>> 2, entry: entry | 0, revLo: this.core.cacheRev() | 0,
